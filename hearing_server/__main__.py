@@ -1,0 +1,5 @@
+"""Allows ``python -m hearing_server``."""
+
+from hearing_server.cli import main
+
+raise SystemExit(main())

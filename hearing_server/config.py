@@ -1,0 +1,132 @@
+"""Server configuration: embedded defaults, an optional TOML file, then ``HEARING_*`` environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "HEARING_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which option and why."""
+
+
+class Config(BaseModel):
+    """Every option of the server, with its embedded default (documented in the README)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("data"), description="Folder holding the database, recordings, keys and TLS files.")
+    host: str = Field("0.0.0.0", description="Address the HTTPS server listens on.")  # noqa: S104
+    port: int = Field(8443, ge=1, le=65535, description="Port the server listens on.")
+    public_url: str = Field("", description="Address parties use to reach the server; default https://localhost:PORT.")
+    database_url: str = Field("", description="SQLAlchemy URL; default SQLite file DATA_DIR/hearing.db.")
+    plain_http: bool = Field(False, description="Serve plain HTTP (only behind a TLS-terminating reverse proxy).")
+    tls_cert: Path | None = Field(None, description="TLS certificate (PEM); default self-signed DATA_DIR/tls/cert.pem.")
+    tls_key: Path | None = Field(None, description="TLS private key (PEM); default DATA_DIR/tls/key.pem.")
+    court_name: str = Field("Development Court", description="Court name shown to parties and in the seal.")
+    timezone: str = Field("Asia/Almaty", description="The court's time zone for dates shown to people.")
+    court_cert: Path | None = Field(None, description="Court signing certificate (PEM); default self-signed.")
+    court_key: Path | None = Field(None, description="Court signing key (PEM); default DATA_DIR/court/court-key.pem.")
+    invitation_grace_hours: float = Field(6.0, ge=0, description="Links expire at the end of the hearing's day plus this.")
+    session_hours: float = Field(12.0, gt=0, description="Lifetime of a staff login session.")
+    login_attempts: int = Field(5, ge=1, description="Failed logins allowed per username and address per window.")
+    login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
+    max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
+    ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")
+    ws_messages_per_s: float = Field(20.0, gt=0, description="Sustained signaling messages per second per connection.")
+    reconnect_grace_s: float = Field(60.0, ge=0, description="How long a dropped party may rejoin without admission.")
+    ice_host_addresses: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Addresses offered as ICE host candidates; set to the server's reachable addresses.",
+    )
+    ice_servers: list[str] = Field(default_factory=list, description="STUN/TURN URLs; none unless configured.")
+    video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
+    min_free_disk_mb: int = Field(1024, ge=0, description="Hearings do not start below this free space.")
+    retention_days: int = Field(3650, ge=1, description="Default retention of sealed hearings.")
+    log_json: bool = Field(False, description="Write logs as JSON lines.")
+    log_level: str = Field("INFO", description="Log level.")
+    uvloop: bool = Field(True, description="Run the server on uvloop when installed.")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use."""
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'hearing.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        """The base URL of the server as parties see it."""
+        scheme = "http" if self.plain_http else "https"
+        return (self.public_url or f"{scheme}://localhost:{self.port}").rstrip("/")
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where hearing folders are written."""
+        return self.data_dir / "recordings"
+
+    @property
+    def tls_cert_path(self) -> Path:
+        """The TLS certificate in use."""
+        return self.tls_cert or self.data_dir / "tls" / "cert.pem"
+
+    @property
+    def tls_key_path(self) -> Path:
+        """The TLS key in use."""
+        return self.tls_key or self.data_dir / "tls" / "key.pem"
+
+    @property
+    def court_cert_path(self) -> Path:
+        """The court's sealing certificate."""
+        return self.court_cert or self.data_dir / "court" / "court.pem"
+
+    @property
+    def court_key_path(self) -> Path:
+        """The court's sealing key."""
+        return self.court_key or self.data_dir / "court" / "court-key.pem"
+
+
+def _parse_env_value(name: str, raw: str) -> Any:
+    field = Config.model_fields[name]
+    if "list" in str(field.annotation):
+        raw = raw.strip()
+        if raw.startswith("["):
+            return json.loads(raw)
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Config:
+    """Build the configuration: defaults, then the TOML file, then the environment, then ``overrides``."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = path or (Path(environ[f"{ENV_PREFIX}CONFIG"]) if f"{ENV_PREFIX}CONFIG" in environ else None)
+    if path is not None:
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc}") from exc
+    for name in Config.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            try:
+                values[name] = _parse_env_value(name, environ[key])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{key}: not a JSON list: {exc}") from exc
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Config(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

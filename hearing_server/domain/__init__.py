@@ -1,0 +1,1 @@
+"""The court domain: hearings, parties, staff and what happens to them."""

@@ -1,0 +1,12 @@
+"""Typed keys for the application's shared state (no module globals)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from hearing_server.config import Config
+
+CONFIG = web.AppKey("config", Config)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])

@@ -1,0 +1,158 @@
+"""Database tables (SQLAlchemy 2.x declarative). The schema itself comes from Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from hearing_server.domain.ids import new_id
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        from datetime import UTC
+
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        from datetime import UTC
+
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class User(Base):
+    """A staff account: admin, operator, judge or archivist."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StaffSession(Base):
+    """A logged-in staff session; only the hash of its cookie value is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Hearing(Base):
+    """A scheduled court hearing and its lifecycle status."""
+
+    __tablename__ = "hearings"
+    __table_args__ = (
+        Index("ix_hearings_court_case", "court", "case_number"),
+        Index("ix_hearings_start", "scheduled_start"),
+        Index("ix_hearings_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    court: Mapped[str] = mapped_column(String(200))
+    courtroom: Mapped[str] = mapped_column(String(100))
+    case_number: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(500))
+    scheduled_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    presiding_judge: Mapped[str] = mapped_column(String(200))
+    notice_language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    sealed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    recording_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    parties: Mapped[list[Party]] = relationship(
+        back_populates="hearing", cascade="all, delete-orphan", order_by="Party.created_at"
+    )
+
+
+class Party(Base):
+    """A person (or the courtroom endpoint) taking part in one hearing with one role."""
+
+    __tablename__ = "parties"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    display_name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    hearing: Mapped[Hearing] = relationship(back_populates="parties")
+    invitations: Mapped[list[Invitation]] = relationship(
+        back_populates="party", cascade="all, delete-orphan", order_by="Invitation.created_at"
+    )
+
+
+class Invitation(Base):
+    """An invitation link of one party; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    party_id: Mapped[str] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    party: Mapped[Party] = relationship(back_populates="invitations")
+
+
+class HearingEvent(Base):
+    """The database mirror of one confirmation-log entry."""
+
+    __tablename__ = "hearing_events"
+    __table_args__ = (UniqueConstraint("hearing_id", "seq", name="uq_hearing_events_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
+    event: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(200))
+    party_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the server (base) or the tests (test) need, when they are missing.
+set -euo pipefail
+want=()
+need() { dpkg -s "$1" >/dev/null 2>&1 || want+=("$1"); }
+need python3-venv
+need openssl
+if [ "${1:-base}" = test ]; then
+  need chromium
+  need iproute2
+  need util-linux
+fi
+[ ${#want[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${want[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}"

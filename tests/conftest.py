@@ -1,0 +1,87 @@
+"""Fixtures shared by the whole suite: configuration and databases (SQLite always, PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hearing_server.config import Config, load_config
+from hearing_server.store.db import create_engine, upgrade_sync
+
+PG_URL_ENV = "HEARING_TEST_DATABASE_URL"
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    upgrade_sync(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str | None:
+    """The PostgreSQL test database, migrated from empty once per run (None when not configured)."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        return None
+    import asyncio
+
+    async def reset() -> None:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    asyncio.run(reset())
+    upgrade_sync(url)
+    return url
+
+
+async def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        tables = (
+            await conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+            )
+        ).scalars()
+        names = ", ".join(f'"{t}"' for t in tables)
+        if names:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, postgres_url: str | None
+) -> AsyncIterator[str]:
+    """A migrated, empty database: SQLite always, PostgreSQL when HEARING_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        path = tmp_path / "hearing.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    if postgres_url is None:
+        pytest.skip(f"{PG_URL_ENV} not set")
+    await _truncate_postgres(postgres_url)
+    yield postgres_url
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Iterator[Config]:
+    """A server configuration on a fresh data directory and database, loopback-only ICE."""
+    yield load_config(
+        environ={},
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        ice_host_addresses=["127.0.0.1"],
+        uvloop=False,
+    )
