@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hearing_server.config import Config
-from hearing_server.keys import CONFIG, ENGINE, SESSIONS
+from hearing_server.events import EventRecorder
+from hearing_server.keys import CONFIG, ENGINE, EVENTS, SESSIONS
 from hearing_server.store.db import create_engine, sessionmaker, upgrade
 
 
@@ -17,6 +18,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(config.effective_database_url)
     app[ENGINE] = engine
     app[SESSIONS] = sessionmaker(engine)
+    app[EVENTS] = EventRecorder(app[SESSIONS])
     yield
     await engine.dispose()
 
