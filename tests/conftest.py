@@ -26,23 +26,31 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str | None:
-    """The PostgreSQL test database, migrated from empty once per run (None when not configured)."""
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        return None
+def postgres_url() -> Iterator[str | None]:
+    """A PostgreSQL database of this run's own (created beside HEARING_TEST_DATABASE_URL's, migrated
+    from empty, dropped at the end), so that concurrent runs never share tables; None when not configured."""
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        yield None
+        return
     import asyncio
 
-    async def reset() -> None:
-        engine = create_engine(url)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
+    from sqlalchemy.engine import make_url
+
+    name = f"hearing_test_{os.getpid()}"
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+
+    async def admin(statement: str) -> None:
+        engine = create_engine(base).execution_options(isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
         await engine.dispose()
 
-    asyncio.run(reset())
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     upgrade_sync(url)
-    return url
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _truncate_postgres(url: str) -> None:

@@ -42,3 +42,4 @@ class EventType(StrEnum):
     RECORDING_FAILED = "recording_failed"
     RECORDING_GAP = "recording_gap"
     DISK_SPACE_LOW = "disk_space_low"
+    LOG_REPAIRED = "log_repaired"

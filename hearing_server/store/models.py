@@ -95,6 +95,7 @@ class Hearing(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     sealed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The hearing folder (recordings, confirmation log, seal), relative to Config.recordings_dir.
     recording_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
 

@@ -1,0 +1,608 @@
+"""The hearing recorder: every forwarded frame remuxed, untouched, into crash-safe segment files.
+
+One file per track segment under ``<hearing folder>/tracks/``; Matroska/WebM
+flushed per packet with 1-second clusters, so a killed process loses at most
+about a second.  Timestamps are the frames' wall clock relative to the
+hearing epoch (the recorder's start), so every track shares one timeline.
+All disk work happens on one writer thread behind a bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import queue
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.container
+
+from recording import media_info as tags
+from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe_size
+from signaling.media.contract import EncodedFrame, TrackInfo
+
+log = logging.getLogger(__name__)
+
+TRACKS_DIR = "tracks"
+MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
+_MS = Fraction(1, 1000)
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class RecorderState(Enum):
+    """Where a recorder is in its life."""
+
+    IDLE = "idle"
+    RECORDING = "recording"
+    PAUSED = "paused"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class RecorderEventType(StrEnum):
+    """What the recorder tells the server (past tense)."""
+
+    SEGMENT_OPENED = "segment_opened"
+    SEGMENT_CLOSED = "segment_closed"
+    GAP_DETECTED = "recording_gap"
+    DISK_SPACE_LOW = "disk_space_low"
+    RECORDING_FAILED = "recording_failed"
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """One segment file of one track, with its span on the hearing timeline (seconds from the epoch)."""
+
+    path: str  # relative to the hearing folder
+    participant_id: str
+    track_id: str
+    kind: str
+    codec: str
+    index: int
+    width: int | None = None
+    height: int | None = None
+    first_time_s: float | None = None
+    last_time_s: float | None = None
+    frames: int = 0
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class RecorderEvent:
+    """A notice from the recorder; which optional fields are set depends on ``type``."""
+
+    type: RecorderEventType
+    hearing_id: str
+    track: TrackInfo | None = None
+    segment: SegmentInfo | None = None
+    reason: str | None = None
+    gap_start_s: float | None = None  # hearing timeline seconds
+    gap_end_s: float | None = None
+    free_bytes: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class InsufficientDiskSpaceError(Exception):
+    """Free space on the recording volume is below the configured floor."""
+
+
+def free_disk_bytes(path: Path | str) -> int:
+    """Free bytes on the volume that holds ``path`` (or its nearest existing parent)."""
+    probe = Path(path).absolute()
+    while not probe.exists():
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def ensure_disk_space(path: Path | str, floor_bytes: int) -> int:
+    """Raise :class:`InsufficientDiskSpaceError` if less than ``floor_bytes`` are free; return free bytes."""
+    free = free_disk_bytes(path)
+    if free < floor_bytes:
+        raise InsufficientDiskSpaceError(f"{free} bytes free at {path}, floor is {floor_bytes}")
+    return free
+
+
+class _Stop:
+    pass
+
+
+class _Pause:
+    pass
+
+
+@dataclass
+class _Segment:
+    info: SegmentInfo  # as opened; counters below are folded in by snapshot()
+    path: Path
+    container: av.container.OutputContainer
+    stream: Any
+    first_pts: int = -1
+    last_pts: int = -1
+    frames: int = 0
+    sync_fd: int = -1
+    closed: bool = False
+
+    def snapshot(self) -> SegmentInfo:
+        return replace(
+            self.info,
+            first_time_s=self.first_pts / 1000 if self.first_pts >= 0 else None,
+            last_time_s=self.last_pts / 1000 if self.last_pts >= 0 else None,
+            frames=self.frames,
+            closed=self.closed,
+        )
+
+
+@dataclass
+class _Track:
+    track: TrackInfo
+    segment: _Segment | None = None
+    last_wallclock: float | None = None
+    skipped_before_keyframe: int = 0
+
+
+class HearingRecorder:
+    """Records a hearing's forwarded frames (a :class:`FrameSink`) into its folder without transcoding.
+
+    ``on_event`` receives :class:`RecorderEvent` s — on ``loop`` if one is
+    given or running at :meth:`start`, else on the writer thread.  After a
+    failure (queue overflow, write error, stalled disk) the state is FAILED,
+    one ``recording_failed`` event is sent and every later frame is counted
+    in :attr:`frames_lost`.
+    """
+
+    def __init__(
+        self,
+        folder: Path | str,
+        hearing_id: str,
+        *,
+        on_event: Callable[[RecorderEvent], None] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        epoch: float | None = None,
+        queue_frames: int = 4000,
+        min_free_bytes: int = 1 << 30,
+        warn_free_bytes: int = 4 << 30,
+        gap_threshold_s: float = 1.0,
+        fsync_interval_s: float = 1.0,
+        disk_check_interval_s: float = 5.0,
+        disk_warning_interval_s: float = 60.0,
+        stall_timeout_s: float = 10.0,
+    ) -> None:
+        self.folder = Path(folder)
+        self.hearing_id = hearing_id
+        self.on_event = on_event
+        self._loop = loop
+        self._epoch = epoch
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
+        self.min_free_bytes = min_free_bytes
+        self.warn_free_bytes = warn_free_bytes
+        self.gap_threshold_s = gap_threshold_s
+        self.fsync_interval_s = fsync_interval_s
+        self.disk_check_interval_s = disk_check_interval_s
+        self.disk_warning_interval_s = disk_warning_interval_s
+        self.stall_timeout_s = stall_timeout_s
+        self._lock = threading.Lock()
+        self._state = RecorderState.IDLE
+        self._failure: str | None = None
+        self._thread: threading.Thread | None = None
+        self._last_progress = time.monotonic()
+        self._segments: dict[str, SegmentInfo] = {}
+        self._names_used: dict[tuple[str, str], int] = {}
+        self.frames_written = 0
+        self.frames_lost = 0
+        self.frames_paused = 0
+
+    # -- public state ------------------------------------------------------
+
+    @property
+    def state(self) -> RecorderState:
+        """Current state; FAILED stays until the recorder is stopped."""
+        return self._state
+
+    @property
+    def failed(self) -> bool:
+        """True once recording has failed."""
+        return self._state is RecorderState.FAILED
+
+    @property
+    def failure(self) -> str | None:
+        """Why recording failed, if it did."""
+        return self._failure
+
+    @property
+    def epoch(self) -> float:
+        """The hearing timeline's zero, UTC seconds since 1970."""
+        if self._epoch is None:
+            raise RuntimeError("recorder not started")
+        return self._epoch
+
+    @property
+    def segments(self) -> list[SegmentInfo]:
+        """Every segment opened so far (closed ones included), in opening order."""
+        with self._lock:
+            return list(self._segments.values())
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Check disk space, fix the epoch and start the writer thread."""
+        if self._state is not RecorderState.IDLE:
+            raise RuntimeError(f"recorder is {self._state.value}")
+        ensure_disk_space(self.folder, self.min_free_bytes)
+        (self.folder / TRACKS_DIR).mkdir(parents=True, exist_ok=True)
+        if self._epoch is None:
+            self._epoch = time.time()
+        if self._loop is None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._loop = None
+        self._state = RecorderState.RECORDING
+        self._last_progress = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"recorder-{self.hearing_id}", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        """Recess: close every segment cleanly and record nothing until :meth:`resume`."""
+        if self._state is RecorderState.RECORDING:
+            self._state = RecorderState.PAUSED
+            self._enqueue(_Pause())
+
+    def resume(self) -> None:
+        """End the recess; each video track restarts at its next keyframe in a new segment."""
+        if self._state is RecorderState.PAUSED:
+            self._state = RecorderState.RECORDING
+
+    def stop(self, timeout: float = 30.0) -> list[SegmentInfo]:
+        """Write out what is queued, close every file and end the writer (blocking)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            try:
+                self._queue.put(_Stop(), timeout=timeout)
+            except queue.Full:
+                self._fail("writer did not drain its queue while stopping")
+            thread.join(timeout)
+            if thread.is_alive():
+                self._fail(f"writer did not finish within {timeout:.0f} s of stopping")
+        if self._state is not RecorderState.FAILED:
+            self._state = RecorderState.STOPPED
+        return self.segments
+
+    async def aclose(self) -> list[SegmentInfo]:
+        """:meth:`stop` without blocking the event loop."""
+        return await asyncio.to_thread(self.stop)
+
+    # -- FrameSink -----------------------------------------------------------
+
+    def track_started(self, track: TrackInfo) -> None:
+        """A participant published a track; its segment opens with its first usable frame."""
+        if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
+            self._enqueue(("start", track))
+
+    def frame(self, frame: EncodedFrame) -> None:
+        """Queue one encoded frame for the writer; returns at once."""
+        state = self._state
+        if state is RecorderState.RECORDING:
+            self._check_stall()
+            self._enqueue(frame)
+        elif state is RecorderState.PAUSED:
+            self.frames_paused += 1
+        elif state is RecorderState.FAILED:
+            self.frames_lost += 1
+
+    def track_ended(self, track: TrackInfo) -> None:
+        """A track ended; its segment is closed."""
+        if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
+            self._enqueue(("end", track))
+
+    # -- loop side helpers ---------------------------------------------------
+
+    def _enqueue(self, item: object) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            if isinstance(item, EncodedFrame):
+                self.frames_lost += 1
+            self._fail(
+                f"recording queue overflowed ({self._queue.maxsize} items): the disk is not keeping up"
+            )
+
+    def _check_stall(self) -> None:
+        if self._queue.qsize() and time.monotonic() - self._last_progress > self.stall_timeout_s:
+            self._fail(f"writer made no progress for {self.stall_timeout_s:.0f} s")
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            if self._state is RecorderState.FAILED:
+                return
+            self._state = RecorderState.FAILED
+            self._failure = reason
+        log.error("recording of hearing %s failed: %s", self.hearing_id, reason)
+        self._emit(RecorderEvent(RecorderEventType.RECORDING_FAILED, self.hearing_id, reason=reason))
+
+    def _emit(self, event: RecorderEvent) -> None:
+        if self.on_event is None:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                if _running_loop() is loop:
+                    self._deliver(event)
+                else:
+                    loop.call_soon_threadsafe(self._deliver, event)
+                return
+            except RuntimeError:
+                pass  # loop closed between the check and the call: deliver here instead
+        self._deliver(event)
+
+    def _deliver(self, event: RecorderEvent) -> None:
+        assert self.on_event is not None
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("recorder event callback failed for %s", event.type)
+
+    # -- writer thread -----------------------------------------------------
+
+    def _run(self) -> None:
+        tracks: dict[str, _Track] = {}
+        last_sync = last_disk_check = time.monotonic()
+        last_warning = -float("inf")
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    item = None
+                now = time.monotonic()
+                self._last_progress = now
+                if self._state is RecorderState.FAILED:
+                    if isinstance(item, EncodedFrame):
+                        self.frames_lost += 1
+                    break
+                if isinstance(item, _Stop):
+                    break
+                if isinstance(item, EncodedFrame):
+                    try:
+                        self._write(tracks, item)
+                    except Exception:
+                        self.frames_lost += 1
+                        raise
+                elif isinstance(item, _Pause):
+                    for state in tracks.values():
+                        self._close_segment(state)
+                        state.last_wallclock = None
+                elif isinstance(item, tuple):
+                    command, track = item
+                    if command == "start":
+                        tracks.setdefault(track.track_id, _Track(track))
+                    elif command == "end" and track.track_id in tracks:
+                        self._close_segment(tracks.pop(track.track_id))
+                if now - last_sync >= self.fsync_interval_s:
+                    self._sync(tracks)
+                    last_sync = now
+                if now - last_disk_check >= self.disk_check_interval_s:
+                    last_disk_check = now
+                    free = free_disk_bytes(self.folder)
+                    if free < self.warn_free_bytes and now - last_warning >= self.disk_warning_interval_s:
+                        last_warning = now
+                        self._emit(
+                            RecorderEvent(RecorderEventType.DISK_SPACE_LOW, self.hearing_id, free_bytes=free)
+                        )
+        except Exception as exc:  # any write, mux or sync error ends the recording loudly
+            self._fail(f"{type(exc).__name__}: {exc}")
+        finally:
+            for state in tracks.values():
+                try:
+                    self._close_segment(state)
+                except Exception as exc:
+                    self._fail(f"closing a segment failed: {type(exc).__name__}: {exc}")
+            if self._state is RecorderState.FAILED:
+                self._count_lost()
+
+    def _count_lost(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, EncodedFrame):
+                self.frames_lost += 1
+
+    def _write(self, tracks: dict[str, _Track], frame: EncodedFrame) -> None:
+        state = tracks.get(frame.track.track_id)
+        if state is None:
+            state = tracks[frame.track.track_id] = _Track(frame.track)
+        seconds = frame.wallclock - self.epoch
+        if state.last_wallclock is not None and frame.wallclock - state.last_wallclock > self.gap_threshold_s:
+            self._emit(
+                RecorderEvent(
+                    RecorderEventType.GAP_DETECTED,
+                    self.hearing_id,
+                    track=frame.track,
+                    gap_start_s=state.last_wallclock - self.epoch,
+                    gap_end_s=seconds,
+                )
+            )
+        segment = state.segment
+        if frame.track.kind == "video":
+            size = self._frame_size(frame)
+            if segment is None:
+                if not frame.keyframe:
+                    state.skipped_before_keyframe += 1
+                    return
+                segment = self._open_segment(state, size)
+            elif frame.keyframe and size is not None and size != (segment.info.width, segment.info.height):
+                self._close_segment(state)  # resolution changed: a new file keeps both decodable
+                segment = self._open_segment(state, size)
+        elif segment is None:
+            segment = self._open_segment(state, None)
+        state.last_wallclock = frame.wallclock
+        self._mux(segment, frame, seconds)
+
+    @staticmethod
+    def _frame_size(frame: EncodedFrame) -> tuple[int, int] | None:
+        if not frame.keyframe:
+            return None
+        if frame.width and frame.height:
+            return frame.width, frame.height
+        if frame.track.codec.lower() == "vp8":
+            return vp8_keyframe_size(frame.data)
+        return None
+
+    def _mux(self, segment: _Segment, frame: EncodedFrame, seconds: float) -> None:
+        # Wall clocks can step back (a new RTCP mapping); the container needs rising timestamps.
+        pts = max(round(seconds * 1000), segment.last_pts + 1, 0)
+        packet = av.Packet(frame.data)
+        packet.stream = segment.stream
+        packet.time_base = _MS
+        packet.pts = packet.dts = pts
+        if frame.track.kind == "audio":
+            ms = opus_packet_ms(frame.data)
+            if ms:
+                packet.duration = max(1, round(ms))
+        packet.is_keyframe = frame.keyframe or frame.track.kind == "audio"
+        first_write = segment.last_pts < 0
+        segment.container.mux(packet)
+        segment.last_pts = pts
+        segment.frames += 1
+        if first_write:
+            segment.first_pts = pts
+            # The file exists from the header write on: make its directory entry durable.
+            segment.sync_fd = os.open(segment.path, os.O_RDONLY)
+            _fsync_dir(segment.path.parent)
+        self.frames_written += 1
+
+    def _segment_path(self, track: TrackInfo, extension: str) -> tuple[int, Path]:
+        key = (track.participant_id, track.kind)
+        index = self._names_used.get(key, 0)
+        stem = _SAFE_NAME.sub("_", track.participant_id)
+        while True:
+            index += 1
+            path = self.folder / TRACKS_DIR / f"{stem}-{track.kind}-{index:03d}.{extension}"
+            if not path.exists():
+                self._names_used[key] = index
+                return index, path
+
+    def _open_segment(self, state: _Track, size: tuple[int, int] | None) -> _Segment:
+        track = state.track
+        spec = codec_spec(track.codec)
+        index, path = self._segment_path(track, spec.extension)
+        container = av.open(str(path), "w", format=spec.container_format, options=dict(MUX_OPTIONS))
+        epoch_dt = datetime.fromtimestamp(self.epoch, UTC)
+        container.metadata.update(
+            {
+                tags.TAG_HEARING_ID: self.hearing_id,
+                tags.TAG_PARTICIPANT_ID: track.participant_id,
+                tags.TAG_TRACK_ID: track.track_id,
+                tags.TAG_KIND: track.kind,
+                tags.TAG_SEGMENT: str(index),
+                tags.TAG_EPOCH_UTC: epoch_dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                tags.TAG_EPOCH_US: str(round(self.epoch * 1_000_000)),
+                tags.TAG_RECORDER: tags.RECORDER_NAME,
+            }
+        )
+        width, height = size if size is not None else (None, None)
+        if track.kind == "video":
+            stream = container.add_mux_stream(spec.codec_name, width=width or 640, height=height or 480)
+        else:
+            stream = self._add_opus_stream(container, track.channels)
+        stream.time_base = _MS
+        info = SegmentInfo(
+            path=str(path.relative_to(self.folder)),
+            participant_id=track.participant_id,
+            track_id=track.track_id,
+            kind=track.kind,
+            codec=spec.codec_name,
+            index=index,
+            width=width,
+            height=height,
+        )
+        segment = _Segment(info=info, path=path, container=container, stream=stream)
+        state.segment = segment
+        with self._lock:
+            self._segments[info.path] = info
+        self._emit(
+            RecorderEvent(
+                RecorderEventType.SEGMENT_OPENED,
+                self.hearing_id,
+                track=track,
+                segment=info,
+                details={"skipped_before_keyframe": state.skipped_before_keyframe},
+            )
+        )
+        state.skipped_before_keyframe = 0
+        return segment
+
+    @staticmethod
+    def _add_opus_stream(container: av.container.OutputContainer, channels: int) -> Any:
+        # A stream built from an unopened template is never opened as an encoder, so the
+        # OpusHead we set stays (pre-skip 0: every recorded sample is kept).
+        with av.open(io.BytesIO(), "w", format="webm") as scratch:
+            template = scratch.add_stream("libopus", rate=48000)
+            stream = container.add_stream_from_template(template)
+        stream.codec_context.layout = "stereo" if channels == 2 else "mono"
+        stream.codec_context.extradata = opus_head(channels)
+        return stream
+
+    def _close_segment(self, state: _Track) -> None:
+        segment = state.segment
+        if segment is None:
+            return
+        state.segment = None
+        try:
+            segment.container.close()
+            if segment.sync_fd >= 0:
+                os.fsync(segment.sync_fd)
+        finally:
+            if segment.sync_fd >= 0:
+                os.close(segment.sync_fd)
+                segment.sync_fd = -1
+            segment.closed = True
+            self._publish(segment)
+        self._emit(
+            RecorderEvent(
+                RecorderEventType.SEGMENT_CLOSED,
+                self.hearing_id,
+                track=state.track,
+                segment=segment.snapshot(),
+            )
+        )
+
+    def _publish(self, segment: _Segment) -> None:
+        info = segment.snapshot()
+        with self._lock:
+            self._segments[info.path] = info
+
+    def _sync(self, tracks: dict[str, _Track]) -> None:
+        for state in tracks.values():
+            segment = state.segment
+            if segment is not None and segment.sync_fd >= 0:
+                os.fsync(segment.sync_fd)
+                self._publish(segment)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

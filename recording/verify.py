@@ -1,0 +1,238 @@
+"""Checks a sealed hearing folder: signature, every file against the manifest, and the log chain."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from recording.cms import verify_detached
+from recording.confirmation_log import LOG_FILE_NAME
+from recording.hashchain import ChainVerification, verify_chain
+from recording.seal import MANIFEST_NAME, PLAYBACK_DIR, SIGNATURE_NAME, evidence_files, sha256_file
+
+
+class ProblemKind(StrEnum):
+    """What can be wrong with a sealed hearing."""
+
+    MANIFEST_MISSING = "manifest_missing"
+    MANIFEST_UNREADABLE = "manifest_unreadable"
+    SIGNATURE_MISSING = "signature_missing"
+    SIGNATURE_INVALID = "signature_invalid"
+    SIGNER_UNTRUSTED = "signer_untrusted"
+    FILE_MISSING = "file_missing"
+    FILE_SIZE_CHANGED = "file_size_changed"
+    FILE_HASH_CHANGED = "file_hash_changed"
+    FILE_UNLISTED = "file_unlisted"
+    LOG_MISSING = "log_missing"
+    LOG_BROKEN = "log_broken"
+    LOG_DIFFERS_FROM_MANIFEST = "log_differs_from_manifest"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing found wrong, naming the file and, for the log, the line."""
+
+    kind: ProblemKind
+    detail: str
+    path: str | None = None
+    line: int | None = None
+    seq: int | None = None
+
+    def describe(self) -> str:
+        """One human line."""
+        where = self.path or ""
+        if self.line is not None:
+            where += f" line {self.line}"
+        if self.seq is not None:
+            where += f" (seq {self.seq})"
+        return (
+            f"{self.kind.value}: {where.strip()}: {self.detail}"
+            if where
+            else f"{self.kind.value}: {self.detail}"
+        )
+
+
+@dataclass
+class VerificationReport:
+    """Everything learnt about one sealed hearing folder; valid only when no problem was found."""
+
+    folder: Path
+    hearing_id: str | None = None
+    sealed_at: str | None = None
+    signature_valid: bool = False
+    signer_subject: str | None = None
+    signer_trusted: bool | None = None  # None: no trusted certificate was given
+    files_checked: int = 0
+    log_entries: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when the signature holds and every file and log line matches the seal."""
+        return self.signature_valid and not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "folder": str(self.folder),
+            "valid": self.valid,
+            "hearing_id": self.hearing_id,
+            "sealed_at": self.sealed_at,
+            "signature_valid": self.signature_valid,
+            "signer_subject": self.signer_subject,
+            "signer_trusted": self.signer_trusted,
+            "files_checked": self.files_checked,
+            "log_entries": self.log_entries,
+            "problems": [
+                {"kind": p.kind.value, "detail": p.detail, "path": p.path, "line": p.line, "seq": p.seq}
+                for p in self.problems
+            ],
+        }
+
+
+def _load_trusted(trusted_cert: Path | str | x509.Certificate | None) -> x509.Certificate | None:
+    if trusted_cert is None or isinstance(trusted_cert, x509.Certificate):
+        return trusted_cert
+    data = Path(trusted_cert).read_bytes()
+    return (
+        x509.load_pem_x509_certificate(data)
+        if b"-----BEGIN" in data
+        else x509.load_der_x509_certificate(data)
+    )
+
+
+def verify_hearing(
+    folder: Path | str, trusted_cert: Path | str | x509.Certificate | None = None
+) -> VerificationReport:
+    """Check a sealed hearing folder and name every problem found."""
+    folder = Path(folder)
+    report = VerificationReport(folder)
+    manifest_path, signature_path = folder / MANIFEST_NAME, folder / SIGNATURE_NAME
+    if not manifest_path.exists():
+        report.problems.append(
+            Problem(ProblemKind.MANIFEST_MISSING, "the hearing is not sealed", MANIFEST_NAME)
+        )
+        return report
+    manifest_bytes = manifest_path.read_bytes()
+    _check_signature(report, manifest_bytes, signature_path, _load_trusted(trusted_cert))
+    try:
+        manifest = json.loads(manifest_bytes)
+        files = {f["path"]: f for f in manifest["files"]}
+        log_seal = manifest["confirmation_log"]
+    except (ValueError, KeyError, TypeError) as exc:
+        report.problems.append(Problem(ProblemKind.MANIFEST_UNREADABLE, str(exc), MANIFEST_NAME))
+        return report
+    report.hearing_id = manifest.get("hearing_id")
+    report.sealed_at = manifest.get("sealed_at")
+    _check_files(report, folder, files)
+    _check_log(report, folder, log_seal)
+    return report
+
+
+def _check_signature(
+    report: VerificationReport, manifest: bytes, signature_path: Path, trusted: x509.Certificate | None
+) -> None:
+    if not signature_path.exists():
+        report.problems.append(
+            Problem(ProblemKind.SIGNATURE_MISSING, "no detached signature", SIGNATURE_NAME)
+        )
+        return
+    result = verify_detached(manifest, signature_path.read_bytes(), trusted)
+    report.signature_valid = result.valid
+    report.signer_subject = result.signer_subject
+    report.signer_trusted = result.trusted
+    if not result.valid:
+        report.problems.append(
+            Problem(ProblemKind.SIGNATURE_INVALID, result.reason or "invalid", SIGNATURE_NAME)
+        )
+    elif result.trusted is False:
+        report.problems.append(
+            Problem(
+                ProblemKind.SIGNER_UNTRUSTED,
+                f"signed by {result.signer_subject}, not the trusted court",
+                SIGNATURE_NAME,
+            )
+        )
+
+
+def _check_files(report: VerificationReport, folder: Path, files: dict[str, dict[str, Any]]) -> None:
+    present = {p.relative_to(folder).as_posix(): p for p in evidence_files(folder)}
+    for rel, entry in files.items():
+        path = present.get(rel)
+        if path is None:
+            report.problems.append(
+                Problem(ProblemKind.FILE_MISSING, "listed in the manifest but absent", rel)
+            )
+            continue
+        report.files_checked += 1
+        size = path.stat().st_size
+        if size != entry.get("size"):
+            report.problems.append(
+                Problem(ProblemKind.FILE_SIZE_CHANGED, f"{size} bytes, sealed {entry.get('size')}", rel)
+            )
+        elif sha256_file(path) != entry.get("sha256"):
+            report.problems.append(
+                Problem(ProblemKind.FILE_HASH_CHANGED, "content differs from the sealed SHA-256", rel)
+            )
+    for rel in sorted(present.keys() - files.keys()):
+        report.problems.append(
+            Problem(
+                ProblemKind.FILE_UNLISTED,
+                f"not in the manifest (playback copies belong in {PLAYBACK_DIR}/)",
+                rel,
+            )
+        )
+
+
+def _check_log(report: VerificationReport, folder: Path, log_seal: dict[str, Any]) -> None:
+    path = folder / LOG_FILE_NAME
+    if not path.exists():
+        report.problems.append(Problem(ProblemKind.LOG_MISSING, "confirmation log absent", LOG_FILE_NAME))
+        return
+    chain: ChainVerification = verify_chain(path)
+    report.log_entries = chain.entries
+    if chain.problem is not None:
+        p = chain.problem
+        report.problems.append(
+            Problem(
+                ProblemKind.LOG_BROKEN, f"{p.fault.value}: {p.detail}", LOG_FILE_NAME, line=p.line, seq=p.seq
+            )
+        )
+        return
+    if chain.last_hash != log_seal.get("last_hash") or chain.entries != log_seal.get("entries"):
+        report.problems.append(
+            Problem(
+                ProblemKind.LOG_DIFFERS_FROM_MANIFEST,
+                f"log has {chain.entries} entries ending {chain.last_hash[:16]}…, "
+                f"sealed {log_seal.get('entries')} ending {str(log_seal.get('last_hash'))[:16]}…",
+                LOG_FILE_NAME,
+                line=min(chain.entries, int(log_seal.get("entries") or 0)) + 1,
+            )
+        )
+
+
+def format_report(report: VerificationReport) -> str:
+    """A human report for the CLI."""
+    lines = [f"Hearing folder: {report.folder}"]
+    if report.hearing_id:
+        lines.append(f"Hearing:        {report.hearing_id} (sealed {report.sealed_at})")
+    signature = "valid" if report.signature_valid else "INVALID"
+    lines.append(
+        f"Signature:      {signature}"
+        + (f", signed by {report.signer_subject}" if report.signer_subject else "")
+    )
+    if report.signer_trusted is not None:
+        lines.append(f"Signer trusted: {'yes' if report.signer_trusted else 'NO'}")
+    lines.append(f"Files checked:  {report.files_checked}")
+    if report.log_entries is not None:
+        lines.append(f"Log entries:    {report.log_entries}")
+    if report.problems:
+        lines.append(f"PROBLEMS ({len(report.problems)}):")
+        lines.extend(f"  - {p.describe()}" for p in report.problems)
+    lines.append("RESULT: " + ("VALID — the hearing is intact as sealed" if report.valid else "NOT VALID"))
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""Fixtures for the recording tests: real encoded media, a recorded three-party hearing, a court seal."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from recording_media import Participant, audio_frames, encode_opus, encode_vp8, interleave, video_frames
+
+from recording.confirmation_log import ConfirmationLog, LogEvent
+from recording.recorder import HearingRecorder, RecorderEvent
+from recording.seal import CourtSigner, generate_court_certificate
+
+HEARING_ID = "H-2024-0001"
+COURT = "Алматинский городской суд (test)"
+
+# Judge and lawyer speak from the start; the witness joins a second later.  5 s in all.
+PARTIES = [
+    (Participant("judge", (220, 30, 30), 440.0, 320, 240), 0.0, 5.0),
+    (Participant("lawyer", (30, 200, 40), 660.0, 320, 240), 0.1, 4.9),
+    (Participant("witness", (40, 40, 220), 1000.0, 240, 320), 1.0, 4.0),
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: takes seconds (child processes, real-time recording, rendering)"
+    )
+
+
+@dataclass(frozen=True)
+class EncodedMedia:
+    """One participant's encoded clip."""
+
+    party: Participant
+    offset: float  # seconds after the epoch at which they start
+    seconds: float
+    video: list[tuple[bytes, bool]]
+    audio: list[bytes]
+
+
+@pytest.fixture(scope="session")
+def media() -> list[EncodedMedia]:
+    """Each party's clip, encoded once per session."""
+    return [
+        EncodedMedia(
+            party,
+            offset,
+            seconds,
+            encode_vp8(party.rgb, party.width, party.height, round(seconds * 30)),
+            encode_opus(party.tone_hz, round(seconds * 50)),
+        )
+        for party, offset, seconds in PARTIES
+    ]
+
+
+def hearing_frames(media: list[EncodedMedia], epoch: float) -> list:
+    """Every party's frames in arrival order, as the media plane would deliver them."""
+    streams = []
+    for m in media:
+        start = epoch + m.offset
+        streams.append(video_frames(m.party.video, m.video, start, m.party.width, m.party.height))
+        streams.append(audio_frames(m.party.audio, m.audio, start))
+    return interleave(*streams)
+
+
+@dataclass(frozen=True)
+class RecordedHearing:
+    """A hearing folder recorded from the three parties' clips, with its log."""
+
+    folder: Path
+    epoch: float
+    events: list[RecorderEvent]
+    recorder: HearingRecorder
+
+
+@pytest.fixture(scope="session")
+def recorded_hearing(tmp_path_factory: pytest.TempPathFactory, media: list[EncodedMedia]) -> RecordedHearing:
+    """Record the three-party hearing once (explicit wall clocks, no sleeping); tests change only copies."""
+    folder = tmp_path_factory.mktemp("hearings") / "court-1" / "2024" / "05" / HEARING_ID
+    epoch = time.time() - 60
+    events: list[RecorderEvent] = []
+    recorder = HearingRecorder(
+        folder, HEARING_ID, on_event=events.append, epoch=epoch, min_free_bytes=0, warn_free_bytes=0
+    )
+    with ConfirmationLog(folder, HEARING_ID) as log:
+        log.append(LogEvent.RECORDING_STARTED, actor="system")
+        recorder.start()
+        for m in media:
+            recorder.track_started(m.party.video)
+            recorder.track_started(m.party.audio)
+            log.append(
+                LogEvent.PARTY_JOINED,
+                actor="system",
+                party_id=m.party.participant_id,
+                details={"ip": "127.0.0.1"},
+            )
+        for frame in hearing_frames(media, epoch):
+            recorder.frame(frame)
+        for m in media:
+            recorder.track_ended(m.party.video)
+            recorder.track_ended(m.party.audio)
+        recorder.stop()
+        log.append(LogEvent.RECORDING_STOPPED, actor="system")
+        log.append(LogEvent.HEARING_ENDED, actor="judge")
+    assert recorder.failure is None
+    return RecordedHearing(folder, epoch, events, recorder)
+
+
+@pytest.fixture(scope="session")
+def court(tmp_path_factory: pytest.TempPathFactory) -> tuple[CourtSigner, Path]:
+    """A self-signed development court certificate and its PEM path."""
+    folder = tmp_path_factory.mktemp("court")
+    signer = generate_court_certificate(folder / "court.pem", folder / "court.key", COURT)
+    return signer, folder / "court.pem"
+
+
+@pytest.fixture
+def hearing_copy(tmp_path: Path, recorded_hearing: RecordedHearing) -> Path:
+    """A private copy of the recorded hearing folder (log still open for appends)."""
+    target = tmp_path / HEARING_ID
+    shutil.copytree(recorded_hearing.folder, target)
+    return target
