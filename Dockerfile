@@ -1,0 +1,24 @@
+# hearing-server in a container: the same steps as the README's install, data in the /data volume.
+FROM python:3.11-slim-bookworm
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home-dir /data --shell /usr/sbin/nologin hearing \
+    && mkdir -p /data && chown hearing /data
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY hearing_server ./hearing_server
+COPY signaling ./signaling
+COPY recording ./recording
+COPY web_client ./web_client
+RUN pip install --no-cache-dir .
+
+USER hearing
+ENV HEARING_DATA_DIR=/data
+VOLUME ["/data"]
+EXPOSE 8443
+# Self-signed certificate, SQLite database and recordings are created under /data on first start;
+# the first start prints the admin's one-time password to the container log.
+CMD ["hearing-server", "serve", "--host", "0.0.0.0"]

@@ -1,0 +1,89 @@
+"""Staff login, logout, the current session, and changing one's own password."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hearing_server.api.call import Call
+from hearing_server.api.present import user_out
+from hearing_server.api.registry import endpoint, to_response
+from hearing_server.api.schemas import LoginIn, PasswordChangeIn, SessionOut
+from hearing_server.auth import staff
+from hearing_server.auth.access import ANY_STAFF, PUBLIC
+from hearing_server.auth.passwords import check_password_rules
+from hearing_server.domain.errors import InvalidInput
+from hearing_server.keys import PASSWORDS
+from hearing_server.store.models import User
+
+TAG = "session"
+
+
+@endpoint(
+    "POST",
+    "/api/v1/auth/login",
+    access=PUBLIC,
+    tag=TAG,
+    body=LoginIn,
+    response=SessionOut,
+    summary="Log in: sets the hs_session cookie (a new session id every time) and returns the CSRF token.",
+)
+async def login(call: Call) -> web.StreamResponse:
+    body: LoginIn = call.body
+    token, session, user = await staff.login(call.request, body.username, body.password)
+    response = to_response(
+        SessionOut(user=user_out(user), csrf_token=session.csrf_token, expires_at=session.expires_at)
+    )
+    staff.set_session_cookie(response, token, call.config)
+    return response
+
+
+@endpoint(
+    "POST", "/api/v1/auth/logout", access=ANY_STAFF, tag=TAG, status=204, summary="Log out: ends the session."
+)
+async def logout(call: Call) -> web.StreamResponse:
+    await staff.logout(call.request)
+    response = web.Response(status=204)
+    staff.clear_session_cookie(response, call.config)
+    return response
+
+
+@endpoint(
+    "GET",
+    "/api/v1/auth/me",
+    access=ANY_STAFF,
+    tag=TAG,
+    response=SessionOut,
+    summary="The logged-in user and the session's CSRF token.",
+)
+async def me(call: Call) -> SessionOut:
+    session = call.session
+    assert session is not None  # guaranteed by the access check
+    return SessionOut(
+        user=user_out(session.user), csrf_token=session.csrf_token, expires_at=session.expires_at
+    )
+
+
+@endpoint(
+    "POST",
+    "/api/v1/auth/password",
+    access=ANY_STAFF,
+    tag=TAG,
+    body=PasswordChangeIn,
+    status=204,
+    summary="Change one's own password; the user's other sessions end.",
+)
+async def change_password(call: Call) -> None:
+    body: PasswordChangeIn = call.body
+    passwords = call.request.app[PASSWORDS]
+    check_password_rules(body.new_password)
+    session = call.session
+    assert session is not None
+    async with call.transaction() as db:
+        user = await db.get(User, session.user_id)
+        if user is None or not await passwords.verify(user.password_hash, body.current_password):
+            raise InvalidInput("the current password is wrong", code="wrong_password")
+        user.password_hash = await passwords.hash(body.new_password)
+        await staff.end_sessions(db, user.id, keep=session.id_hash)
+
+
+ENDPOINTS = (login, logout, me, change_password)

@@ -1,0 +1,335 @@
+"""The REST API's request and response bodies: the single source for validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from hearing_server.auth.invitations import InvitationStatus
+from hearing_server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from hearing_server.domain.hearing import HearingStatus
+from hearing_server.domain.party import PartyRole, PartyState, StaffRole
+from hearing_server.services.hearings import MAX_DURATION_MINUTES
+from hearing_server.services.users import USERNAME_PATTERN
+
+
+def _printable(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
+Text500 = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_printable)]
+OptionalText200 = Annotated[str, Field(max_length=200), AfterValidator(_printable)]
+OptionalText500 = Annotated[str, Field(max_length=500), AfterValidator(_printable)]
+
+
+Language = Literal["kk", "ru", "en"]
+CaseNumber = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[\w][\w ./:-]*$", examples=["2-1234/2026"])
+]
+Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+Username = Annotated[str, Field(pattern=USERNAME_PATTERN, examples=["operator1"])]
+
+
+class Body(BaseModel):
+    """A request body: strict types, no unknown fields, surrounding spaces trimmed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class Patch(Body):
+    """A partial update: at least one field, and no field set to null unless it allows it."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _some_fields(self) -> Patch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller set, with their values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class Query(BaseModel):
+    """Query parameters (strings converted to their types); no unknown parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response body read from stored objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- errors and operations -------------------------------------------------
+
+
+class FieldProblem(BaseModel):
+    """What is wrong with one field of the request."""
+
+    loc: list[str | int]
+    type: str
+    msg: str
+
+
+class ErrorDetail(BaseModel):
+    """A stable ``code`` for programs and a ``message`` for people."""
+
+    code: str
+    message: str
+    fields: list[FieldProblem] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx response of the API."""
+
+    error: ErrorDetail
+
+
+class StatusOut(BaseModel):
+    """A liveness or readiness answer."""
+
+    status: str
+
+
+# --- staff accounts and sessions ------------------------------------------
+
+
+class LoginIn(Body):
+    """Staff credentials (the password exactly as typed)."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class UserOut(Out):
+    """A staff account (never its password hash)."""
+
+    id: str
+    username: str
+    display_name: str
+    role: StaffRole
+    disabled: bool
+    created_at: datetime
+
+
+class SessionOut(BaseModel):
+    """The logged-in user and the CSRF token to send as ``X-CSRF-Token`` with every write."""
+
+    user: UserOut
+    csrf_token: str
+    expires_at: datetime
+
+
+class PasswordChangeIn(Body):
+    """A user changing their own password."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    current_password: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+    new_password: Password
+
+
+class UserCreateIn(Body):
+    """A new staff account."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    username: Username
+    role: StaffRole
+    password: Password
+    display_name: OptionalText200 = ""
+
+
+class UserUpdateIn(Patch):
+    """Changes to a staff account; a new password ends the account's sessions."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    role: StaffRole | None = None
+    disabled: bool | None = None
+    password: Password | None = None
+    display_name: OptionalText200 | None = None
+
+
+class UserList(BaseModel):
+    """All staff accounts."""
+
+    items: list[UserOut]
+
+
+# --- hearings ---------------------------------------------------------------
+
+
+class HearingCreateIn(Body):
+    """A hearing to schedule: give ``duration_minutes`` or ``scheduled_end``."""
+
+    case_number: CaseNumber
+    title: Text500
+    court: Text200 | None = Field(None, description="Defaults to the server's court; no other court.")
+    courtroom: Text100
+    scheduled_start: AwareDatetime = Field(description="ISO 8601 with a UTC offset; not in the past.")
+    duration_minutes: Annotated[int, Field(ge=1, le=MAX_DURATION_MINUTES)] | None = None
+    scheduled_end: AwareDatetime | None = None
+    presiding_judge: Text200
+    notice_language: Language = Field(description="Language of the recording notice shown to parties.")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> HearingCreateIn:
+        if (self.duration_minutes is None) == (self.scheduled_end is None):
+            raise ValueError("give exactly one of duration_minutes and scheduled_end")
+        return self
+
+
+class HearingUpdateIn(Patch):
+    """Changes to a scheduled or open hearing."""
+
+    case_number: CaseNumber | None = None
+    title: Text500 | None = None
+    courtroom: Text100 | None = None
+    scheduled_start: AwareDatetime | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=MAX_DURATION_MINUTES)] | None = None
+    scheduled_end: AwareDatetime | None = None
+    presiding_judge: Text200 | None = None
+    notice_language: Language | None = None
+
+    @model_validator(mode="after")
+    def _one_length(self) -> HearingUpdateIn:
+        if self.duration_minutes is not None and self.scheduled_end is not None:
+            raise ValueError("give at most one of duration_minutes and scheduled_end")
+        return self
+
+
+class HearingCancelIn(Body):
+    """Why a hearing is cancelled (optional); the body may be empty."""
+
+    reason: OptionalText500 = ""
+
+
+class HearingQuery(Query):
+    """Filters and paging of the hearing list; dates are days in the court's time zone."""
+
+    date_from: date | None = Field(None, description="First day (inclusive), YYYY-MM-DD.")
+    date_to: date | None = Field(None, description="Last day (inclusive), YYYY-MM-DD.")
+    status: HearingStatus | None = None
+    case_number: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="Case number prefix."
+    )
+    court: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+class InvitationOut(Out):
+    """A party's current link, without the token (shown only once, when issued)."""
+
+    id: str
+    status: InvitationStatus
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class PartyOut(Out):
+    """A party of a hearing."""
+
+    id: str
+    hearing_id: str
+    role: PartyRole
+    display_name: str
+    language: Language | None
+    contact: str
+    state: PartyState
+    created_at: datetime
+    invitation: InvitationOut | None = None
+
+
+class PartyList(BaseModel):
+    """The parties of one hearing."""
+
+    items: list[PartyOut]
+
+
+class HearingOut(Out):
+    """A hearing as listed."""
+
+    id: str
+    case_number: str
+    title: str
+    court: str
+    courtroom: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    duration_minutes: int
+    presiding_judge: str
+    notice_language: Language
+    status: HearingStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class HearingDetailOut(HearingOut):
+    """A hearing with its parties."""
+
+    parties: list[PartyOut]
+
+
+class HearingPage(BaseModel):
+    """One page of hearings; ``total`` counts every match."""
+
+    items: list[HearingOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PartyCreateIn(Body):
+    """A party to add; ``language`` defaults to the hearing's notice language."""
+
+    role: PartyRole
+    display_name: Text200
+    language: Language | None = None
+    contact: OptionalText200 = Field("", description="Phone or e-mail, for the operator only.")
+
+
+class PartyUpdateIn(Patch):
+    """Changes to a party."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"language"})
+
+    role: PartyRole | None = None
+    display_name: Text200 | None = None
+    language: Language | None = None
+    contact: OptionalText200 | None = None
+
+
+class QrCodes(BaseModel):
+    """The link as a QR code, as data URIs usable in ``<img src>`` or as downloads."""
+
+    svg: str = Field(description="data:image/svg+xml URI")
+    png: str = Field(description="data:image/png;base64 URI")
+
+
+class IssuedInvitationOut(BaseModel):
+    """A freshly issued link: the only response that ever contains the token."""
+
+    id: str
+    hearing_id: str
+    party_id: str
+    url: str
+    expires_at: datetime
+    qr: QrCodes

@@ -1,0 +1,1 @@
+"""Who is calling: staff passwords and sessions, login rate limiting, invitation tokens, role policy."""

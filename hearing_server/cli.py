@@ -1,0 +1,265 @@
+"""The ``hearing-server`` command: serve, migrate the database, add accounts, show the configuration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from hearing_server import __version__
+from hearing_server.config import Config, ConfigError, load_config
+from hearing_server.domain.errors import HearingError
+from hearing_server.domain.party import StaffRole
+
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="TOML configuration file (or HEARING_CONFIG)")
+    common.add_argument("--data-dir", type=Path, help="data directory (or HEARING_DATA_DIR; default ./data)")
+
+    parser = argparse.ArgumentParser(prog="hearing-server", description="Self-hosted WebRTC video hearings.")
+    parser.add_argument("--version", action="version", version=f"hearing-server {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the server (migrates the database first)"
+    )
+    serve.add_argument("--host", help="listen address (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default 8443)")
+    serve.add_argument("--cert", type=Path, help="TLS certificate (PEM) instead of the self-signed one")
+    serve.add_argument("--key", type=Path, help="TLS private key (PEM) for --cert")
+    serve.add_argument(
+        "--plain-http",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP (only behind a TLS reverse proxy)",
+    )
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", parents=[common], help="bring the schema to the newest version").set_defaults(
+        run=_db_upgrade
+    )
+
+    user = commands.add_parser("user", help="staff accounts").add_subparsers(
+        dest="user_command", required=True
+    )
+    add = user.add_parser("add", parents=[common], help="create a staff account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[role.value for role in StaffRole])
+    add.add_argument("--display-name", default="")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+    )
+    add.set_defaults(run=_user_add)
+
+    config = commands.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    show = config.add_parser("show", parents=[common], help="print the effective configuration (no secrets)")
+    show.add_argument("--format", choices=["toml", "json"], default="toml")
+    show.set_defaults(run=_config_show)
+
+    archive = commands.add_parser("archive", help="archive tools").add_subparsers(
+        dest="archive_command", required=True
+    )
+    # The verify tool parses its own options (and --help), so everything after `verify` goes to it untouched.
+    verify = archive.add_parser("verify", add_help=False, help="check a sealed hearing folder: verify PATH")
+    verify.add_argument("args", nargs=argparse.REMAINDER)
+    verify.set_defaults(run=_archive_verify)
+    return parser
+
+
+def _load(args: argparse.Namespace, **overrides: Any) -> Config:
+    return load_config(args.config, data_dir=args.data_dir, **overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from hearing_server.app import create_app
+    from hearing_server.bootstrap import FIRST_ADMIN, first_start
+    from hearing_server.logs import AccessLogger, setup_logging
+    from hearing_server.store.db import upgrade_sync
+    from hearing_server.tls import server_ssl_context
+
+    config = _load(
+        args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
+    )
+    setup_logging(config.log_level, json_lines=config.log_json)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.recordings_dir.mkdir(parents=True, exist_ok=True)
+    ssl_context = server_ssl_context(config)
+    upgrade_sync(config.effective_database_url)
+    password = asyncio.run(first_start(config))
+    if password is not None:
+        _say(
+            f"First start: created the account '{FIRST_ADMIN}' with the one-time password: {password}",
+            "  (shown only now; log in and change it, or set a new one with `hearing-server user add`)",
+        )
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        ssl_context=ssl_context,
+        print=lambda _message: _say(*_addresses(config)),
+        access_log_class=AccessLogger,
+        handle_signals=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        loop=_event_loop(config),
+    )
+    return 0
+
+
+def _addresses(config: Config) -> list[str]:
+    base = config.effective_public_url
+    scheme = "http" if config.plain_http else "https"
+    return [
+        f"hearing-server {__version__} listening on {scheme}://{config.host}:{config.port}",
+        f"  Operator console: {base}/console/",
+        f"  API:              {base}/api/v1/  (OpenAPI: {base}/api/v1/openapi.json)",
+    ]
+
+
+def _event_loop(config: Config) -> asyncio.AbstractEventLoop | None:
+    if not config.uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def _say(*lines: str) -> None:
+    print("\n".join(lines), flush=True)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from hearing_server.store.db import upgrade_sync
+
+    config = _load(args)
+    upgrade_sync(config.effective_database_url)
+    _say(f"database is up to date: {_safe_url(config.effective_database_url)}")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise ConfigError("the passwords differ")
+    return first
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from hearing_server.auth.passwords import check_password_rules
+    from hearing_server.services.users import check_username
+    from hearing_server.store.db import upgrade_sync
+
+    config = _load(args)
+    check_username(args.username)
+    password = _read_password(args.password_stdin)
+    check_password_rules(password)
+    upgrade_sync(config.effective_database_url)
+    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, args.display_name))
+    _say(f"created the {args.role} account {args.username}")
+    return 0
+
+
+async def _create_user(
+    config: Config, username: str, role: StaffRole, password: str, display_name: str
+) -> None:
+    from hearing_server.auth.passwords import Passwords
+    from hearing_server.services.users import create_user
+    from hearing_server.store.db import create_engine, sessionmaker
+
+    engine = create_engine(config.effective_database_url)
+    try:
+        async with sessionmaker(engine)() as db, db.begin():
+            await create_user(
+                db,
+                Passwords(),
+                username=username,
+                role=role,
+                password=password,
+                display_name=display_name,
+                now=datetime.now(UTC),
+            )
+    finally:
+        await engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def effective_settings(config: Config) -> dict[str, Any]:
+    """Every option with the value in use (derived defaults filled in, database password hidden)."""
+    values = config.model_dump(mode="json")
+    values.update(
+        database_url=_safe_url(config.effective_database_url),
+        public_url=config.effective_public_url,
+        tls_cert=str(config.tls_cert_path),
+        tls_key=str(config.tls_key_path),
+        court_cert=str(config.court_cert_path),
+        court_key=str(config.court_key_path),
+    )
+    return values
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    values = effective_settings(_load(args))
+    if args.format == "json":
+        _say(json.dumps(values, indent=2, ensure_ascii=False))
+    else:
+        _say(*(f"{name} = {_toml_value(value)}" for name, value in values.items()))
+    return 0
+
+
+def _archive_verify(args: argparse.Namespace) -> int:
+    try:
+        recording_cli = importlib.import_module("recording.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("recording.cli", "recording"):
+            raise
+        print("hearing-server: the archive tools (recording.cli) are not installed", file=sys.stderr)
+        return 2
+    result = recording_cli.main(list(args.args))
+    return int(result or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"hearing-server: {exc}", file=sys.stderr)
+        return 2
+    except HearingError as exc:
+        print(f"hearing-server: {exc.message}", file=sys.stderr)
+        return 1

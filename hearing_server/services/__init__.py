@@ -1,0 +1,1 @@
+"""Court rules applied to stored hearings, parties, invitations and accounts (no HTTP here)."""
