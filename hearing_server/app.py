@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from hearing_server import api
+import web_client
+from hearing_server import api, records
 from hearing_server.api import security
 from hearing_server.api.errors import error_middleware
 from hearing_server.api.metrics import Metrics, metrics_middleware
@@ -26,6 +28,7 @@ from hearing_server.keys import (
     SESSIONS,
 )
 from hearing_server.store.db import create_engine, sessionmaker, upgrade
+from signaling import ws as signaling_ws
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -55,13 +58,11 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_database)
     api.setup(app)
 
-    # ---- LEAD: live hearing, pages and recording are wired here ---------------------------------
-    # Every route goes through app[ROUTES] so that it has a declared access (the access-matrix test
-    # fails for routes added to app.router directly):
-    #   signaling.ws.setup(app)   -> app[ROUTES].add(endpoint("GET", "/ws", access=PUBLIC, raw=True,
-    #                                openapi=False, ...)(handler))  (the WebSocket authenticates itself)
-    #   web_client pages/static   -> app[ROUTES].add(..., raw=True, openapi=False), app[ROUTES].add_static()
-    #   recording                 -> app.cleanup_ctx.append(...) after _database
-    #   live gauges               -> app[METRICS].live_hearings / .live_participants (set or set_function)
-    # ----------------------------------------------------------------------------------------------
+    app.cleanup_ctx.append(records.records_context)
+    signaling_ws.setup(
+        app,
+        recording_factory=records.recording_factory(app),
+        on_ended=functools.partial(records.seal_when_ended, app),
+    )
+    web_client.setup(app)
     return app

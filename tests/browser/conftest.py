@@ -1,0 +1,49 @@
+"""Fixtures of the browser tests: the live server on loopback and Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from browser_harness import CHROMIUM, LiveServer, free_port, start_server
+from playwright.async_api import Playwright, async_playwright
+
+from hearing_server.config import load_config
+
+
+@pytest.fixture
+async def server(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[LiveServer]:
+    """The whole application on a free loopback port (plain HTTP: localhost is a secure context)."""
+    database = tmp_path / "hearing.db"
+    shutil.copy(sqlite_template, database)
+    port = free_port()
+    config = load_config(
+        environ={},
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite+aiosqlite:///{database}",
+        host="127.0.0.1",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        plain_http=True,
+        ice_host_addresses=["127.0.0.1"],
+        court_name="Алматы қаласының №2 аудандық соты",
+        timezone="Asia/Almaty",
+        uvloop=False,
+    )
+    live = await start_server(config)
+    try:
+        yield live
+    finally:
+        await live.close()
+
+
+@pytest.fixture
+async def playwright() -> AsyncIterator[Playwright]:
+    """Playwright driving the system Chromium."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed")
+    async with async_playwright() as driver:
+        yield driver

@@ -1,0 +1,47 @@
+"""Fixtures for the media-plane tests: pre-encoded clips, a router with recording sink, clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from media_harness import Clip, Hearing, RecordingSink, Room, make_clip
+
+from signaling.media import MediaSettings, Router
+from signaling.media.aiortc_adapter import uninstall_host_addresses
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "media: moves real media over loopback; run inside `unshare -n` (loopback-only namespace)",
+    )
+
+
+@pytest.fixture(scope="session")
+def clips() -> list[Clip]:
+    """Five participants' media, encoded once per test session."""
+    return [make_clip(index) for index in range(5)]
+
+
+@pytest.fixture
+async def room(clips: list[Clip]) -> AsyncIterator[Room]:
+    hearing = Hearing()
+    sink = RecordingSink()
+    router = Router(MediaSettings(host_addresses=["127.0.0.1"]), hearing, sink)
+    room = Room(router, hearing, sink, clips)
+    try:
+        yield room
+    finally:
+        await router.close()
+        for client in hearing.clients.values():
+            await client.drop()
+        uninstall_host_addresses()
+
+
+@pytest.fixture
+def make_router() -> Callable[..., Router]:
+    def make(**settings: object) -> Router:
+        return Router(MediaSettings(**settings), Hearing())  # type: ignore[arg-type]
+
+    return make

@@ -1,0 +1,199 @@
+"""The aiortc/aioice private details the adapter relies on are still there, and the adapter works.
+
+If one of these fails after an upgrade, read ``signaling/media/aiortc_adapter.py`` against
+the new aiortc source before changing anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import inspect
+import queue
+import time
+
+import aioice.ice
+import aiortc
+import pytest
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCSessionDescription,
+    rtcdtlstransport,
+    rtcrtpreceiver,
+)
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtcpSenderInfo
+from media_harness import VIDEO_CLOCK, PacketSource, client_configuration, wait_for
+
+from signaling.media import MediaSettings
+from signaling.media.aiortc_adapter import (
+    ConfiguredHostAddresses,
+    PassthroughDecoder,
+    ReceiverTap,
+    RtpTimestampUnwrapper,
+    check_aiortc_version,
+    install_host_addresses,
+    redirect_keyframe_requests,
+    uninstall_host_addresses,
+)
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
+
+
+def parameters(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def source(function: object) -> str:
+    return inspect.getsource(function)  # type: ignore[arg-type]
+
+
+def test_installed_aiortc_is_the_supported_version() -> None:
+    check_aiortc_version()
+    assert aiortc.__version__.startswith("1.16.")
+    for other in ("1.17.0", "2.0.0", "1.15.1"):
+        with pytest.raises(RuntimeError):
+            check_aiortc_version(other)
+
+
+def test_aioice_host_address_lookup_is_unchanged() -> None:
+    original = aioice.ice.get_host_addresses
+    if isinstance(original, ConfiguredHostAddresses):
+        original = original.original
+    assert parameters(original) == ["use_ipv4", "use_ipv6"]
+    # looked up as a module global at gathering time, so replacing the name takes effect
+    assert "get_host_addresses(" in source(aioice.ice.Connection.gather_candidates)
+
+
+def test_receiver_internals_the_tap_replaces_are_unchanged() -> None:
+    assert parameters(rtcrtpreceiver.decoder_worker) == ["loop", "input_q", "output_q", "decode_error"]
+    worker = source(rtcrtpreceiver.decoder_worker)
+    assert "input_q.get()" in worker and "if task is None" in worker and "output_q.put(None)" in worker
+    handle_rtp = source(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in handle_rtp
+    assert "self.__timestamp_mapper.map(" in handle_rtp
+    assert "self.__decoder_queue" in source(RTCRtpReceiver.receive)
+    assert "self.__decoder_queue.put(None)" in source(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)  # type: ignore[attr-defined]
+    assert parameters(RTCRtpReceiver._send_rtcp_pli) == ["self", "media_ssrc"]
+    assert parameters(RTCRtpReceiver._handle_rtcp_packet) == ["self", "packet"]
+    assert "._queue" in source(rtcrtpreceiver.RemoteStreamTrack.recv)
+    # RTCP reaches a receiver through an attribute lookup on the instance
+    assert "recipient._handle_rtcp_packet(packet)" in source(
+        rtcdtlstransport.RTCDtlsTransport._handle_rtcp_data
+    )
+    assert {"ntp_timestamp", "rtp_timestamp"} <= set(parameters(RtcpSenderInfo))
+    assert parameters(JitterFrame) == ["data", "timestamp"]
+
+
+async def test_receiver_instance_has_the_replaced_attributes() -> None:
+    pc = RTCPeerConnection(client_configuration())
+    receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    assert isinstance(receiver._RTCRtpReceiver__decoder_queue, queue.Queue)  # type: ignore[attr-defined]
+    assert hasattr(receiver._RTCRtpReceiver__timestamp_mapper, "map")  # type: ignore[attr-defined]
+    ReceiverTap(receiver)
+    assert isinstance(receiver._RTCRtpReceiver__timestamp_mapper, RtpTimestampUnwrapper)  # type: ignore[attr-defined]
+    await pc.close()
+
+
+def test_sender_internals_the_adapter_relies_on_are_unchanged() -> None:
+    assert parameters(RTCRtpSender._send_keyframe) == ["self"]
+    assert "self._send_keyframe()" in source(RTCRtpSender._handle_rtcp_packet)
+    next_frame = source(RTCRtpSender._next_encoded_frame)
+    assert "isinstance(data, Frame)" in next_frame and "self.__encoder.pack(data)" in next_frame
+    assert "enc_frame.timestamp" in source(RTCRtpSender._run_rtp)
+
+
+def test_host_addresses_install_is_idempotent_and_reversible() -> None:
+    original = aioice.ice.get_host_addresses
+    assert not isinstance(original, ConfiguredHostAddresses), "left installed by another test"
+    try:
+        install_host_addresses(MediaSettings(host_addresses=["127.0.0.1"]))
+        install_host_addresses(MediaSettings(host_addresses=["127.0.0.1", "::1"]))
+        lookup = aioice.ice.get_host_addresses
+        assert isinstance(lookup, ConfiguredHostAddresses) and lookup.original is original
+        assert lookup(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "::1"]
+        assert lookup(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+    finally:
+        uninstall_host_addresses()
+    assert aioice.ice.get_host_addresses is original
+    uninstall_host_addresses()  # a second time changes nothing
+    assert aioice.ice.get_host_addresses is original
+
+
+def test_passthrough_decoder_returns_the_encoded_frame() -> None:
+    keyframe = b"\x50\x0b\x00\x9d\x01\x2a\x40\x01\xf0\x00" + b"\x11" * 20
+    [packet] = PassthroughDecoder(VP8).decode(JitterFrame(keyframe, 123456))
+    assert bytes(packet) == keyframe and packet.pts == 123456 and packet.is_keyframe
+    assert packet.time_base == fractions.Fraction(1, 90000)
+    [inter] = PassthroughDecoder(VP8).decode(JitterFrame(b"\x51" + b"\x00" * 12, 9))
+    assert not inter.is_keyframe
+
+
+def test_rtp_timestamps_unwrap_past_32_bits() -> None:
+    unwrap = RtpTimestampUnwrapper()
+    assert unwrap.map(0xFFFFF000) == 0xFFFFF000
+    assert unwrap.map(0x00000800) == 0x100000800
+    assert unwrap.map(0x00000700) == 0x100000700  # a small step back stays in the same cycle
+    assert unwrap.map(0x00001000) == 0x100001000
+
+
+@pytest.mark.media
+async def test_tap_receives_published_packets_bit_exact_with_reports_and_keyframe_requests(
+    clips: list,
+) -> None:  # type: ignore[type-arg]
+    install_host_addresses(MediaSettings(host_addresses=["127.0.0.1"]))
+    sender_pc = RTCPeerConnection(client_configuration())
+    receiver_pc = RTCPeerConnection(client_configuration())
+    try:
+        clip = clips[0]
+        video = PacketSource("video", clip.video, clip.video_intra)
+        transceiver = sender_pc.addTransceiver(video, direction="sendonly")
+        redirect_keyframe_requests(transceiver.sender, video.request_keyframe)
+        taps: list[ReceiverTap] = []
+        receiver_pc.on(
+            "track",
+            lambda track: taps.append(
+                ReceiverTap(
+                    next(t.receiver for t in receiver_pc.getTransceivers() if t.receiver.track is track)
+                )
+            ),
+        )
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(
+            RTCSessionDescription(sdp=receiver_pc.localDescription.sdp, type="answer")
+        )
+        [tap] = taps
+        packets = []
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            packets.append(await asyncio.wait_for(tap.receiver.track.recv(), 2))
+
+        served = [data for data, _ in video.served]
+        assert [bytes(p) for p in packets] == served[: len(packets)]
+        assert packets[0].is_keyframe and not any(p.is_keyframe for p in packets[1:])
+        assert packets[0].time_base == fractions.Fraction(1, VIDEO_CLOCK)
+        assert {b.pts - a.pts for a, b in zip(packets, packets[1:], strict=False)} == {VIDEO_CLOCK // 15}
+        assert tap.sender_report is not None
+        assert abs(tap.sender_report.ntp_time - time.time()) < 2
+
+        assert tap.request_keyframe()
+        assert await wait_for(lambda: video.keyframe_requests == 1, 2)
+        keyframe = await asyncio.wait_for(tap.receiver.track.recv(), 2)
+        while not keyframe.is_keyframe:
+            keyframe = await asyncio.wait_for(tap.receiver.track.recv(), 2)
+        assert bytes(keyframe) in clip.video_intra
+
+        await sender_pc.close()
+        with pytest.raises(MediaStreamError):
+            while True:
+                await asyncio.wait_for(tap.receiver.track.recv(), 3)
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+        uninstall_host_addresses()

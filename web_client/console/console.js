@@ -1,0 +1,350 @@
+// The operator's hearings: today's list with filters, scheduling, parties, invitation links and QR codes.
+
+import { formatDateTime, formatTime, localFields, todayIn, zonedIso } from '../shared/dates.js';
+import { el, tr, value } from '../shared/dom.js';
+import { startConsole } from './session.js';
+
+const $ = (id) => document.getElementById(id);
+const PARTY_ROLES = [
+  'plaintiff', 'defendant', 'lawyer', 'prosecutor', 'victim', 'witness', 'expert', 'interpreter',
+  'judge', 'secretary', 'observer',
+];
+
+class ConsolePage {
+  constructor(i18n, api, settings) {
+    this.i18n = i18n;
+    this.api = api;
+    this.timeZone = settings.timezone;
+    this.hearings = [];
+    this.detail = null;
+    this.issued = null; // the last issued link: {party, url, qr, expires_at}
+  }
+
+  start() {
+    $('court-zone').textContent = this.timeZone;
+    $('f-date').value = todayIn(this.timeZone);
+    $('filters').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.loadList();
+    });
+    $('f-today').addEventListener('click', () => {
+      $('f-date').value = todayIn(this.timeZone);
+      this.loadList();
+    });
+    $('f-all-dates').addEventListener('click', () => {
+      $('f-date').value = '';
+      this.loadList();
+    });
+    $('schedule-open').addEventListener('click', () => this.toggleSchedule(true));
+    $('schedule-cancel').addEventListener('click', () => this.toggleSchedule(false));
+    $('schedule-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.schedule();
+    });
+    $('party-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.addParty();
+    });
+    $('link-copy').addEventListener('click', () => this.copyLink());
+    this.fillRoles();
+    this.i18n.addEventListener('change', () => this.rerender());
+    window.addEventListener('popstate', () => this.openFromAddress());
+    this.loadList();
+    this.openFromAddress();
+  }
+
+  fillRoles() {
+    const select = $('p-role');
+    select.replaceChildren(...PARTY_ROLES.map((role) => tr(this.i18n, `role.${role}`, null, 'option', { value: role })));
+    select.value = 'witness';
+  }
+
+  rerender() {
+    this.renderList();
+    if (this.detail) this.renderDetail();
+  }
+
+  showError(error) {
+    const banner = $('banner-error');
+    const key = this.i18n.has(`api_error.${error.code}`) ? `api_error.${error.code}` : 'api_error.generic';
+    this.i18n.render(banner, key);
+    banner.hidden = false;
+    clearTimeout(this._errorTimer);
+    this._errorTimer = setTimeout(() => { banner.hidden = true; }, 8000);
+  }
+
+  formError(id, error) {
+    const box = $(id);
+    const key = this.i18n.has(`api_error.${error.code}`) ? `api_error.${error.code}` : 'api_error.generic';
+    this.i18n.render(box, key);
+    box.hidden = false;
+  }
+
+  // --- the list -----------------------------------------------------------------------------
+
+  async loadList() {
+    const date = $('f-date').value;
+    const query = {
+      date_from: date || null,
+      date_to: date || null,
+      status: $('f-status').value || null,
+      case_number: $('f-case').value.trim() || null,
+      limit: 200,
+    };
+    try {
+      const page = await this.api.get('/hearings', query);
+      this.hearings = page.items;
+      this.renderList();
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  renderList() {
+    const body = $('hearings-body');
+    const showDate = !$('f-date').value;
+    body.replaceChildren(...this.hearings.map((hearing) => {
+      const when = showDate
+        ? formatDateTime(hearing.scheduled_start, this.i18n.language, this.timeZone)
+        : formatTime(hearing.scheduled_start, this.i18n.language, this.timeZone);
+      const open = el('a', {
+        href: `/console/?hearing=${encodeURIComponent(hearing.id)}`,
+        class: 'case-link',
+        dataset: { hearingId: hearing.id },
+        on: {
+          click: (event) => {
+            event.preventDefault();
+            this.openHearing(hearing.id, true);
+          },
+        },
+      }, value(hearing.case_number));
+      const row = el('tr', { dataset: { hearingId: hearing.id } },
+        el('td', {}, value(when)),
+        el('td', {}, open),
+        el('td', {}, value(hearing.title)),
+        el('td', {}, value(hearing.courtroom)),
+        el('td', {}, tr(this.i18n, `status.${hearing.status}`, null, 'span', { class: `status status-${hearing.status}` })));
+      if (this.detail && this.detail.id === hearing.id) row.classList.add('selected');
+      return row;
+    }));
+    $('hearings-empty').hidden = this.hearings.length > 0;
+  }
+
+  // --- scheduling ---------------------------------------------------------------------------
+
+  toggleSchedule(open) {
+    $('schedule-form').hidden = !open;
+    $('schedule-open').setAttribute('aria-expanded', String(open));
+    if (open) {
+      if (!$('s-date').value) $('s-date').value = $('f-date').value || todayIn(this.timeZone);
+      $('s-language').value = this.i18n.language;
+      $('schedule-error').hidden = true;
+      $('s-case').focus();
+    } else {
+      $('schedule-open').focus();
+    }
+  }
+
+  async schedule() {
+    const error = $('schedule-error');
+    error.hidden = true;
+    const required = ['s-case', 's-title', 's-courtroom', 's-date', 's-time', 's-duration', 's-judge'];
+    const missing = required.find((id) => !$(id).value.trim());
+    if (missing) {
+      this.i18n.render(error, 'schedule.missing');
+      error.hidden = false;
+      $(missing).focus();
+      return;
+    }
+    const body = {
+      case_number: $('s-case').value.trim(),
+      title: $('s-title').value.trim(),
+      courtroom: $('s-courtroom').value.trim(),
+      scheduled_start: zonedIso($('s-date').value, $('s-time').value, this.timeZone),
+      duration_minutes: Number($('s-duration').value),
+      presiding_judge: $('s-judge').value.trim(),
+      notice_language: $('s-language').value,
+    };
+    $('schedule-submit').disabled = true;
+    try {
+      const hearing = await this.api.post('/hearings', body);
+      $('schedule-form').reset();
+      $('s-duration').value = '60';
+      this.toggleSchedule(false);
+      $('f-date').value = localFields(hearing.scheduled_start, this.timeZone).date;
+      await this.loadList();
+      await this.openHearing(hearing.id, true);
+    } catch (failure) {
+      this.formError('schedule-error', failure);
+    } finally {
+      $('schedule-submit').disabled = false;
+    }
+  }
+
+  // --- one hearing --------------------------------------------------------------------------
+
+  openFromAddress() {
+    const id = new URLSearchParams(window.location.search).get('hearing');
+    if (id) this.openHearing(id, false);
+    else {
+      this.detail = null;
+      $('detail').hidden = true;
+    }
+  }
+
+  async openHearing(id, push) {
+    if (push) window.history.pushState({}, '', `/console/?hearing=${encodeURIComponent(id)}`);
+    try {
+      const detail = await this.api.get(`/hearings/${encodeURIComponent(id)}`);
+      if (!this.detail || this.detail.id !== detail.id) this.issued = null;
+      this.detail = detail;
+      this.renderDetail();
+      this.renderList();
+      $('detail').hidden = false;
+      $('detail-title').setAttribute('tabindex', '-1');
+      if (push) $('detail-title').focus();
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  async reloadDetail() {
+    if (!this.detail) return;
+    this.detail = await this.api.get(`/hearings/${encodeURIComponent(this.detail.id)}`);
+    this.renderDetail();
+  }
+
+  renderDetail() {
+    const hearing = this.detail;
+    const language = this.i18n.language;
+    $('detail-case').textContent = hearing.case_number;
+    $('detail-subtitle').textContent = hearing.title;
+    $('detail-when').textContent = formatDateTime(hearing.scheduled_start, language, this.timeZone);
+    this.i18n.render($('detail-duration'), 'detail.minutes', { minutes: hearing.duration_minutes });
+    $('detail-courtroom').textContent = hearing.courtroom;
+    $('detail-judge').textContent = hearing.presiding_judge;
+    this.i18n.render($('detail-language'), `language.${hearing.notice_language}`);
+    this.i18n.render($('detail-status'), `status.${hearing.status}`);
+    $('detail-run').href = `/console/hearing/${encodeURIComponent(hearing.id)}`;
+    const live = !['ended', 'sealed', 'cancelled'].includes(hearing.status);
+    $('detail-run').hidden = !live;
+    $('party-form').hidden = !live;
+    const parties = hearing.parties.filter((p) => p.role !== 'courtroom');
+    $('parties-body').replaceChildren(...parties.map((party) => this.partyRow(party, live)));
+    $('parties-empty').hidden = parties.length > 0;
+    this.renderLink();
+  }
+
+  partyRow(party, live) {
+    const invitation = party.invitation;
+    const linkStatus = invitation ? `link.status_${invitation.status}` : 'link.status_none';
+    const actions = el('td', { class: 'row-actions' });
+    if (live) {
+      const issue = el('button', {
+        type: 'button',
+        class: 'button button-small',
+        dataset: { action: 'issue', partyId: party.id },
+        on: { click: () => this.issueLink(party) },
+      });
+      this.i18n.render(issue, invitation && invitation.status === 'active' ? 'link.new' : 'link.issue');
+      actions.append(issue);
+      if (invitation && invitation.status === 'active') {
+        const revoke = el('button', {
+          type: 'button',
+          class: 'button button-small button-danger-outline',
+          dataset: { action: 'revoke', partyId: party.id },
+          on: { click: () => this.revokeLink(party) },
+        });
+        this.i18n.render(revoke, 'link.revoke');
+        actions.append(revoke);
+      }
+    }
+    const expires = invitation && invitation.status === 'active'
+      ? tr(this.i18n, 'link.until', { time: formatDateTime(invitation.expires_at, this.i18n.language, this.timeZone) }, 'span', { class: 'hint block' })
+      : null;
+    return el('tr', { dataset: { partyId: party.id } },
+      el('td', {}, value(party.display_name)),
+      el('td', {}, tr(this.i18n, `role.${party.role}`)),
+      el('td', {}, tr(this.i18n, party.language ? `language.${party.language}` : 'party_form.language_default')),
+      el('td', {}, tr(this.i18n, linkStatus, null, 'span', { class: `link-status link-${invitation ? invitation.status : 'none'}` }), expires),
+      actions);
+  }
+
+  async addParty() {
+    const error = $('party-error');
+    error.hidden = true;
+    const name = $('p-name').value.trim();
+    if (!name) {
+      this.i18n.render(error, 'party_form.missing');
+      error.hidden = false;
+      $('p-name').focus();
+      return;
+    }
+    const body = { role: $('p-role').value, display_name: name };
+    if ($('p-language').value) body.language = $('p-language').value;
+    if ($('p-contact').value.trim()) body.contact = $('p-contact').value.trim();
+    $('party-submit').disabled = true;
+    try {
+      await this.api.post(`/hearings/${encodeURIComponent(this.detail.id)}/parties`, body);
+      $('p-name').value = '';
+      $('p-contact').value = '';
+      await this.reloadDetail();
+      $('p-name').focus();
+    } catch (failure) {
+      this.formError('party-error', failure);
+    } finally {
+      $('party-submit').disabled = false;
+    }
+  }
+
+  async issueLink(party) {
+    try {
+      const issued = await this.api.post(
+        `/hearings/${encodeURIComponent(this.detail.id)}/parties/${encodeURIComponent(party.id)}/invitation`,
+      );
+      this.issued = { party, ...issued };
+      await this.reloadDetail();
+      $('link-panel').focus();
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  async revokeLink(party) {
+    try {
+      await this.api.delete(`/hearings/${encodeURIComponent(this.detail.id)}/parties/${encodeURIComponent(party.id)}/invitation`);
+      if (this.issued && this.issued.party.id === party.id) this.issued = null;
+      await this.reloadDetail();
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  renderLink() {
+    const panel = $('link-panel');
+    const issued = this.issued;
+    panel.hidden = !issued;
+    if (!issued) return;
+    this.i18n.render($('link-title'), 'link.title', { name: issued.party.display_name });
+    $('link-url').value = issued.url;
+    $('link-qr').src = issued.qr.svg;
+    $('link-download').href = issued.qr.png;
+    this.i18n.render($('link-expires'), 'link.expires', {
+      time: formatDateTime(issued.expires_at, this.i18n.language, this.timeZone),
+    });
+    $('link-copied').hidden = true;
+  }
+
+  async copyLink() {
+    const input = $('link-url');
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch {
+      input.select(); // no clipboard permission: leave it selected for Ctrl+C
+      document.execCommand('copy');
+    }
+    $('link-copied').hidden = false;
+  }
+}
+
+startConsole((i18n, api, settings) => new ConsolePage(i18n, api, settings).start());

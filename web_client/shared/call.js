@@ -1,0 +1,159 @@
+// One participant's media in a live hearing: publishes the local stream, answers subscribe
+// offers, keeps one MediaStream per remote participant, and reports the connection state.
+//
+// Events: 'streams' (remote streams changed), 'connection' (detail: {state}), 'error' (detail: {error}).
+
+import { PublishConnection, SubscribeConnection } from './media.js';
+
+function combinedState(publish, subscribe) {
+  const states = [publish, subscribe].filter(Boolean);
+  if (!states.length) return 'new';
+  if (states.includes('failed')) return 'failed';
+  if (states.includes('disconnected')) return 'disconnected';
+  if (states.every((s) => s === 'connected')) return 'connected';
+  if (states.includes('closed')) return 'closed';
+  return 'connecting';
+}
+
+export class MediaCall extends EventTarget {
+  constructor(signaling) {
+    super();
+    this.signaling = signaling;
+    this.iceServers = [];
+    this.localStream = null;
+    this.audioOnly = false;
+    this.streams = new Map();
+    this.connectionState = 'new';
+    this._publish = null;
+    this._publishState = null;
+    this._subscribeState = null;
+    this._publishRef = null;
+    this._retryTimer = null;
+    this._subscribe = new SubscribeConnection(
+      this.iceServers,
+      (state) => this._setStates(this._publishState, state),
+      (tracks) => this._syncStreams(tracks),
+    );
+  }
+
+  /** Use the ICE servers the server sent in `hearing.media.ice_servers`. */
+  configure(iceServers) {
+    this.iceServers = iceServers || [];
+    this._subscribe.iceServers = this.iceServers;
+  }
+
+  get publishing() {
+    return Boolean(this._publish);
+  }
+
+  /** Offer our stream on a new publish connection (after admission, after every reconnect). */
+  async publish() {
+    if (!this.localStream) return;
+    clearTimeout(this._retryTimer);
+    if (this._publish) this._publish.close();
+    const connection = new PublishConnection(this.localStream, this.iceServers, (state) => {
+      if (connection !== this._publish) return;
+      this._setStates(state, this._subscribeState);
+      if (state === 'failed') this._retryLater();
+    });
+    this._publish = connection;
+    this._setStates('connecting', this._subscribeState);
+    try {
+      const sdp = await connection.offer();
+      if (connection !== this._publish) return;
+      this._publishRef = this.signaling.nextRef('pub');
+      this.signaling.send({ type: 'publish_offer', sdp, ref: this._publishRef });
+    } catch (error) {
+      this.dispatchEvent(new CustomEvent('error', { detail: { error } }));
+    }
+  }
+
+  _retryLater() {
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(() => {
+      if (this.signaling.connected && this._publish && this._publish.pc.connectionState === 'failed') {
+        this.publish();
+      }
+    }, 2000);
+  }
+
+  /** Handle the media messages of the protocol; true when `message` was one of them. */
+  handle(message) {
+    if (message.type === 'publish_answer') {
+      if (this._publish && message.ref === this._publishRef) {
+        this._publish.accept(message.sdp).catch((error) => {
+          this.dispatchEvent(new CustomEvent('error', { detail: { error } }));
+        });
+      }
+      return true;
+    }
+    if (message.type === 'subscribe_offer') {
+      this._subscribe
+        .answer(message.sdp, message.tracks, { audioOnly: this.audioOnly })
+        .then((sdp) => this.signaling.send({ type: 'subscribe_answer', sdp }))
+        .catch((error) => this.dispatchEvent(new CustomEvent('error', { detail: { error } })));
+      return true;
+    }
+    return false;
+  }
+
+  /** Forget both connections (a new `join` starts media from scratch). */
+  reset() {
+    clearTimeout(this._retryTimer);
+    if (this._publish) this._publish.close();
+    this._publish = null;
+    this._publishRef = null;
+    this._subscribe.close();
+    this._setStates(null, null);
+    this._syncStreams(new Map());
+  }
+
+  /** Put a new camera track (front/back switch, video back on) on the running publish connection. */
+  async replaceVideo(track) {
+    if (!this._publish) return;
+    if (track && !this._publish.videoSender) {
+      await this.publish(); // joined audio-only: a new offer adds the video m-line
+      return;
+    }
+    await this._publish.replaceVideo(track);
+  }
+
+  /** Per remote participant: frames decoded, audio samples and bytes (for tests and diagnostics). */
+  participantStats() {
+    return this._subscribe.participantStats();
+  }
+
+  close() {
+    this.reset();
+  }
+
+  _setStates(publish, subscribe) {
+    this._publishState = publish;
+    this._subscribeState = subscribe;
+    const state = combinedState(publish, subscribe);
+    if (state !== this.connectionState) {
+      this.connectionState = state;
+      this.dispatchEvent(new CustomEvent('connection', { detail: { state } }));
+    }
+  }
+
+  _syncStreams(tracks) {
+    for (const [participantId, stream] of this.streams) {
+      if (!tracks.has(participantId)) {
+        for (const track of stream.getTracks()) stream.removeTrack(track);
+        this.streams.delete(participantId);
+      }
+    }
+    for (const [participantId, kinds] of tracks) {
+      let stream = this.streams.get(participantId);
+      if (!stream) {
+        stream = new MediaStream();
+        this.streams.set(participantId, stream);
+      }
+      const wanted = Object.values(kinds).filter(Boolean);
+      for (const track of stream.getTracks()) if (!wanted.includes(track)) stream.removeTrack(track);
+      for (const track of wanted) if (!stream.getTracks().includes(track)) stream.addTrack(track);
+    }
+    this.dispatchEvent(new CustomEvent('streams'));
+  }
+}
