@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class EventRecorder:
-    """Appends hearing events to each hearing's confirmation log, in order, and mirrors them in the database."""
+    """Appends events to each hearing's confirmation log, in order, and mirrors them in the database."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], recordings_dir: Path) -> None:
         self._sessions = sessions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from hearing_server.domain.errors import Conflict
@@ -16,6 +17,7 @@ from recording.recorder import (
     RecorderEvent,
     RecorderEventType,
     RecorderState,
+    SegmentInfo,
 )
 from signaling.media.contract import EncodedFrame, TrackInfo
 
@@ -31,8 +33,22 @@ _LOGGED: dict[RecorderEventType, EventType] = {
 }
 
 
+def hearing_epoch(entries: list[dict[str, Any]]) -> float | None:
+    """The timeline zero of a hearing recorded before (the first ``recording_started`` with an epoch)."""
+    for entry in entries:
+        if entry.get("event") == EventType.RECORDING_STARTED.value:
+            epoch = (entry.get("details") or {}).get("epoch")
+            if isinstance(epoch, int | float):
+                return float(epoch)
+    return None
+
+
 class LiveRecording:
-    """Records one hearing in session (a frame sink); failures reach the log and the operators at once."""
+    """Records one hearing in session (a frame sink); failures reach the log and the operators at once.
+
+    Every recorder of a hearing — after a recess, a failure or a server restart — shares the
+    hearing's first epoch, so all its segments lie on one timeline.
+    """
 
     def __init__(
         self,
@@ -42,14 +58,18 @@ class LiveRecording:
         min_free_bytes: int,
         on_alert: Alert | None = None,
         on_change: Callable[[], None] | None = None,
+        on_stopped: Callable[[LiveRecording], None] | None = None,
     ) -> None:
         self.hearing_id = hearing_id
         self._events = events
         self._min_free_bytes = min_free_bytes
         self.on_alert = on_alert
         self.on_change = on_change
+        self.on_stopped = on_stopped
         self._recorder: HearingRecorder | None = None
+        self._epoch: float | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self.last_failure: str | None = None
 
     @property
     def status(self) -> RecordingStatus:
@@ -61,6 +81,36 @@ class LiveRecording:
             RecorderState.PAUSED: "paused",
             RecorderState.FAILED: "failed",
         }.get(self._recorder.state, "off")
+
+    @property
+    def epoch(self) -> float | None:
+        """The hearing timeline's zero (UTC seconds), once recording has started."""
+        return self._epoch
+
+    @property
+    def failure(self) -> str | None:
+        """Why the current recorder failed, if it has."""
+        return self._recorder.failure if self._recorder is not None else None
+
+    @property
+    def frames_written(self) -> int:
+        """Frames written by the current recorder."""
+        return self._recorder.frames_written if self._recorder is not None else 0
+
+    @property
+    def frames_lost(self) -> int:
+        """Frames the current recorder could not write (after a failure)."""
+        return self._recorder.frames_lost if self._recorder is not None else 0
+
+    @property
+    def segments(self) -> list[SegmentInfo]:
+        """The current recorder's segment files."""
+        return self._recorder.segments if self._recorder is not None else []
+
+    @property
+    def recorder(self) -> HearingRecorder | None:
+        """The recorder writing now (for measurements and tests)."""
+        return self._recorder
 
     # -- frame sink ------------------------------------------------------------------------------
 
@@ -82,18 +132,28 @@ class LiveRecording:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self, actor: str) -> None:
-        """Start recording (the hearing enters session); refuses when disk space is below the floor."""
-        if self._recorder is not None and self._recorder.state in (
-            RecorderState.RECORDING,
-            RecorderState.PAUSED,
-        ):
-            await self.resume(actor)
-            return
+        """Start recording (the hearing enters session); refuses when disk space is below the floor.
+
+        After a recess this resumes; after a failure the failed recorder is closed and a new one
+        starts in new segment files (the operator fixed the cause and resumed).
+        """
+        if self._recorder is not None:
+            if self._recorder.state is RecorderState.PAUSED:
+                await self.resume(actor)
+                return
+            if self._recorder.state is RecorderState.RECORDING:
+                return
+            await self._close_recorder(actor, "restarted_after_failure")
+        folder = await self._events.folder(self.hearing_id)
+        if self._epoch is None:
+            confirmation_log = await self._events.confirmation_log(self.hearing_id)
+            entries = await asyncio.to_thread(lambda: [e.to_dict() for e in confirmation_log.entries()])
+            self._epoch = hearing_epoch(entries)
         recorder = HearingRecorder(
-            await self._events.folder(self.hearing_id),
+            folder,
             self.hearing_id,
             on_event=self._on_recorder_event,
-            loop=asyncio.get_running_loop(),  # notices are delivered on the loop, not the writer thread
+            epoch=self._epoch,
             min_free_bytes=self._min_free_bytes,
             warn_free_bytes=max(2 * self._min_free_bytes, self._min_free_bytes + (1 << 30)),
         )
@@ -104,10 +164,22 @@ class LiveRecording:
                 self.hearing_id, EventType.RECORDING_FAILED, actor="system", details={"reason": str(exc)}
             )
             raise Conflict(f"recording cannot start: {exc}", code="disk_space_low") from exc
+        except OSError as exc:
+            await self._events.record(
+                self.hearing_id, EventType.RECORDING_FAILED, actor="system", details={"reason": str(exc)}
+            )
+            raise Conflict(f"recording cannot start: {exc}", code="recording_unavailable") from exc
+        resumed = self._epoch is not None
         self._recorder = recorder
-        await self._events.record(
-            self.hearing_id, EventType.RECORDING_STARTED, actor=actor, details={"epoch": recorder.epoch}
-        )
+        self._epoch = recorder.epoch
+        self.last_failure = None
+        details: dict[str, Any] = {
+            "epoch": recorder.epoch,
+            "epoch_utc": datetime.fromtimestamp(recorder.epoch, UTC).isoformat().replace("+00:00", "Z"),
+        }
+        if resumed:
+            details["reason"] = "new_recorder"  # after a restart or a failure: new segment files
+        await self._events.record(self.hearing_id, EventType.RECORDING_STARTED, actor=actor, details=details)
         self._changed()
 
     async def pause(self, actor: str) -> None:
@@ -130,24 +202,31 @@ class LiveRecording:
 
     async def stop(self, actor: str, reason: str) -> None:
         """Close every file durably and log what was written and lost."""
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
-            segments = await recorder.aclose()
-            await self._events.record(
-                self.hearing_id,
-                EventType.RECORDING_STOPPED,
-                actor=actor,
-                details={
-                    "reason": reason,
-                    "segments": len(segments),
-                    "frames_written": recorder.frames_written,
-                    "frames_lost": recorder.frames_lost,
-                    "failure": recorder.failure,
-                },
-            )
+        await self._close_recorder(actor, reason)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         self._changed()
+        if self.on_stopped is not None:
+            self.on_stopped(self)
+
+    async def _close_recorder(self, actor: str, reason: str) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        segments = await recorder.aclose()
+        self.last_failure = recorder.failure
+        await self._events.record(
+            self.hearing_id,
+            EventType.RECORDING_STOPPED,
+            actor=actor,
+            details={
+                "reason": reason,
+                "segments": len(segments),
+                "frames_written": recorder.frames_written,
+                "frames_lost": recorder.frames_lost,
+                "failure": recorder.failure,
+            },
+        )
 
     # -- notices ---------------------------------------------------------------------------------
 
@@ -167,11 +246,7 @@ class LiveRecording:
             }.items()
             if v is not None
         }
-        task = asyncio.ensure_future(
-            self._events.record(self.hearing_id, logged, actor="system", details=details)
-        )
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        # The alert goes out first: the log append waits for an fsync.
         if event.type is RecorderEventType.RECORDING_FAILED:
             log.error("recording of hearing %s failed: %s", self.hearing_id, event.reason)
             self._alert(
@@ -180,6 +255,11 @@ class LiveRecording:
             self._changed()
         elif event.type is RecorderEventType.DISK_SPACE_LOW:
             self._alert("disk_space_low", f"Disk space is low ({(event.free_bytes or 0) >> 20} MiB free).")
+        task = asyncio.ensure_future(
+            self._events.record(self.hearing_id, logged, actor="system", details=details)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _alert(self, code: str, message: str) -> None:
         if self.on_alert is not None:
