@@ -49,7 +49,6 @@ class _Participant:
     generation: int = 0
     state: ConnectionState = "new"
     meter: QualityMeter = field(default_factory=QualityMeter)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _combined_state(
@@ -85,6 +84,8 @@ class Router:
         self._paused = False
         self._closed = False
         self._cleanups: set[asyncio.Task[None]] = set()
+        # one lock per participant id serialises its publish, leave and clean-ups
+        self._locks: dict[str, asyncio.Lock] = {}
 
     @property
     def participant_ids(self) -> list[str]:
@@ -99,12 +100,13 @@ class Router:
         any earlier connections of the participant untouched.
         """
         self._check_open()
-        participant = self._participants.get(participant_id) or _Participant(participant_id)
-        async with participant.lock:
+        async with self._lock(participant_id):
             self._check_open()
+            participant = self._participants.get(participant_id) or _Participant(participant_id)
             connection = PublishConnection(self._settings, lambda: self._leg_changed(participant_id))
             try:
                 answer = await connection.answer(offer_sdp)
+                self._check_open()  # the hearing may have ended meanwhile
             except BaseException:
                 await connection.close()
                 raise
@@ -189,13 +191,10 @@ class Router:
     async def leave(self, participant_id: str) -> None:
         """Close the participant's connections; their tracks end for everyone else."""
         self._muted.pop(participant_id, None)
-        participant = self._participants.get(participant_id)
-        if participant is None:
-            return
-        async with participant.lock:
-            if self._participants.get(participant_id) is not participant:
+        async with self._lock(participant_id):
+            participant = self._participants.pop(participant_id, None)
+            if participant is None:
                 return
-            del self._participants[participant_id]
             await self._drop_legs(participant)
             self._set_state(participant, "closed")
 
@@ -217,7 +216,7 @@ class Router:
             return
         self._closed = True
         for participant in list(self._participants.values()):
-            async with participant.lock:
+            async with self._lock(participant.participant_id):
                 await self._drop_legs(participant)
                 self._set_state(participant, "closed")
         self._participants.clear()
@@ -225,6 +224,9 @@ class Router:
             task.cancel()
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _lock(self, participant_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(participant_id, asyncio.Lock())
 
     def _check_open(self) -> None:
         if self._closed:
@@ -285,7 +287,7 @@ class Router:
             self._spawn(self._drop_subscribe(participant, participant.subscribe))
 
     async def _drop_publish(self, participant: _Participant, connection: PublishConnection) -> None:
-        async with participant.lock:
+        async with self._lock(participant.participant_id):
             if participant.publish is not connection:
                 return
             participant.publish = None
@@ -296,7 +298,7 @@ class Router:
             self._report_state(participant)
 
     async def _drop_subscribe(self, participant: _Participant, connection: SubscribeConnection) -> None:
-        async with participant.lock:
+        async with self._lock(participant.participant_id):
             if participant.subscribe is not connection:
                 return
             participant.subscribe = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from media_harness import Clip, Hearing, RecordingSink, Room, make_clip
@@ -26,6 +26,7 @@ def clips() -> list[Clip]:
 
 @pytest.fixture
 async def room(clips: list[Clip]) -> AsyncIterator[Room]:
+    """A hearing's router (VP8, loopback ICE) with a recording sink; everything closed afterwards."""
     hearing = Hearing()
     sink = RecordingSink()
     router = Router(MediaSettings(host_addresses=["127.0.0.1"]), hearing, sink)
@@ -37,11 +38,3 @@ async def room(clips: list[Clip]) -> AsyncIterator[Room]:
         for client in hearing.clients.values():
             await client.drop()
         uninstall_host_addresses()
-
-
-@pytest.fixture
-def make_router() -> Callable[..., Router]:
-    def make(**settings: object) -> Router:
-        return Router(MediaSettings(**settings), Hearing())  # type: ignore[arg-type]
-
-    return make

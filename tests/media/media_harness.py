@@ -376,9 +376,9 @@ class Room:
         self.router = router
         self.hearing = hearing
         self.sink = sink
-        self._clips = clips
+        self.clips = clips
 
     def client(self, participant_id: str, clip_index: int) -> Client:
-        client = Client(participant_id, self._clips[clip_index], self.router)
+        client = Client(participant_id, self.clips[clip_index], self.router)
         self.hearing.clients[participant_id] = client
         return client

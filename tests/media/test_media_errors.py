@@ -16,7 +16,7 @@ pytestmark = pytest.mark.media
 
 async def client_offer(room: Room, kinds: list[str]) -> str:
     pc = RTCPeerConnection(client_configuration())
-    clip = room._clips[4]
+    clip = room.clips[4]
     for kind in kinds:
         source = PacketSource(kind, clip.video if kind == "video" else clip.audio)
         pc.addTransceiver(source, direction="sendonly")
