@@ -32,6 +32,12 @@ _LOGGED: dict[RecorderEventType, EventType] = {
     RecorderEventType.DISK_SPACE_LOW: EventType.DISK_SPACE_LOW,
 }
 
+_INDICATOR: dict[RecorderState, RecordingStatus] = {
+    RecorderState.RECORDING: "recording",
+    RecorderState.PAUSED: "paused",
+    RecorderState.FAILED: "failed",
+}
+
 
 def hearing_epoch(entries: list[dict[str, Any]]) -> float | None:
     """The timeline zero of a hearing recorded before (the first ``recording_started`` with an epoch)."""
@@ -76,11 +82,7 @@ class LiveRecording:
         """What the recording indicator shows."""
         if self._recorder is None:
             return "off"
-        return {
-            RecorderState.RECORDING: "recording",
-            RecorderState.PAUSED: "paused",
-            RecorderState.FAILED: "failed",
-        }.get(self._recorder.state, "off")
+        return _INDICATOR.get(self._recorder.state, "off")
 
     @property
     def epoch(self) -> float | None:
@@ -153,6 +155,9 @@ class LiveRecording:
             folder,
             self.hearing_id,
             on_event=self._on_recorder_event,
+            # Given explicitly: the recorder starts on a worker thread, where no loop is running, and its
+            # notices (failures above all) must reach this loop, not stay on the writer thread.
+            loop=asyncio.get_running_loop(),
             epoch=self._epoch,
             min_free_bytes=self._min_free_bytes,
             warn_free_bytes=max(2 * self._min_free_bytes, self._min_free_bytes + (1 << 30)),

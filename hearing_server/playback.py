@@ -16,6 +16,7 @@ class PlaybackJobs:
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[Path] = asyncio.Queue()
+        self._queued: set[Path] = set()
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -25,10 +26,13 @@ class PlaybackJobs:
 
     def enqueue(self, folder: Path, *, only_if_missing: bool = False) -> None:
         """Render the hearing's playback copy; with ``only_if_missing``, skip one already done or running."""
+        if folder in self._queued:
+            return
         if only_if_missing:
             progress = read_progress(folder)
             if progress is not None and progress.state is not RenderState.FAILED:
                 return
+        self._queued.add(folder)
         self._queue.put_nowait(folder)
 
     @staticmethod
@@ -39,6 +43,7 @@ class PlaybackJobs:
     async def _run(self) -> None:
         while True:
             folder = await self._queue.get()
+            self._queued.discard(folder)
             try:
                 process = await asyncio.to_thread(start_composite, folder)
                 # Polled rather than waited for on a thread, so that shutdown never waits for a render.

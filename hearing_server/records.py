@@ -9,19 +9,46 @@ from aiohttp import web
 from hearing_server.keys import CONFIG, EVENTS, SESSIONS
 from hearing_server.live_recording import LiveRecording
 from hearing_server.playback import PlaybackJobs
-from hearing_server.sealing import Sealer
+from hearing_server.sealing import SealChecks, Sealer
 from hearing_server.store.models import Hearing
 
 SEALER = web.AppKey("sealer", Sealer)
 PLAYBACK = web.AppKey("playback", PlaybackJobs)
+SEAL_CHECKS = web.AppKey("seal_checks", SealChecks)
+
+
+class LiveRecordings:
+    """The recordings of this process's live hearings, by hearing (for status and for sealing safely)."""
+
+    def __init__(self) -> None:
+        self._by_hearing: dict[str, LiveRecording] = {}
+
+    def add(self, recording: LiveRecording) -> None:
+        """Remember a hearing's recording until it stops."""
+        self._by_hearing[recording.hearing_id] = recording
+        recording.on_stopped = self._forget
+
+    def get(self, hearing_id: str) -> LiveRecording | None:
+        """The recording of a live hearing, if it has one."""
+        return self._by_hearing.get(hearing_id)
+
+    def _forget(self, recording: LiveRecording) -> None:
+        if self._by_hearing.get(recording.hearing_id) is recording:
+            del self._by_hearing[recording.hearing_id]
+
+
+LIVE_RECORDINGS = web.AppKey("live_recordings", LiveRecordings)
 
 
 def recording_factory(app: web.Application) -> Callable[[Hearing], LiveRecording]:
     """Makes the recording of each hearing that goes live in ``app``."""
+    app[LIVE_RECORDINGS] = LiveRecordings()
 
     def make(hearing: Hearing) -> LiveRecording:
         config = app[CONFIG]
-        return LiveRecording(hearing.id, app[EVENTS], min_free_bytes=config.min_free_disk_mb << 20)
+        recording = LiveRecording(hearing.id, app[EVENTS], min_free_bytes=config.min_free_disk_mb << 20)
+        app[LIVE_RECORDINGS].add(recording)
+        return recording
 
     return make
 
@@ -33,10 +60,13 @@ async def seal_when_ended(app: web.Application, hearing_id: str) -> None:
 
 async def records_context(app: web.Application) -> AsyncIterator[None]:
     """Start the playback worker and put right what a previous crash left (after the database is up)."""
+    config = app[CONFIG]
     playback = PlaybackJobs()
     app[PLAYBACK] = playback
-    app[SEALER] = Sealer(app[CONFIG], app[SESSIONS], app[EVENTS], playback)
+    app[SEALER] = Sealer(config, app[SESSIONS], app[EVENTS], playback)
+    app[SEAL_CHECKS] = SealChecks(config.court_cert_path)
     playback.start()
     await app[SEALER].recover()
     yield
+    await app[SEALER].close()
     await playback.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hearing_server.api import health, hearings, invitations, login, openapi, parties, users
+from hearing_server.api import health, hearings, invitations, login, openapi, parties, records, users
 from hearing_server.api.registry import RouteTable
 from hearing_server.keys import ROUTES
 
-API_MODULES = (health, openapi, login, hearings, parties, invitations, users)
+API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records)
 
 
 def setup(app: web.Application) -> RouteTable:

@@ -51,6 +51,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    ("GET", "/api/v1/hearings/{hearing_id}/events"): READERS,
+    ("GET", "/api/v1/hearings/{hearing_id}/record"): READERS,
+    ("POST", "/api/v1/hearings/{hearing_id}/seal"): MANAGERS,
 }
 
 

@@ -108,8 +108,10 @@ def test_sender_internals_the_adapter_relies_on_are_unchanged() -> None:
 
 
 def test_host_addresses_install_is_idempotent_and_reversible() -> None:
+    # Routers install the configured addresses process-wide and keep them; start from aioice's own lookup.
+    uninstall_host_addresses()
     original = aioice.ice.get_host_addresses
-    assert not isinstance(original, ConfiguredHostAddresses), "left installed by another test"
+    assert not isinstance(original, ConfiguredHostAddresses)
     try:
         install_host_addresses(MediaSettings(host_addresses=["127.0.0.1"]))
         install_host_addresses(MediaSettings(host_addresses=["127.0.0.1", "::1"]))

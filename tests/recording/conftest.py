@@ -4,42 +4,29 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from recording_media import Participant, audio_frames, encode_opus, encode_vp8, interleave, video_frames
+from recording_media import (
+    COURT,
+    HEARING_ID,
+    PARTIES,
+    EncodedMedia,
+    RecordedHearing,
+    encode_opus,
+    encode_vp8,
+    hearing_frames,
+)
 
 from recording.confirmation_log import ConfirmationLog, LogEvent
 from recording.recorder import HearingRecorder, RecorderEvent
 from recording.seal import CourtSigner, generate_court_certificate
-
-HEARING_ID = "H-2024-0001"
-COURT = "Алматинский городской суд (test)"
-
-# Judge and lawyer speak from the start; the witness joins a second later.  5 s in all.
-PARTIES = [
-    (Participant("judge", (220, 30, 30), 440.0, 320, 240), 0.0, 5.0),
-    (Participant("lawyer", (30, 200, 40), 660.0, 320, 240), 0.1, 4.9),
-    (Participant("witness", (40, 40, 220), 1000.0, 240, 320), 1.0, 4.0),
-]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "slow: takes seconds (child processes, real-time recording, rendering)"
     )
-
-
-@dataclass(frozen=True)
-class EncodedMedia:
-    """One participant's encoded clip."""
-
-    party: Participant
-    offset: float  # seconds after the epoch at which they start
-    seconds: float
-    video: list[tuple[bytes, bool]]
-    audio: list[bytes]
 
 
 @pytest.fixture(scope="session")
@@ -55,26 +42,6 @@ def media() -> list[EncodedMedia]:
         )
         for party, offset, seconds in PARTIES
     ]
-
-
-def hearing_frames(media: list[EncodedMedia], epoch: float) -> list:
-    """Every party's frames in arrival order, as the media plane would deliver them."""
-    streams = []
-    for m in media:
-        start = epoch + m.offset
-        streams.append(video_frames(m.party.video, m.video, start, m.party.width, m.party.height))
-        streams.append(audio_frames(m.party.audio, m.audio, start))
-    return interleave(*streams)
-
-
-@dataclass(frozen=True)
-class RecordedHearing:
-    """A hearing folder recorded from the three parties' clips, with its log."""
-
-    folder: Path
-    epoch: float
-    events: list[RecorderEvent]
-    recorder: HearingRecorder
 
 
 @pytest.fixture(scope="session")

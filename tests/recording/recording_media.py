@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from recording.recorder import HearingRecorder, RecorderEvent
 from signaling.media.contract import EncodedFrame, TrackInfo
 
 FPS = 30
@@ -195,3 +196,47 @@ def dominant_frequency(samples: list[float], rate: int = 48000) -> float:
 def close_colour(a: tuple[int, int, int], b: tuple[int, int, int], tolerance: int = 40) -> bool:
     """True when two RGB colours differ by at most ``tolerance`` per channel."""
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+# --- the three-party hearing the recording tests share -------------------------------------
+
+HEARING_ID = "H-2024-0001"
+COURT = "Алматинский городской суд (test)"
+
+# Judge and lawyer speak from the start; the witness joins a second later.  5 s in all.
+PARTIES = [
+    (Participant("judge", (220, 30, 30), 440.0, 320, 240), 0.0, 5.0),
+    (Participant("lawyer", (30, 200, 40), 660.0, 320, 240), 0.1, 4.9),
+    (Participant("witness", (40, 40, 220), 1000.0, 240, 320), 1.0, 4.0),
+]
+
+
+@dataclass(frozen=True)
+class EncodedMedia:
+    """One participant's encoded clip."""
+
+    party: Participant
+    offset: float  # seconds after the epoch at which they start
+    seconds: float
+    video: list[tuple[bytes, bool]]
+    audio: list[bytes]
+
+
+def hearing_frames(media: list[EncodedMedia], epoch: float) -> list:
+    """Every party's frames in arrival order, as the media plane would deliver them."""
+    streams = []
+    for m in media:
+        start = epoch + m.offset
+        streams.append(video_frames(m.party.video, m.video, start, m.party.width, m.party.height))
+        streams.append(audio_frames(m.party.audio, m.audio, start))
+    return interleave(*streams)
+
+
+@dataclass(frozen=True)
+class RecordedHearing:
+    """A hearing folder recorded from the three parties' clips, with its log."""
+
+    folder: Path
+    epoch: float
+    events: list[RecorderEvent]
+    recorder: HearingRecorder

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import EncodedMedia
-from recording_media import decode_audio, decode_video
+from recording_media import EncodedMedia, decode_audio, decode_video
 
 from recording.media_info import read_media_info
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import HEARING_ID, EncodedMedia, RecordedHearing
 from recording_media import (
+    HEARING_ID,
+    EncodedMedia,
     Participant,
+    RecordedHearing,
     audio_frames,
     close_colour,
     decode_audio,

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COURT, HEARING_ID
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from recording_media import COURT, HEARING_ID
 
 from recording import cli
 from recording.cms import verify_detached
