@@ -1,4 +1,4 @@
-"""Server configuration: embedded defaults, an optional TOML file, then ``HEARING_*`` environment variables."""
+"""Server configuration: embedded defaults, then an optional TOML file, then ``HEARING_*`` variables."""
 
 from __future__ import annotations
 
@@ -23,32 +23,52 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    data_dir: Path = Field(Path("data"), description="Folder holding the database, recordings, keys and TLS files.")
+    data_dir: Path = Field(
+        Path("data"), description="Folder holding the database, recordings, keys and TLS files."
+    )
     host: str = Field("0.0.0.0", description="Address the HTTPS server listens on.")  # noqa: S104
     port: int = Field(8443, ge=1, le=65535, description="Port the server listens on.")
-    public_url: str = Field("", description="Address parties use to reach the server; default https://localhost:PORT.")
+    public_url: str = Field(
+        "", description="Address parties use to reach the server; default https://localhost:PORT."
+    )
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite file DATA_DIR/hearing.db.")
-    plain_http: bool = Field(False, description="Serve plain HTTP (only behind a TLS-terminating reverse proxy).")
-    tls_cert: Path | None = Field(None, description="TLS certificate (PEM); default self-signed DATA_DIR/tls/cert.pem.")
+    plain_http: bool = Field(
+        False, description="Serve plain HTTP (only behind a TLS-terminating reverse proxy)."
+    )
+    tls_cert: Path | None = Field(
+        None, description="TLS certificate (PEM); default self-signed DATA_DIR/tls/cert.pem."
+    )
     tls_key: Path | None = Field(None, description="TLS private key (PEM); default DATA_DIR/tls/key.pem.")
     court_name: str = Field("Development Court", description="Court name shown to parties and in the seal.")
     timezone: str = Field("Asia/Almaty", description="The court's time zone for dates shown to people.")
     court_cert: Path | None = Field(None, description="Court signing certificate (PEM); default self-signed.")
-    court_key: Path | None = Field(None, description="Court signing key (PEM); default DATA_DIR/court/court-key.pem.")
-    invitation_grace_hours: float = Field(6.0, ge=0, description="Links expire at the end of the hearing's day plus this.")
+    court_key: Path | None = Field(
+        None, description="Court signing key (PEM); default DATA_DIR/court/court-key.pem."
+    )
+    invitation_grace_hours: float = Field(
+        6.0, ge=0, description="Links expire at the end of the hearing's day plus this."
+    )
     session_hours: float = Field(12.0, gt=0, description="Lifetime of a staff login session.")
-    login_attempts: int = Field(5, ge=1, description="Failed logins allowed per username and address per window.")
+    login_attempts: int = Field(
+        5, ge=1, description="Failed logins allowed per username and address per window."
+    )
     login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
     max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
     ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")
-    ws_messages_per_s: float = Field(20.0, gt=0, description="Sustained signaling messages per second per connection.")
-    reconnect_grace_s: float = Field(60.0, ge=0, description="How long a dropped party may rejoin without admission.")
+    ws_messages_per_s: float = Field(
+        20.0, gt=0, description="Sustained signaling messages per second per connection."
+    )
+    reconnect_grace_s: float = Field(
+        60.0, ge=0, description="How long a dropped party may rejoin without admission."
+    )
     ice_host_addresses: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Addresses offered as ICE host candidates; set to the server's reachable addresses.",
     )
-    ice_servers: list[str] = Field(default_factory=list, description="STUN/TURN URLs; none unless configured.")
+    ice_servers: list[str] = Field(
+        default_factory=list, description="STUN/TURN URLs; none unless configured."
+    )
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
     min_free_disk_mb: int = Field(1024, ge=0, description="Hearings do not start below this free space.")
     retention_days: int = Field(3650, ge=1, description="Default retention of sealed hearings.")

@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: configuration and databases (SQLite always, PostgreSQL when configured)."""
+"""Fixtures shared by the suite: configuration and databases (SQLite always, PostgreSQL when configured)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,10 @@ async def _truncate_postgres(url: str) -> None:
     async with engine.begin() as conn:
         tables = (
             await conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT tablename FROM pg_tables"
+                    " WHERE schemaname='public' AND tablename <> 'alembic_version'"
+                )
             )
         ).scalars()
         names = ", ".join(f'"{t}"' for t in tables)

@@ -48,12 +48,16 @@ async def test_events_are_chained_in_the_hearing_folder_and_mirrored(config: Con
     await recorder.record(hearing_id, EventType.PARTY_INVITED, actor="operator1", details={"ip": "127.0.0.1"})
     await recorder.record(hearing_id, EventType.NOTICE_CONFIRMED, actor="party", party_id=new_id())
     folder = await recorder.folder(hearing_id)
-    assert folder.relative_to(config.recordings_dir.resolve()) == Path("алматы-қалалық-соты/2026/03", hearing_id)
+    assert folder.relative_to(config.recordings_dir.resolve()) == Path(
+        "алматы-қалалық-соты/2026/03", hearing_id
+    )
     chain = verify_chain(folder / LOG_FILE_NAME)
     assert chain.valid and chain.entries == 2
     mirrored = await recorder.entries(hearing_id)
     on_disk = read_chain(folder / LOG_FILE_NAME)
-    assert [(m.seq, m.event, m.hash) for m in mirrored] == [(e["seq"], e["event"], e["hash"]) for e in on_disk]
+    assert [(m.seq, m.event, m.hash) for m in mirrored] == [
+        (e["seq"], e["event"], e["hash"]) for e in on_disk
+    ]
     assert mirrored[0].details == {"ip": "127.0.0.1"}
     await recorder.close()
 

@@ -25,8 +25,12 @@ _ALLOWED: dict[HearingStatus, frozenset[HearingStatus]] = {
     HearingStatus.OPEN: frozenset(
         {HearingStatus.IN_SESSION, HearingStatus.CANCELLED, HearingStatus.ENDED, HearingStatus.INTERRUPTED}
     ),
-    HearingStatus.IN_SESSION: frozenset({HearingStatus.RECESS, HearingStatus.ENDED, HearingStatus.INTERRUPTED}),
-    HearingStatus.RECESS: frozenset({HearingStatus.IN_SESSION, HearingStatus.ENDED, HearingStatus.INTERRUPTED}),
+    HearingStatus.IN_SESSION: frozenset(
+        {HearingStatus.RECESS, HearingStatus.ENDED, HearingStatus.INTERRUPTED}
+    ),
+    HearingStatus.RECESS: frozenset(
+        {HearingStatus.IN_SESSION, HearingStatus.ENDED, HearingStatus.INTERRUPTED}
+    ),
     HearingStatus.INTERRUPTED: frozenset({HearingStatus.IN_SESSION, HearingStatus.OPEN, HearingStatus.ENDED}),
     HearingStatus.ENDED: frozenset({HearingStatus.SEALED}),
     HearingStatus.SEALED: frozenset(),
@@ -40,4 +44,6 @@ LIVE = frozenset({HearingStatus.OPEN, HearingStatus.IN_SESSION, HearingStatus.RE
 def check_transition(current: HearingStatus, target: HearingStatus) -> None:
     """Raise :class:`Conflict` unless a hearing may go from ``current`` to ``target``."""
     if target not in _ALLOWED[current]:
-        raise Conflict(f"a hearing that is {current.value} cannot become {target.value}", code="invalid_transition")
+        raise Conflict(
+            f"a hearing that is {current.value} cannot become {target.value}", code="invalid_transition"
+        )

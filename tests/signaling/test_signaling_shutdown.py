@@ -45,4 +45,9 @@ async def test_shutdown_interrupts_a_live_hearing(
     finally:
         await engine.dispose()
     # Everyone disconnected, the hearing interrupted, then its recording closed durably.
-    assert kinds[-4:] == ["party_disconnected", "party_disconnected", "hearing_interrupted", "recording_stopped"]
+    assert kinds[-4:] == [
+        "party_disconnected",
+        "party_disconnected",
+        "hearing_interrupted",
+        "recording_stopped",
+    ]
