@@ -36,6 +36,8 @@ class EventRecorder:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._logs: dict[str, ConfirmationLog] = {}
         self._unmirrored: list[LogEntry] = []
+        # One flush at a time: concurrent flushes would insert the same pending entries twice.
+        self._mirror_lock = asyncio.Lock()
 
     async def folder(self, hearing_id: str) -> Path:
         """The hearing's folder, created (and remembered on the hearing) on first use."""
@@ -81,18 +83,19 @@ class EventRecorder:
 
     async def flush_mirror(self) -> bool:
         """Copy durable entries not yet in the database into it; False while the database is unreachable."""
-        if not self._unmirrored:
+        async with self._mirror_lock:
+            if not self._unmirrored:
+                return True
+            pending = list(self._unmirrored)
+            try:
+                async with self._sessions() as session:
+                    session.add_all(_mirror_row(entry) for entry in pending)
+                    await session.commit()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("event mirror deferred (%d pending): %s", len(pending), type(exc).__name__)
+                return False
+            del self._unmirrored[: len(pending)]
             return True
-        pending = list(self._unmirrored)
-        try:
-            async with self._sessions() as session:
-                session.add_all(_mirror_row(entry) for entry in pending)
-                await session.commit()
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("event mirror deferred (%d pending): %s", len(pending), type(exc).__name__)
-            return False
-        del self._unmirrored[: len(pending)]
-        return True
 
     async def entries(self, hearing_id: str, after_seq: int = 0) -> list[HearingEvent]:
         """The hearing's mirrored events in order, after ``after_seq``."""

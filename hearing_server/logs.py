@@ -17,6 +17,7 @@ _NAMED_SECRET = re.compile(
     r"((?:token|password|hs_session|x-csrf-token)[\"']?\s*[=:]\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s&;,\"']+)",
     re.IGNORECASE,
 )
+QUIET_LIBRARIES = ("aiosqlite",)
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
@@ -84,3 +85,6 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aiosqlite logs every statement with its parameters at DEBUG (CSRF tokens among them): never below INFO
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))

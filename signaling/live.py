@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hearing_server.auth.ratelimit import LoginLimiter, LoginThrottled
 from hearing_server.config import Config
 from hearing_server.domain.errors import InvitationUnusable
 from hearing_server.domain.events import EventType
@@ -33,6 +34,9 @@ from signaling.room import (
 log = logging.getLogger(__name__)
 
 STAFF_SEAT_ROLES = frozenset({StaffRole.OPERATOR, StaffRole.ADMIN, StaffRole.JUDGE})
+# Unusable invitation tokens an address may present per window before its joins are refused (link guessing).
+TOKEN_FAILURES_PER_ADDRESS = 20
+TOKEN_FAILURE_WINDOW_S = 60.0
 
 
 def default_media_factory(
@@ -68,6 +72,9 @@ class LiveHearings:
         self._lock = asyncio.Lock()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._token_failures = LoginLimiter(
+            TOKEN_FAILURES_PER_ADDRESS, TOKEN_FAILURE_WINDOW_S, per_address_factor=1
+        )
 
     def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Keep ``task`` referenced until it finishes (connections' workers outlive their handlers)."""
@@ -143,14 +150,26 @@ class LiveHearings:
 
     # --- who is joining -----------------------------------------------------------------------
 
-    async def party_entrant(self, token: str, language: str | None) -> tuple[str, Entrant]:
-        """The hearing and party an invitation token admits to (raises the invitation's error code)."""
+    async def party_entrant(self, token: str, language: str | None, address: str = "") -> tuple[str, Entrant]:
+        """The hearing and party an invitation token admits to (raises the invitation's error code).
+
+        An address that keeps presenting unusable tokens is refused for a while (``rate_limited``).
+        """
         from hearing_server.auth.invitations import resolve_invitation
 
+        try:
+            self._token_failures.check("", address)
+        except LoginThrottled as exc:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                "too many unusable links from this address; try again later",
+                retry_after=exc.retry_after,
+            ) from exc
         async with self._db() as session:
             try:
                 _invitation, party, hearing = await resolve_invitation(session, token, datetime.now(UTC))
             except InvitationUnusable as exc:
+                self._token_failures.failed("", address)
                 code = exc.code if exc.code in {c.value for c in ErrorCode} else ErrorCode.INVITATION_INVALID
                 raise ProtocolError(ErrorCode(code), exc.message) from exc
         entrant = Entrant(

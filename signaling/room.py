@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.config import Config
@@ -856,10 +857,21 @@ class LiveHearing:
         **details: Any,
     ) -> None:
         part.state = state
-        async with self._db() as session:
-            await session.execute(update(Party).where(Party.id == part.party_id).values(state=state.value))
-            await session.commit()
+        # The confirmation log (on disk) is the record of truth and comes first: a database outage must
+        # not lose the event, nor leave a disconnect half-done (no grace timer, media not released).
         await self._record(event, actor, part, conn, **details)
+        try:
+            async with self._db() as session:
+                await session.execute(
+                    update(Party).where(Party.id == part.party_id).values(state=state.value)
+                )
+                await session.commit()
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("party %s is %s but the database could not store it: %s", part.party_id, state, exc)
+            self._alert_staff(
+                "database_unavailable",
+                "The database cannot be reached; the hearing goes on and every event is in its log.",
+            )
 
     async def _revoke_invitations(self, party_id: str) -> int:
         async with self._db() as session:

@@ -212,7 +212,9 @@ class SignalingSession:
 
     async def _join(self, message: p.Join) -> tuple[LiveHearing, Participant]:
         if message.token is not None:
-            hearing_id, entrant = await self._live.party_entrant(message.token, message.language)
+            hearing_id, entrant = await self._live.party_entrant(
+                message.token, message.language, self.client.ip
+            )
         else:
             from hearing_server.auth.staff import session_user
 
