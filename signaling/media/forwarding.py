@@ -242,6 +242,10 @@ class ForwardedTrack(MediaStreamTrack):
             return
         if self._awaiting_keyframe:
             if not frame.keyframe:
+                # A keyframe request travels over UDP and may be lost: keep asking (rate-limited per
+                # publisher) until a keyframe arrives, or this subscriber's video stays frozen.
+                if self.source is not None:
+                    self.source.request_keyframe()
                 return
             self._awaiting_keyframe = False
         if self._queue.full():
