@@ -82,6 +82,9 @@ async def database_url(
         return
     if postgres_url is None:
         pytest.skip(f"{PG_URL_ENV} not set")
+    if request.node.get_closest_marker("media") is not None:
+        # Media tests exercise WebRTC, not the database layer: they run once, on SQLite, to keep CI short.
+        pytest.skip("media tests run on SQLite only")
     await _truncate_postgres(postgres_url)
     yield postgres_url
 
