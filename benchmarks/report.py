@@ -1,0 +1,157 @@
+"""The benchmark's results as a table (stdout), JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+COLUMNS: list[tuple[str, str, str]] = [
+    # (header, key, format)
+    ("scenario", "name", "{}"),
+    ("srv cores", "server_pid_cores", "{:.2f}"),
+    ("RSS MB", "server_rss_mb", "{:.0f}"),
+    ("pkt/s fwd", "packets_forwarded_per_s", "{:.0f}"),
+    ("µs/pkt", "server_cpu_us_per_packet", "{:.0f}"),
+    ("fps min", "fps_min", "{:.1f}"),
+    ("fps med", "fps_median", "{:.1f}"),
+    ("loss %", "loss_pct_max", "{:.2f}"),
+    ("delay p50 ms", "delay_ms_p50", "{:.0f}"),
+    ("delay p99 ms", "delay_ms_p99", "{:.0f}"),
+    ("join s", "join_s_median", "{:.2f}"),
+    ("kf wait ms", "keyframe_wait_ms_median", "{:.0f}"),
+    ("drops srv", "udp_drops_at_server", "{}"),
+    ("drops parties", "udp_drops_at_parties", "{}"),
+    ("gen cores", "generator_cores", "{:.2f}"),
+    ("ok", "passed", "{}"),
+]
+
+
+def _cell(result: dict[str, Any], key: str, fmt: str) -> str:
+    value = result.get(key)
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return fmt.format(value)
+
+
+def rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """One row of cells per scenario (a failed scenario shows its error)."""
+    table = []
+    for result in results:
+        if not result.get("ok"):
+            table.append([result["name"], f"failed: {result.get('error', '?')}"[:90]])
+        else:
+            table.append([_cell(result, key, fmt) for _, key, fmt in COLUMNS])
+    return table
+
+
+def text_table(results: list[dict[str, Any]]) -> str:
+    """A fixed-width table for the terminal."""
+    headers = [header for header, _, _ in COLUMNS]
+    body = rows(results)
+    widths = [max(len(headers[i]), *(len(r[i]) for r in body if len(r) > i)) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
+    for row in body:
+        if len(row) < len(headers):
+            lines.append(f"{row[0].ljust(widths[0])}  {row[1]}")
+        else:
+            lines.append(
+                "  ".join(
+                    c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+    return "\n".join(lines)
+
+
+def markdown_table(results: list[dict[str, Any]]) -> str:
+    headers = [header for header, _, _ in COLUMNS]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows(results):
+        cells = row if len(row) == len(headers) else [row[0], row[1], *[""] * (len(headers) - 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_lines(run: dict[str, Any]) -> list[str]:
+    """Capacity, forwarding-vs-relay ratios and the machine's load, as sentences."""
+    lines = []
+    capacity = run.get("capacity")
+    if capacity is not None:
+        lines.append(
+            f"Capacity: {capacity['hearings']} concurrent {capacity['participants']}-participant recorded "
+            f"hearing(s) with every subscriber ≥ {capacity['min_fps']:g} fps and "
+            f"< {capacity['max_loss_pct']:g} % loss "
+            f"(searched 1…{capacity['searched_up_to']}; {capacity['stopped_because']})."
+        )
+    for ratio in run.get("relay_ratios", []):
+        cpu = f"{ratio['cpu_ratio']:.1f}×" if ratio.get("cpu_ratio") else "–"
+        per_packet = f"{ratio['us_per_packet_ratio']:.1f}×" if ratio.get("us_per_packet_ratio") else "–"
+        lines.append(
+            f"Relay vs forwarding, {ratio['participants']} participants (no recording): server CPU {cpu}, "
+            f"CPU per delivered packet {per_packet}; "
+            f"min fps {ratio['relay_fps_min']} vs {ratio['forwarding_fps_min']}."
+        )
+    machine = run["machine"]
+    lines.append(
+        f"Machine: {machine['cpus']} cores; load average {_load(run['load_start'])} at start, "
+        f"{_load(run['load_end'])} at end; run took {run['elapsed_s'] / 60:.1f} min."
+    )
+    return lines
+
+
+def _load(load: list[float]) -> str:
+    return " / ".join(f"{value:.2f}" for value in load)
+
+
+def markdown(run: dict[str, Any]) -> str:
+    """The whole report as Markdown (results/latest.md)."""
+    parts = [
+        "# hearing-server benchmark",
+        "",
+        f"Run {run['started_at']} — `{run['command']}`",
+        "",
+        markdown_table(run["results"]),
+        "",
+        *(f"- {line}" for line in summary_lines(run)),
+        "",
+        "Columns: server CPU in cores (user+system of the server process, from /proc), its peak RSS,"
+        " RTP packets the server sent to subscribers per second, server CPU per such packet, the lowest"
+        " and median frame rate a subscriber received from one publisher's video, the worst subscriber's"
+        " RTP loss, forwarding delay (publisher hands a frame to its sender → subscriber has the frame),"
+        " join time (join sent → first remote video frame, late joiner), keyframe wait (late joiner's"
+        " subscribe connection up → first frame of each remote video), UDP datagrams the kernel dropped"
+        " for full receive buffers during the window on the server's and on the parties' sockets (a"
+        " process that did not get the CPU in time), the"
+        " load generator's CPU (its processes and this one); ok = every subscriber ≥ 29 fps and < 1 % loss.",
+        "",
+    ]
+    notes = [
+        f"- {r['name']}: {'; '.join(r['notes'] + r.get('errors', []))}"
+        for r in run["results"]
+        if r.get("notes") or r.get("errors")
+    ]
+    if notes:
+        parts += ["Notes:", *notes, ""]
+    return "\n".join(parts)
+
+
+def write(run: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``latest.json`` and ``latest.md`` (via temporary files, so a partial write never shows)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in (
+        ("latest.json", json.dumps(run, indent=1, ensure_ascii=False) + "\n"),
+        ("latest.md", markdown(run)),
+    ):
+        path = out_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        paths.append(path)
+    return paths[0], paths[1]

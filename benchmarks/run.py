@@ -1,0 +1,331 @@
+"""``make bench``: the cost of live hearings on this machine, and the same hearings on a transcoding relay.
+
+Every scenario starts a real server process (``python -m hearing_server serve --plain-http``),
+schedules hearings through the REST API, runs them from a scripted courtroom seat, and lets
+synthetic parties (aiortc peers in separate processes, publishing pre-encoded 640x480 30 fps
+VP8 ~1 Mbps + Opus) join with their invitation links.  The server's CPU and memory are
+read from /proc during a steady window; the parties measure what they receive.
+
+Loopback only: as root the run moves itself into a new network namespace with only ``lo``
+(``unshare -n``); otherwise ICE still offers 127.0.0.1 alone and no STUN/TURN server.
+
+    python -m benchmarks.run                        # the default set, about 8-10 minutes
+    python -m benchmarks.run --participants 2 --recording off --no-relay --no-capacity --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import shlex
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.media import CACHE_DIR, load_clip
+from benchmarks.scenario import MAX_LOSS_PCT, MIN_FPS, Scenario, run_scenario
+
+NETNS_MARK = "HEARING_BENCH_NETNS"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def _counts(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError("a comma-separated list of positive numbers")
+    return values
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line options of the benchmark."""
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--participants",
+        type=_counts,
+        default=[2, 4, 6],
+        help="publishing participants per hearing (default 2,4,6)",
+    )
+    p.add_argument("--hearings", type=int, default=1, help="concurrent hearings in each scenario (default 1)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured window per scenario (default 10)")
+    p.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds after everyone receives everyone (default 2)"
+    )
+    p.add_argument("--recording", choices=["on", "off", "both"], default="both", help="(default both)")
+    p.add_argument(
+        "--relay",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run aiortc's MediaRelay (default on)",
+    )
+    p.add_argument("--relay-participants", type=_counts, default=[2, 4], help="relay scenarios (default 2,4)")
+    p.add_argument(
+        "--loop-compare",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the capacity-sized recorded hearing on the plain asyncio loop (default on)",
+    )
+    p.add_argument(
+        "--capacity",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="search the hearing capacity (default on)",
+    )
+    p.add_argument(
+        "--capacity-participants", type=int, default=4, help="participants per hearing in the search (4)"
+    )
+    p.add_argument(
+        "--max-hearings", type=int, default=4, help="upper bound of the capacity search (default 4)"
+    )
+    p.add_argument(
+        "--per-process", type=int, default=1, help="synthetic parties per load-generator process (default 1)"
+    )
+    p.add_argument(
+        "--budget", type=float, default=720.0, help="skip what would start after this many seconds (720)"
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.json and latest.md go")
+    p.add_argument(
+        "--netns", choices=["auto", "off"], default="auto", help="auto: re-run inside `unshare -n` as root"
+    )
+    return p
+
+
+def _only_loopback() -> bool:
+    return {name for _, name in socket.if_nameindex()} <= {"lo"}
+
+
+def _reexec_in_netns(argv: list[str]) -> int | None:
+    """Run this command again in a loopback-only network namespace; None when not possible or needed."""
+    if os.environ.get(NETNS_MARK) or _only_loopback() or os.geteuid() != 0:
+        return None
+    command = shlex.join([sys.executable, "-m", "benchmarks.run", *argv])
+    env = dict(os.environ, **{NETNS_MARK: "1"})
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
+    os.chdir(root)
+    os.execvpe("unshare", ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {command}"], env)
+    return 0  # not reached
+
+
+def plan(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios before the capacity search, in the order they run."""
+    recordings = {"on": [True], "off": [False], "both": [True, False]}[args.recording]
+    common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
+    scenarios = [
+        Scenario("forwarding", args.hearings, n, recording, **common)
+        for n in args.participants
+        for recording in recordings
+    ]
+    if args.loop_compare:
+        scenarios.append(Scenario("forwarding", 1, args.capacity_participants, True, uvloop=False, **common))
+    if args.relay:
+        scenarios += [Scenario("relay", 1, n, False, **common) for n in args.relay_participants]
+    return scenarios
+
+
+def _find(results: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    for result in results:
+        scenario = result["scenario"]
+        if result.get("ok") and all(scenario.get(k) == v for k, v in match.items()):
+            return result
+    return None
+
+
+def relay_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Relay against forwarding for the same hearing size (both unrecorded, one hearing)."""
+    ratios = []
+    for relay in results:
+        scenario = relay["scenario"]
+        if scenario["server"] != "relay" or not relay.get("ok"):
+            continue
+        forwarding = _find(
+            results,
+            server="forwarding",
+            hearings=1,
+            participants=scenario["participants"],
+            recording=False,
+            uvloop=True,
+        )
+        if forwarding is None:
+            forwarding = _find(
+                results, server="forwarding", hearings=1, participants=scenario["participants"], uvloop=True
+            )
+        if forwarding is None:
+            continue
+
+        def ratio(
+            key: str, relay: dict[str, Any] = relay, forwarding: dict[str, Any] = forwarding
+        ) -> float | None:
+            a, b = relay.get(key), forwarding.get(key)
+            return a / b if a and b else None
+
+        ratios.append(
+            {
+                "participants": scenario["participants"],
+                "forwarding": forwarding["name"],
+                "cpu_ratio": ratio("server_pid_cores"),
+                "us_per_packet_ratio": ratio("server_cpu_us_per_packet"),
+                "rss_ratio": ratio("server_rss_mb"),
+                "relay_fps_min": None if relay.get("fps_min") is None else round(relay["fps_min"], 1),
+                "forwarding_fps_min": None
+                if forwarding.get("fps_min") is None
+                else round(forwarding["fps_min"], 1),
+            }
+        )
+    return ratios
+
+
+async def capacity_search(
+    args: argparse.Namespace, results: list[dict[str, Any]], log_dir: Path, deadline: float
+) -> dict[str, Any]:
+    """The most concurrent recorded hearings of ``--capacity-participants`` that all pass (1, 2, … up)."""
+    n = args.capacity_participants
+    common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
+    held = 0
+    stopped = f"reached --max-hearings {args.max_hearings}"
+    steps = []
+    for hearings in range(1, args.max_hearings + 1):
+        result = _find(
+            results, server="forwarding", hearings=hearings, participants=n, recording=True, uvloop=True
+        )
+        if result is None:
+            # a step takes about as long as the window plus ~5 s of joining per hearing
+            if time.monotonic() + args.seconds + args.warmup + 20 + 5 * hearings > deadline:
+                stopped = "time budget used up"
+                break
+            scenario = Scenario("forwarding", hearings, n, True, **common)
+            print(f"[capacity] {scenario.name} …", flush=True)
+            result = await run_scenario(scenario, log_dir)
+            results.append(result)
+            _print_one(result)
+        steps.append(
+            {
+                "hearings": hearings,
+                "passed": bool(result.get("passed")),
+                "fps_min": result.get("fps_min"),
+                "loss_pct_max": result.get("loss_pct_max"),
+            }
+        )
+        if not result.get("passed"):
+            stopped = (
+                f"{hearings} hearing(s) failed: min fps {_fmt(result.get('fps_min'))}, "
+                f"worst loss {_fmt(result.get('loss_pct_max'))} %"
+            )
+            break
+        held = hearings
+    return {
+        "hearings": held,
+        "participants": n,
+        "min_fps": MIN_FPS,
+        "max_loss_pct": MAX_LOSS_PCT,
+        "searched_up_to": args.max_hearings,
+        "stopped_because": stopped,
+        "steps": steps,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _print_one(result: dict[str, Any]) -> None:
+    if not result.get("ok"):
+        print(f"  {result['name']}: FAILED {result.get('error')}", flush=True)
+        return
+    print(
+        f"  {result['name']}: server {result['server_pid_cores']:.2f} cores, "
+        f"{result['server_rss_mb']:.0f} MB, "
+        f"min fps {_fmt(result.get('fps_min'))}, loss {_fmt(result.get('loss_pct_max'))} %, "
+        f"generator {result['generator_cores']:.2f} cores ({result['elapsed_s']:.0f} s)",
+        flush=True,
+    )
+
+
+async def bench(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    """Run the planned scenarios and the capacity search within the time budget."""
+    started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    deadline = started + args.budget
+    load_start = os.getloadavg()
+    encode_started = time.monotonic()
+    clip, encoded = load_clip()
+    print(
+        f"clip: 640x480 {len(clip.video)} frames ≈ {clip.video_kbps:.0f} kbps VP8 + Opus "
+        f"({'encoded now' if encoded else 'cached'} in {time.monotonic() - encode_started:.1f} s); "
+        f"loopback only: {_only_loopback()}",
+        flush=True,
+    )
+    log_dir = CACHE_DIR / "logs"  # server logs, for when a scenario fails
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.glob("*.log"):
+        old.unlink()
+    results: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for scenario in plan(args):
+        if time.monotonic() + scenario.seconds + scenario.warmup_s + 20 > deadline:
+            skipped.append(scenario.name)
+            continue
+        print(f"{scenario.name} …", flush=True)
+        result = await run_scenario(scenario, log_dir)
+        results.append(result)
+        _print_one(result)
+    capacity = await capacity_search(args, results, log_dir, deadline) if args.capacity else None
+    return {
+        "started_at": started_at,
+        "command": shlex.join(["python", "-m", "benchmarks.run", *argv]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "loopback_only": _only_loopback(),
+        },
+        "clip": {
+            "width": 640,
+            "height": 480,
+            "fps": 30,
+            "video_kbps": round(clip.video_kbps),
+            "audio": "Opus 32 kbps mono",
+        },
+        "criteria": {"min_fps": MIN_FPS, "max_loss_pct": MAX_LOSS_PCT},
+        "results": results,
+        "skipped": skipped,
+        "relay_ratios": relay_ratios(results),
+        "capacity": capacity,
+        "load_start": list(load_start),
+        "load_end": list(os.getloadavg()),
+        "elapsed_s": time.monotonic() - started,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; prints the table and writes results/latest.json and latest.md."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    if args.netns == "auto":
+        _reexec_in_netns(argv)
+    if not _only_loopback():
+        print("note: not in a loopback-only network namespace; ICE still offers 127.0.0.1 only", flush=True)
+    run = asyncio.run(bench(args, argv))
+    json_path, md_path = report.write(run, args.out)
+    print()
+    print(report.text_table(run["results"]))
+    print()
+    for line in report.summary_lines(run):
+        print(line)
+    if run["skipped"]:
+        print(f"Skipped for time: {', '.join(run['skipped'])}")
+    print(f"\nwritten: {json_path}, {md_path}")
+    return 0 if all(r.get("ok") for r in run["results"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The benchmark still runs end to end: one short hearing against a real server process.
+
+Checks that ``python -m benchmarks.run`` completes and writes its results with every expected
+field, not what the numbers are.  Run inside a loopback-only namespace:
+
+    unshare -n sh -c 'ip link set lo up && .venv/bin/pytest tests/bench'
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RUN_KEYS = {
+    "started_at", "command", "machine", "clip", "criteria", "results", "skipped",
+    "relay_ratios", "capacity", "load_start", "load_end", "elapsed_s",
+}  # fmt: skip
+RESULT_KEYS = {
+    "name", "scenario", "ok", "passed", "server_pid_cores", "server_rss_mb", "packets_forwarded_per_s",
+    "server_cpu_us_per_packet", "generator_cores", "fps_min", "fps_median", "loss_pct", "loss_pct_max",
+    "delay_ms_p50", "delay_ms_p99", "join_s_median", "keyframe_wait_ms_median", "load_start", "load_end",
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.media
+def test_benchmark_runs_one_short_hearing_and_writes_its_results(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "benchmarks.run", "--participants", "2", "--recording", "on", "--seconds", "3",
+        "--warmup", "0.5", "--no-relay", "--no-capacity", "--no-loop-compare", "--out", str(tmp_path),
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+    run = json.loads((tmp_path / "latest.json").read_text())
+    assert RUN_KEYS <= run.keys()
+    assert run["capacity"] is None and run["relay_ratios"] == [] and run["skipped"] == []
+    [result] = run["results"]
+    assert result["ok"], result
+    assert RESULT_KEYS <= result.keys()
+    assert result["scenario"]["participants"] == 2 and result["scenario"]["recording"] is True
+    assert result["subscriber_tracks"] == 2  # each party measured the other's video
+    assert result["join_measured_on"] == "late joiners"
+    assert "forwarding 1x2 rec" in finished.stdout  # the table was printed
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "| scenario |" in markdown and "forwarding 1x2 rec" in markdown
