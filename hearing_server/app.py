@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 import web_client
-from hearing_server import api, records
+from hearing_server import api, archive, records
 from hearing_server.api import security
 from hearing_server.api.errors import error_middleware
 from hearing_server.api.metrics import Metrics, metrics_middleware
@@ -64,5 +64,6 @@ def create_app(config: Config) -> web.Application:
         recording_factory=records.recording_factory(app),
         on_ended=functools.partial(records.seal_when_ended, app),
     )
+    archive.setup(app)
     web_client.setup(app)
     return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -72,13 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=["toml", "json"], default="toml")
     show.set_defaults(run=_config_show)
 
-    archive = commands.add_parser("archive", help="archive tools").add_subparsers(
-        dest="archive_command", required=True
+    # The archive tools parse their own options (and --help): all after `archive` goes to them untouched.
+    archive = commands.add_parser(
+        "archive", add_help=False, help="verify PACKAGE.zip|FOLDER, or purge hearings past retention"
     )
-    # The verify tool parses its own options (and --help), so everything after `verify` goes to it untouched.
-    verify = archive.add_parser("verify", add_help=False, help="check a sealed hearing folder: verify PATH")
-    verify.add_argument("args", nargs=argparse.REMAINDER)
-    verify.set_defaults(run=_archive_verify)
+    archive.add_argument("args", nargs=argparse.REMAINDER)
+    archive.set_defaults(run=_archive)
     return parser
 
 
@@ -239,16 +237,10 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _archive_verify(args: argparse.Namespace) -> int:
-    try:
-        recording_cli = importlib.import_module("recording.cli")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("recording.cli", "recording"):
-            raise
-        print("hearing-server: the archive tools (recording.cli) are not installed", file=sys.stderr)
-        return 2
-    result = recording_cli.main(list(args.args))
-    return int(result or 0)
+def _archive(args: argparse.Namespace) -> int:
+    from hearing_server.archive import cli as archive_cli
+
+    return int(archive_cli.main(list(args.args)) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -31,6 +31,8 @@ from recording.seal import (
 from recording.verify import VerificationReport, verify_hearing
 
 log = logging.getLogger(__name__)
+
+PLAYBACK_RECOVERY_WINDOW = timedelta(days=7)
 
 
 def load_signer(config: Config) -> CourtSigner:
@@ -128,12 +130,15 @@ class Sealer:
     async def recover(self) -> None:
         """At start-up: live hearings become interrupted (now); ended ones are sealed and missing playback
         copies of sealed ones rendered in the background, so that start-up does not wait for hashing."""
-        wanted = [s.value for s in (*LIVE, HearingStatus.ENDED, HearingStatus.SEALED)]
+        unfinished = [s.value for s in (*LIVE, HearingStatus.ENDED)]
+        # Only recently sealed hearings may still lack a playback copy; older ones were seen before.
+        recent = datetime.now(UTC) - PLAYBACK_RECOVERY_WINDOW
         async with self._sessions() as session:
             rows = (
                 await session.execute(
                     select(Hearing.id, Hearing.status, Hearing.recording_path).where(
-                        Hearing.status.in_(wanted)
+                        Hearing.status.in_(unfinished)
+                        | ((Hearing.status == HearingStatus.SEALED.value) & (Hearing.sealed_at >= recent))
                     )
                 )
             ).all()

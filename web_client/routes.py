@@ -18,6 +18,7 @@ ROUTES_SERVED = (
     ("/console/hearing/{hearing_id}", pages.run_hearing_page, "The courtroom console of a hearing (staff)."),
     ("/join/{token}", pages.join_page, "The party's page for an invitation link."),
     ("/archive/", pages.archive_page, "The archive browser (staff)."),
+    ("/archive/hearing/{hearing_id}", pages.archive_page, "An archived hearing (staff)."),
     ("/client/settings.json", pages.client_settings, "Court name, time zone and languages for the pages."),
 )
 

@@ -136,17 +136,21 @@ async def test_access_matrix(api: Api) -> None:
             result = await api.call(ep.method, path, who, json=body if ep.method != "GET" else None)
             checked += 1
             caller = role.value if role else "anonymous"
-            label = f"{ep.method} {ep.path} as {caller}: {result.status} {result.code}"
+            code = result.code
+            if ep.method == "HEAD" and code is None:
+                # A HEAD response has no body: its status alone must say why it was refused.
+                code = {401: "not_authenticated", 403: "forbidden"}.get(result.status)
+            label = f"{ep.method} {ep.path} as {caller}: {result.status} {code}"
             if allowed is None:
-                if result.code in DENIED_CODES or result.status in (401, 403):
+                if code in DENIED_CODES or result.status in (401, 403):
                     failures.append(label + " (public, refused)")
             elif role is None:
-                if (result.status, result.code) != (401, "not_authenticated"):
+                if (result.status, code) != (401, "not_authenticated"):
                     failures.append(label + " (anonymous, expected 401)")
             elif role.value in allowed:
-                if result.status in (401, 403) or result.code in DENIED_CODES:
+                if result.status in (401, 403) or code in DENIED_CODES:
                     failures.append(label + " (allowed, refused)")
-            elif (result.status, result.code) != (403, "forbidden"):
+            elif (result.status, code) != (403, "forbidden"):
                 failures.append(label + " (not allowed, expected 403)")
     assert not failures, "\n".join(failures)
     assert checked == len(endpoints) * 5

@@ -47,9 +47,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["hearing_id"], ["hearings.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_archive_name_words_lookup", "archive_name_words", ["field", "word", "hearing_id"])
+    op.create_index(
+        "ix_archive_name_words_lookup", "archive_name_words", ["field", "word", "owner_id", "hearing_id"]
+    )
     op.create_index("ix_archive_name_words_owner", "archive_name_words", ["owner_id", "field", "word"])
-    op.create_index("ix_archive_name_words_hearing", "archive_name_words", ["hearing_id", "field", "word"])
+    op.create_index(
+        "ix_archive_name_words_hearing", "archive_name_words", ["hearing_id", "field", "word", "owner_id"]
+    )
 
     op.create_table(
         "archive_court_retention",
