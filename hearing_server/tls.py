@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hearing_server.config import Config, ConfigError
+from recording.pem import write_pem_pair
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +83,7 @@ def ensure_self_signed(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    key_bytes = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as key_file:
-        key_file.write(key_bytes)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_pem_pair(cert_path, key_path, cert, key)
     log.info("made a self-signed certificate for %s at %s", ", ".join(hosts), cert_path)
     return True
 

@@ -24,6 +24,7 @@ from recording.cms import SignerKey, sign_detached
 from recording.confirmation_log import LOG_FILE_NAME, ConfirmationLog, LogEvent, utc_timestamp
 from recording.hashchain import canonical_json, verify_chain
 from recording.media_info import MEDIA_EXTENSIONS, read_media_info
+from recording.pem import write_pem_pair
 
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.json.p7s"
@@ -103,15 +104,7 @@ def generate_court_certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    key_bytes = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_bytes)
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    write_pem_pair(cert_path, key_path, certificate, key)
     return CourtSigner(certificate, key)
 
 
