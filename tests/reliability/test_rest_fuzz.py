@@ -25,7 +25,7 @@ from hearing_server.domain.party import StaffRole
 from hearing_server.keys import ROUTES
 
 EXAMPLES = env_int("HEARING_FUZZ_EXAMPLES", 30)
-REQUEST_LINE_LIMIT = 8000  # aiohttp refuses longer request lines itself (max_line_size 8190)
+REQUEST_LINE_LIMIT = 8000  # near aiohttp's own limit (max_line_size 8190): it may refuse the line itself
 ROLE_PREFERENCE = ["admin", "operator", "judge", "archivist"]
 
 
@@ -294,9 +294,8 @@ async def test_every_endpoint_answers_hostile_requests_with_a_4xx_error(
         method, url, data=body, headers=headers, skip_auto_headers={"Content-Type"}
     ) as r:
         event(f"status {r.status // 100}xx")  # --hypothesis-show-statistics shows how many got through
-        if len(url) > REQUEST_LINE_LIMIT:
-            # aiohttp's HTTP parser refuses the request line before the app sees it (plain-text 400)
-            assert r.status == 400, (r.status, url[:200])
+        if len(url) > REQUEST_LINE_LIMIT and r.status == 400 and r.content_type == "text/plain":
+            pass  # aiohttp's HTTP parser refused the over-long request line before the app saw it
         else:
             _assert_error_shape(r.status, await r.read(), r.content_type, f"{method} {url[:200]}")
     async with client.get("/healthz") as health:
