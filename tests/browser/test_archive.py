@@ -133,6 +133,7 @@ async def until(page: Page, expression: str, within: float = 10.0) -> None:
 
 
 async def case_numbers(page: Page) -> list[str]:
+    await expect(page.locator("body[data-searched]")).to_have_count(1)  # the first search has answered
     await expect(page.locator("body[data-searching]")).to_have_count(0)
     return [
         " ".join(text.split()) for text in await page.locator("#results-body .case-link").all_inner_texts()

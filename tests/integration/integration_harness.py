@@ -548,6 +548,7 @@ async def sealed_record(api: ServerApi, hearing_id: str, within: float = 30.0) -
     deadline = time.monotonic() + within
     while True:
         record = await api.record(hearing_id)
-        if record["seal"]["sealed"] or time.monotonic() > deadline:
+        # The manifest is on disk a moment before the hearing is marked sealed in the database.
+        if (record["seal"]["sealed"] and record["status"] == "sealed") or time.monotonic() > deadline:
             return record
         await asyncio.sleep(0.2)

@@ -127,6 +127,7 @@ export class SearchScreen {
     } finally {
       $('search-submit').disabled = false;
       delete document.body.dataset.searching;
+      document.body.dataset.searched = 'true'; // results (or their absence) are on the page now
     }
   }
 
