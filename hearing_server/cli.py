@@ -122,11 +122,17 @@ def _serve(args: argparse.Namespace) -> int:
 def _addresses(config: Config) -> list[str]:
     base = config.effective_public_url
     scheme = "http" if config.plain_http else "https"
-    return [
+    lines = [
         f"hearing-server {__version__} listening on {scheme}://{config.host}:{config.port}",
         f"  Operator console: {base}/console/",
         f"  API:              {base}/api/v1/  (OpenAPI: {base}/api/v1/openapi.json)",
     ]
+    if all(address.startswith("127.") or address == "::1" for address in config.ice_host_addresses):
+        lines.append(
+            "  Media (ICE) is offered on loopback only: set HEARING_ICE_HOST_ADDRESSES to the addresses"
+            " phones can reach."
+        )
+    return lines
 
 
 def _event_loop(config: Config) -> asyncio.AbstractEventLoop | None:
