@@ -19,7 +19,15 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 MAX_RANGES = 16
-_SPEC = re.compile(r"^(\d*)-(\d*)$")
+_SPEC = re.compile(r"^([0-9]*)-([0-9]*)$")  # ASCII digits only (RFC 9110), not every Unicode digit
+# Past any file: a longer position is clamped here instead of parsed (Python refuses > 4300 digits).
+_BEYOND = 10**18
+
+
+def _position(digits: str) -> int:
+    """A byte position of a range spec; an absurdly long one stands for "past the end of any file"."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 18 else _BEYOND
 
 
 @dataclass(frozen=True)
@@ -67,15 +75,15 @@ def parse_range(header: str | None, size: int) -> tuple[RangeAnswer, list[ByteRa
         if not first and not last:
             return RangeAnswer.FULL, []
         if not first:  # suffix: the last N bytes
-            suffix = int(last)
+            suffix = _position(last)
             if suffix > 0 and size > 0:
                 ranges.append(ByteRange(max(0, size - suffix), size - 1))
             continue
-        start = int(first)
-        if last and int(last) < start:
+        start = _position(first)
+        if last and _position(last) < start:
             return RangeAnswer.FULL, []  # invalid spec: the whole header is ignored
         if start < size:
-            ranges.append(ByteRange(start, min(int(last), size - 1) if last else size - 1))
+            ranges.append(ByteRange(start, min(_position(last), size - 1) if last else size - 1))
     if not ranges:
         return RangeAnswer.UNSATISFIABLE, []
     return RangeAnswer.PARTIAL, _coalesce(ranges)
