@@ -21,6 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from recording.durable import fsync_dir
+
 GENESIS_HASH = "0" * 64
 RESERVED_FIELDS = frozenset({"seq", "prev_hash", "hash"})
 _TORN_PREVIEW_CHARS = 2000
@@ -179,14 +181,6 @@ def read_chain(path: Path | str) -> list[dict[str, Any]]:
     return _walk(path.read_bytes(), path)[0]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class HashChain:
     """An open chain file that entries are appended to, each fsynced before append returns.
 
@@ -212,7 +206,7 @@ class HashChain:
         try:
             if created:
                 os.fsync(self._fd)
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             self._resume()
         except BaseException:
             os.close(self._fd)

@@ -31,6 +31,7 @@ import av.container
 
 from recording import media_info as tags
 from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe_size
+from recording.durable import fsync_dir
 from signaling.media.contract import EncodedFrame, TrackInfo
 
 log = logging.getLogger(__name__)
@@ -481,7 +482,7 @@ class HearingRecorder:
             segment.first_pts = pts
             # The file exists from the header write on: make its directory entry durable.
             segment.sync_fd = os.open(segment.path, os.O_RDONLY)
-            _fsync_dir(segment.path.parent)
+            fsync_dir(segment.path.parent)
         self.frames_written += 1
 
     def _segment_path(self, track: TrackInfo, extension: str) -> tuple[int, Path]:
@@ -598,11 +599,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

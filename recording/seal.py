@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from recording.cms import SignerKey, sign_detached
 from recording.confirmation_log import LOG_FILE_NAME, ConfirmationLog, LogEvent, utc_timestamp
+from recording.durable import write_durably
 from recording.hashchain import canonical_json, verify_chain
 from recording.media_info import MEDIA_EXTENSIONS, read_media_info
 from recording.pem import write_pem_pair
@@ -196,15 +196,6 @@ class SealResult:
     manifest: dict[str, Any]
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def seal_hearing(
     folder: Path | str,
     hearing_id: str,
@@ -231,11 +222,6 @@ def seal_hearing(
     manifest = build_manifest(folder, hearing_id, signer.subject)
     data = canonical_json(manifest)
     manifest_path, signature_path = folder / MANIFEST_NAME, folder / SIGNATURE_NAME
-    _write_durably(manifest_path, data)
-    _write_durably(signature_path, sign_detached(data, signer.certificate, signer.key))
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_durably(manifest_path, data)
+    write_durably(signature_path, sign_detached(data, signer.certificate, signer.key))
     return SealResult(manifest_path, signature_path, signer.subject, manifest)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from hearing_server.domain.hearing import HearingStatus
 from hearing_server.store.models import Hearing
 from recording.cms import sign_detached
 from recording.confirmation_log import utc_timestamp
+from recording.durable import write_durably
 from recording.hashchain import canonical_json
 from recording.seal import MANIFEST_NAME, SIGNATURE_NAME, CourtSigner
 
@@ -146,21 +146,6 @@ def _inventory(storage: Storage, prefix: str) -> list[dict[str, Any]]:
     ]
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def deletion_record(
     hearing: Hearing, expired: Expired, files: list[dict[str, Any]], *, actor: str, now: datetime
 ) -> dict[str, Any]:
@@ -239,8 +224,8 @@ class Purger:
         name = f"{hearing.id}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
         record_path = self.deletions_dir / name
         signature = sign_detached(data, self.signer.certificate, self.signer.key)
-        await asyncio.to_thread(_write_durably, record_path, data)
-        await asyncio.to_thread(_write_durably, record_path.with_name(name + ".p7s"), signature)
+        await asyncio.to_thread(write_durably, record_path, data)
+        await asyncio.to_thread(write_durably, record_path.with_name(name + ".p7s"), signature)
         async with self.sessions() as db, db.begin():
             # Claims the row (a write lock on both databases): a hold set from now on waits for this
             # transaction, and a hold set before it makes the claim match nothing.
