@@ -39,12 +39,13 @@ from hearing_server.archive.catalogue import word_rows  # noqa: E402
 from hearing_server.archive.models import ArchiveRecord, NameWord  # noqa: E402
 from hearing_server.auth.staff import SESSION_COOKIE, new_session  # noqa: E402
 from hearing_server.config import Config, load_config  # noqa: E402
+from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import new_id  # noqa: E402
 from hearing_server.keys import SESSIONS  # noqa: E402
 from hearing_server.sealing import Sealer  # noqa: E402
 from hearing_server.store.db import create_engine, upgrade_sync  # noqa: E402
 from hearing_server.store.models import Hearing, Party, User  # noqa: E402
-from recording.confirmation_log import ConfirmationLog, LogEvent  # noqa: E402
+from recording.confirmation_log import ConfirmationLog  # noqa: E402
 from recording.seal import generate_court_certificate, seal_hearing  # noqa: E402
 
 COURTS = [f"{city} городской суд" for city in ("Алматинский", "Астанинский", "Шымкентский", "Карагандинский")]
@@ -332,7 +333,7 @@ async def first_byte(config: Config, runs: int) -> tuple[float, float, float, fl
     folder = config.recordings_dir / relative
     folder.mkdir(parents=True)
     with ConfirmationLog(folder, hearing_id) as log:
-        log.append(LogEvent.HEARING_ENDED, actor="bench")
+        log.append(EventType.HEARING_ENDED, actor="bench")
     signer = generate_court_certificate(config.court_cert_path, config.court_key_path, config.court_name)
     seal_hearing(folder, hearing_id, signer)
     playback = folder / "playback" / "composite.mp4"

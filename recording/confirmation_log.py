@@ -26,29 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class LogEvent(StrEnum):
-    """What the confirmation log records (past tense)."""
+    """The events the recording layer itself writes; every other event name comes from the caller
+    (the server's vocabulary is ``hearing_server.domain.events.EventType``)."""
 
-    PARTY_INVITED = "party_invited"
-    LINK_OPENED = "link_opened"
-    NOTICE_SHOWN = "notice_shown"
-    NOTICE_CONFIRMED = "notice_confirmed"
-    PARTY_ADMITTED = "party_admitted"
-    PARTY_DENIED = "party_denied"
-    PARTY_JOINED = "party_joined"
-    PARTY_LEFT = "party_left"
-    PARTY_DISCONNECTED = "party_disconnected"
-    PARTY_RECONNECTED = "party_reconnected"
-    PARTY_MUTED = "party_muted"
-    PARTY_UNMUTED = "party_unmuted"
-    PARTY_REMOVED = "party_removed"
-    RECESS_CALLED = "recess_called"
-    HEARING_RESUMED = "hearing_resumed"
-    RECORDING_STARTED = "recording_started"
-    RECORDING_STOPPED = "recording_stopped"
-    RECORDING_FAILED = "recording_failed"
-    RECORDING_GAP = "recording_gap"
-    DISK_SPACE_LOW = "disk_space_low"
-    HEARING_ENDED = "hearing_ended"
     HEARING_SEALED = "hearing_sealed"
     LOG_REPAIRED = "log_repaired"
 

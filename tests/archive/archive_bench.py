@@ -12,11 +12,12 @@ from aiohttp.test_utils import TestClient
 
 from hearing_server.auth.staff import SESSION_COOKIE, new_session
 from hearing_server.config import Config
+from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import new_id
 from hearing_server.hearing_folder import relative_folder
 from hearing_server.keys import SESSIONS
 from hearing_server.store.models import Hearing, Party, User
-from recording.confirmation_log import ConfirmationLog, LogEvent
+from recording.confirmation_log import ConfirmationLog
 from recording.seal import CourtSigner, seal_hearing
 
 ROLES = ("admin", "archivist", "operator", "judge")
@@ -169,14 +170,14 @@ class ArchiveBench:
         (folder / "tracks" / "judge-audio-001.webm").write_bytes(self.clips.audio)
         times = iter(datetime(2026, 3, 2, 5, 0, tzinfo=UTC) + timedelta(seconds=s) for s in range(0, 100, 2))
         log = ConfirmationLog(folder, hearing_id, clock=lambda: next(times))
-        log.append(LogEvent.RECORDING_STARTED, actor="system")
+        log.append(EventType.RECORDING_STARTED, actor="system")
         for party_id in party_ids:
             log.append(
-                LogEvent.NOTICE_CONFIRMED, actor="party", party_id=party_id, details={"ip": "127.0.0.1"}
+                EventType.NOTICE_CONFIRMED, actor="party", party_id=party_id, details={"ip": "127.0.0.1"}
             )
-            log.append(LogEvent.PARTY_JOINED, actor="system", party_id=party_id)
-        log.append(LogEvent.RECORDING_STOPPED, actor="system")
-        log.append(LogEvent.HEARING_ENDED, actor="judge")
+            log.append(EventType.PARTY_JOINED, actor="system", party_id=party_id)
+        log.append(EventType.RECORDING_STOPPED, actor="system")
+        log.append(EventType.HEARING_ENDED, actor="judge")
         if sealed:
             seal_hearing(folder, hearing_id, self.signer, log=log, actor="judge")
         else:

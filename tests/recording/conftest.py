@@ -18,7 +18,8 @@ from recording_media import (
     hearing_frames,
 )
 
-from recording.confirmation_log import ConfirmationLog, LogEvent
+from hearing_server.domain.events import EventType
+from recording.confirmation_log import ConfirmationLog
 from recording.recorder import HearingRecorder, RecorderEvent
 from recording.seal import CourtSigner, generate_court_certificate
 
@@ -54,13 +55,13 @@ def recorded_hearing(tmp_path_factory: pytest.TempPathFactory, media: list[Encod
         folder, HEARING_ID, on_event=events.append, epoch=epoch, min_free_bytes=0, warn_free_bytes=0
     )
     with ConfirmationLog(folder, HEARING_ID) as log:
-        log.append(LogEvent.RECORDING_STARTED, actor="system")
+        log.append(EventType.RECORDING_STARTED, actor="system")
         recorder.start()
         for m in media:
             recorder.track_started(m.party.video)
             recorder.track_started(m.party.audio)
             log.append(
-                LogEvent.PARTY_JOINED,
+                EventType.PARTY_JOINED,
                 actor="system",
                 party_id=m.party.participant_id,
                 details={"ip": "127.0.0.1"},
@@ -71,8 +72,8 @@ def recorded_hearing(tmp_path_factory: pytest.TempPathFactory, media: list[Encod
             recorder.track_ended(m.party.video)
             recorder.track_ended(m.party.audio)
         recorder.stop()
-        log.append(LogEvent.RECORDING_STOPPED, actor="system")
-        log.append(LogEvent.HEARING_ENDED, actor="judge")
+        log.append(EventType.RECORDING_STOPPED, actor="system")
+        log.append(EventType.HEARING_ENDED, actor="judge")
     assert recorder.failure is None
     return RecordedHearing(folder, epoch, events, recorder)
 

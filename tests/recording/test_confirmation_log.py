@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recording.confirmation_log import LOG_FILE_NAME, ConfirmationLog, LogEntry, LogEvent
+from hearing_server.domain.events import EventType
+from recording.confirmation_log import LOG_FILE_NAME, ConfirmationLog, LogEntry
 from recording.hashchain import GENESIS_HASH, verify_chain
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -19,7 +20,7 @@ def test_entries_carry_every_field_and_are_mirrored(tmp_path: Path) -> None:
     mirrored: list[LogEntry] = []
     with ConfirmationLog(tmp_path, "H1", on_append=mirrored.append) as log:
         invited = log.append(
-            LogEvent.PARTY_INVITED, actor="operator:7", party_id="P1", details={"role": "witness"}
+            EventType.PARTY_INVITED, actor="operator:7", party_id="P1", details={"role": "witness"}
         )
         confirmed = log.append(
             "notice_confirmed",
@@ -44,10 +45,10 @@ def test_entries_carry_every_field_and_are_mirrored(tmp_path: Path) -> None:
 
 def test_reopened_log_continues_and_verifies(tmp_path: Path) -> None:
     with ConfirmationLog(tmp_path, "H1") as log:
-        log.append(LogEvent.RECORDING_STARTED, actor="system")
-        last = log.append(LogEvent.PARTY_JOINED, party_id="P1")
+        log.append(EventType.RECORDING_STARTED, actor="system")
+        last = log.append(EventType.PARTY_JOINED, party_id="P1")
     with ConfirmationLog(tmp_path, "H1") as log:
-        nxt = log.append(LogEvent.RECESS_CALLED, actor="judge")
+        nxt = log.append(EventType.RECESS_CALLED, actor="judge")
         assert [e.event for e in log.entries()] == ["recording_started", "party_joined", "recess_called"]
         assert log.verify().valid
     assert nxt.seq == 3 and nxt.prev_hash == last.hash
@@ -55,7 +56,7 @@ def test_reopened_log_continues_and_verifies(tmp_path: Path) -> None:
 
 def test_log_of_another_hearing_is_refused(tmp_path: Path) -> None:
     with ConfirmationLog(tmp_path, "H1") as log:
-        log.append(LogEvent.RECORDING_STARTED)
+        log.append(EventType.RECORDING_STARTED)
     with pytest.raises(ValueError, match="H1"):
         ConfirmationLog(tmp_path, "H2")
 
@@ -70,13 +71,13 @@ def test_failing_mirror_does_not_lose_the_entry(tmp_path: Path) -> None:
         raise RuntimeError("database down")
 
     with ConfirmationLog(tmp_path, "H1", on_append=broken) as log:
-        entry = log.append(LogEvent.PARTY_LEFT, party_id="P1")
+        entry = log.append(EventType.PARTY_LEFT, party_id="P1")
         assert log.entries() == [entry]
 
 
 def test_torn_line_is_cut_and_logged_as_log_repaired(tmp_path: Path) -> None:
     with ConfirmationLog(tmp_path, "H1") as log:
-        log.append(LogEvent.PARTY_JOINED, party_id="P1")
+        log.append(EventType.PARTY_JOINED, party_id="P1")
     with (tmp_path / LOG_FILE_NAME).open("ab") as f:
         f.write(b'{"event":"party_left","hear')
     with ConfirmationLog(tmp_path, "H1") as log:
@@ -94,7 +95,7 @@ async def test_append_async_keeps_fsync_off_the_loop(tmp_path: Path) -> None:
         tmp_path, "H1", on_append=lambda e: threads.append(threading.current_thread().name)
     ) as log:
         entries = [
-            await log.append_async(LogEvent.PARTY_MUTED, actor="judge", party_id=f"P{i}") for i in range(3)
+            await log.append_async(EventType.PARTY_MUTED, actor="judge", party_id=f"P{i}") for i in range(3)
         ]
     assert [e.seq for e in entries] == [1, 2, 3]
     assert threading.main_thread().name not in threads

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from recording_media import COURT, HEARING_ID
 
+from hearing_server.domain.events import EventType
 from recording import cli
 from recording.cms import verify_detached
 from recording.confirmation_log import LOG_FILE_NAME, ConfirmationLog, LogEvent
@@ -117,7 +118,7 @@ def test_edited_log_line_is_named_by_line(sealed: Path, court: tuple[CourtSigner
 def test_log_extended_after_the_seal_is_named(sealed: Path, court: tuple[CourtSigner, Path]) -> None:
     with ConfirmationLog(sealed, HEARING_ID) as log:
         sealed_count = log.entry_count
-        log.append(LogEvent.PARTY_JOINED, party_id="intruder")
+        log.append(EventType.PARTY_JOINED, party_id="intruder")
     found = kinds(sealed, court[1])
     [differs] = found[ProblemKind.LOG_DIFFERS_FROM_MANIFEST]
     assert differs.line == sealed_count + 1
