@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ENV_PREFIX = "HEARING_"
@@ -150,3 +151,6 @@ def load_config(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+CONFIG = web.AppKey("config", Config)

@@ -17,9 +17,9 @@ from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id
 from hearing_server.domain.party import PartyRole, PartyState, StaffRole
-from hearing_server.events import EventRecorder
+from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.models import Hearing, Party, User
-from signaling.media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
 from signaling.protocol import ErrorCode, ProtocolError
 from signaling.room import (
     Connection,
@@ -43,7 +43,7 @@ def default_media_factory(
     settings: MediaSettings, events: MediaEvents, sink: FrameSink | None
 ) -> MediaRouter:
     """The production media plane (imported only when a hearing first needs media)."""
-    from signaling.media import Router  # type: ignore[attr-defined]
+    from media.router import Router
 
     router: MediaRouter = Router(settings, events, sink)
     return router

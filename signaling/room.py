@@ -19,10 +19,9 @@ from hearing_server.domain.errors import HearingError
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus, check_transition
 from hearing_server.domain.party import PartyRole, PartyState
-from hearing_server.events import EventRecorder
+from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.models import Hearing, Invitation, Party
-from signaling import protocol as p
-from signaling.media.contract import (
+from media.contract import (
     ConnectionState,
     FrameSink,
     MediaEvents,
@@ -31,7 +30,8 @@ from signaling.media.contract import (
     TrackKind,
     TrackMapping,
 )
-from signaling.media.errors import MediaError
+from media.errors import MediaError
+from signaling import protocol as p
 from signaling.notice import Notice, render_notice
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hearing_server.api import health, hearings, invitations, login, openapi, parties, records, users
-from hearing_server.api.registry import RouteTable
-from hearing_server.keys import ROUTES
+from hearing_server.api.registry import ROUTES, RouteTable
 
 API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records)
 

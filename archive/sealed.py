@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
-from hearing_server.archive.storage import ObjectMissing, Storage, StorageError, join_key, validate_key
+from archive.storage import ObjectMissing, Storage, StorageError, join_key, validate_key
 from hearing_server.domain.errors import NotFound
 from recording.cms import verify_detached
 from recording.composite import OUTPUT_NAME, PROGRESS_NAME

@@ -7,10 +7,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hearing_server.api.registry import endpoint
+from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
-from hearing_server.config import Config
-from hearing_server.keys import CONFIG, EVENTS, ROUTES, SESSIONS
+from hearing_server.config import CONFIG, Config
+from hearing_server.record.event_log import EVENTS
+from hearing_server.store.db import SESSIONS
 from signaling.live import LiveHearings, default_media_factory
 from signaling.room import MediaFactory, RecordingFactory
 from signaling.session import SignalingSession

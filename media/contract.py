@@ -1,6 +1,6 @@
 """The narrow interfaces between the media plane, the live room and the recorder.
 
-The media plane (``signaling.media``) forwards encoded frames between the
+The media plane (``media``) forwards encoded frames between the
 participants of one hearing.  It knows nothing of hearings, roles or HTTP:
 the live room (``signaling.room``) drives it through :class:`MediaRouter` and
 hears back through :class:`MediaEvents`; the recorder (``recording``) receives
@@ -104,7 +104,7 @@ class MediaRouter(Protocol):
         """Accept the participant's publish offer (client → server media); return the answer SDP.
 
         A second publish for the same participant replaces the earlier connection (reconnect).
-        Raises ``signaling.media.errors.MediaError`` for unusable SDP.
+        Raises ``media.errors.MediaError`` for unusable SDP.
         """
 
     async def subscriber_answer(self, participant_id: str, answer_sdp: str) -> None:

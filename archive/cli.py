@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hearing_server.archive.audit import AccessAudit, AccessRecord, audit_path
-from hearing_server.archive.package import format_package_report, verify_package
-from hearing_server.archive.retention import DELETIONS_DIR, Purger, PurgeReport
-from hearing_server.archive.storage import LocalDiskStorage
+from archive.audit import AccessAudit, AccessRecord, audit_path
+from archive.package import format_package_report, verify_package
+from archive.retention import DELETIONS_DIR, Purger, PurgeReport
+from archive.storage import LocalDiskStorage
 from hearing_server.config import Config, ConfigError, load_config
 from recording.seal import generate_court_certificate
 

@@ -9,26 +9,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 import web_client
-from hearing_server import api, archive, records
+from archive import routes as archive_routes
+from hearing_server import api
 from hearing_server.api import security
 from hearing_server.api.errors import error_middleware
-from hearing_server.api.metrics import Metrics, metrics_middleware
-from hearing_server.auth.passwords import Passwords
-from hearing_server.auth.ratelimit import LoginLimiter
-from hearing_server.config import Config
-from hearing_server.events import EventRecorder
-from hearing_server.keys import (
-    CONFIG,
-    ENGINE,
-    EVENTS,
-    LOGIN_LIMITER,
-    METRICS,
-    PASSWORDS,
-    SCHEDULE_LOCK,
-    SESSIONS,
-)
-from hearing_server.store.db import create_engine, sessionmaker, upgrade
-from signaling import ws as signaling_ws
+from hearing_server.api.hearings import SCHEDULE_LOCK
+from hearing_server.api.metrics import METRICS, Metrics, metrics_middleware
+from hearing_server.auth.passwords import PASSWORDS, Passwords
+from hearing_server.auth.ratelimit import LOGIN_LIMITER, LoginLimiter
+from hearing_server.config import CONFIG, Config
+from hearing_server.record import context as records
+from hearing_server.record.event_log import EVENTS, EventRecorder
+from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
+from hearing_server.web import ws as signaling_ws
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -64,6 +57,6 @@ def create_app(config: Config) -> web.Application:
         recording_factory=records.recording_factory(app),
         on_ended=functools.partial(records.seal_when_ended, app),
     )
-    archive.setup(app)
+    archive_routes.setup(app)
     web_client.setup(app)
     return app

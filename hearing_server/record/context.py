@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from hearing_server.keys import CONFIG, EVENTS, SESSIONS
-from hearing_server.live_recording import LiveRecording
-from hearing_server.playback import PlaybackJobs
-from hearing_server.sealing import SealChecks, Sealer
+from hearing_server.config import CONFIG
+from hearing_server.record.event_log import EVENTS
+from hearing_server.record.live_recording import LiveRecording
+from hearing_server.record.playback import PlaybackJobs
+from hearing_server.record.sealer import SealChecks, Sealer
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing
 
 SEALER = web.AppKey("sealer", Sealer)

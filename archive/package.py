@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from hearing_server.archive.sealed import SealCheck, SealedHearing
-from hearing_server.archive.storage import Storage, StorageError
+from archive.sealed import SealCheck, SealedHearing
+from archive.storage import Storage, StorageError
 from recording.cms import verify_detached
 from recording.seal import MANIFEST_NAME
 from recording.verify import VerificationReport, format_report, verify_hearing

@@ -12,15 +12,13 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from hearing_server.api.call import Call
-from hearing_server.api.registry import endpoint
-from hearing_server.archive import schemas as s
-from hearing_server.archive.audit import (
+from archive import schemas as s
+from archive.audit import (
     note,
     record_now,
 )
-from hearing_server.archive.catalogue import catalogue_hearing
-from hearing_server.archive.context import (
+from archive.catalogue import catalogue_hearing
+from archive.context import (
     ANSWER_RESULT,
     ARCHIVE,
     BASE,
@@ -35,9 +33,9 @@ from hearing_server.archive.context import (
     only_params,
     trusted_certificate,
 )
-from hearing_server.archive.models import ArchiveRecord
-from hearing_server.archive.package import ChunkWriter, HearingFacts, package_name, write_package
-from hearing_server.archive.present import (
+from archive.models import ArchiveRecord
+from archive.package import ChunkWriter, HearingFacts, package_name, write_package
+from archive.present import (
     file_url,
     full_check_out,
     hearing_out,
@@ -46,8 +44,8 @@ from hearing_server.archive.present import (
     seal_out,
     timeline_out,
 )
-from hearing_server.archive.retention import rule_for
-from hearing_server.archive.sealed import (
+from archive.retention import rule_for
+from archive.sealed import (
     PLAYBACK_ID,
     SealedHearing,
     check_seal,
@@ -57,13 +55,15 @@ from hearing_server.archive.sealed import (
     read_log,
     read_playback,
 )
-from hearing_server.archive.search import search_hearings
-from hearing_server.archive.streaming import Download, content_disposition, send_object
+from archive.search import search_hearings
+from archive.streaming import Download, content_disposition, send_object
+from hearing_server.api.call import Call
+from hearing_server.api.registry import endpoint
 from hearing_server.auth.access import ARCHIVE_READERS
-from hearing_server.config import Config
+from hearing_server.config import CONFIG, Config
 from hearing_server.domain.errors import Conflict, InvalidInput
 from hearing_server.domain.hearing import HearingStatus
-from hearing_server.keys import CONFIG, SESSIONS
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing, HearingEvent
 from recording.cms import verify_detached
 

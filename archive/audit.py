@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearing_server.archive.models import AccessAuditEntry
+from archive.models import AccessAuditEntry
 from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.staff import current_session
 from hearing_server.domain.errors import HearingError

@@ -14,13 +14,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.domain.errors import NotFound
 from hearing_server.domain.events import EventType
-from hearing_server.hearing_folder import relative_folder, resolve_folder
+from hearing_server.record.folder import relative_folder, resolve_folder
 from hearing_server.store.models import Hearing, HearingEvent
 from recording.confirmation_log import ConfirmationLog, LogEntry
 
@@ -132,3 +133,6 @@ def _mirror_row(entry: LogEntry) -> HearingEvent:
         prev_hash=entry.prev_hash,
         hash=entry.hash,
     )
+
+
+EVENTS = web.AppKey("events", EventRecorder)

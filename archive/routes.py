@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from hearing_server.api.registry import endpoint
-from hearing_server.archive.admin import (
+from archive.admin import (
     export_audit,
     list_retention,
     purge,
@@ -15,13 +14,13 @@ from hearing_server.archive.admin import (
     set_retention,
     verify_audit,
 )
-from hearing_server.archive.audit import (
+from archive.audit import (
     AUDIT,
     AccessAudit,
     audit_middleware,
     audit_path,
 )
-from hearing_server.archive.context import (
+from archive.context import (
     ARCHIVE,
     BASE,
     FILE,
@@ -29,8 +28,8 @@ from hearing_server.archive.context import (
     TAG,
     Archive,
 )
-from hearing_server.archive.storage import LocalDiskStorage, Storage
-from hearing_server.archive.views import (
+from archive.storage import LocalDiskStorage, Storage
+from archive.views import (
     export_hearing,
     search_archive,
     set_hold,
@@ -38,8 +37,10 @@ from hearing_server.archive.views import (
     verify_hearing_now,
     view_hearing,
 )
+from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import ARCHIVE_READERS
-from hearing_server.keys import CONFIG, ROUTES, SESSIONS
+from hearing_server.config import CONFIG
+from hearing_server.store.db import SESSIONS
 
 ENDPOINTS = (
     search_archive,

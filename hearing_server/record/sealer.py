@@ -15,9 +15,9 @@ from hearing_server.config import Config
 from hearing_server.domain.errors import Conflict, NotFound
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import LIVE, HearingStatus, check_transition
-from hearing_server.events import EventRecorder
-from hearing_server.hearing_folder import resolve_folder
-from hearing_server.playback import PlaybackJobs
+from hearing_server.record.event_log import EventRecorder
+from hearing_server.record.folder import resolve_folder
+from hearing_server.record.playback import PlaybackJobs
 from hearing_server.store.models import Hearing
 from recording.seal import (
     MANIFEST_NAME,

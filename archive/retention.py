@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearing_server.archive.audit import AccessAudit, AccessRecord
-from hearing_server.archive.catalogue import catalogue_hearing
-from hearing_server.archive.models import ArchiveRecord, CourtRetention
-from hearing_server.archive.storage import Storage, StorageError, validate_key
+from archive.audit import AccessAudit, AccessRecord
+from archive.catalogue import catalogue_hearing
+from archive.models import ArchiveRecord, CourtRetention
+from archive.storage import Storage, StorageError, validate_key
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.store.models import Hearing
 from recording.cms import sign_detached

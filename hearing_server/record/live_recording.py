@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from hearing_server.domain.errors import Conflict
 from hearing_server.domain.events import EventType
-from hearing_server.events import EventRecorder
+from hearing_server.record.event_log import EventRecorder
+from media.contract import EncodedFrame, TrackInfo
 from recording.recorder import (
     HearingRecorder,
     InsufficientDiskSpaceError,
@@ -19,7 +20,6 @@ from recording.recorder import (
     RecorderState,
     SegmentInfo,
 )
-from signaling.media.contract import EncodedFrame, TrackInfo
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Fan-out of encoded frames: each published track is read once and copied to its subscribers.
 
 A :class:`PublishedTrack` reads one participant's incoming track and hands every frame to
-the :class:`~signaling.media.contract.FrameSink` once and to each subscriber's
+the :class:`~media.contract.FrameSink` once and to each subscriber's
 :class:`ForwardedTrack`, whose bounded queue the subscriber's RTP sender drains.  A
 subscriber starts (and restarts after a gap: a full queue, mute, recess) on a keyframe and
 asks the publisher for one; so does the sink's video, so that a recording never begins with

@@ -17,8 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from hearing_server.api.errors import error_response
-from hearing_server.archive.ranges import (
+from archive.ranges import (
     ByteRange,
     RangeAnswer,
     if_match_fails,
@@ -26,7 +25,8 @@ from hearing_server.archive.ranges import (
     if_range_holds,
     parse_range,
 )
-from hearing_server.archive.storage import ObjectInfo, ObjectMissing, Storage, StorageError
+from archive.storage import ObjectInfo, ObjectMissing, Storage, StorageError
+from hearing_server.api.errors import error_response
 from hearing_server.domain.errors import NotFound
 
 CHUNK = 256 * 1024

@@ -67,7 +67,7 @@ def _combined_state(
 class Router:
     """Forwards the encoded media of one hearing between its participants and to the recorder.
 
-    Implements :class:`signaling.media.contract.MediaRouter`.  Installs the configured ICE
+    Implements :class:`media.contract.MediaRouter`.  Installs the configured ICE
     host addresses process-wide (see :func:`aiortc_adapter.install_host_addresses`).
     """
 

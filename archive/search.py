@@ -20,9 +20,9 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
-from hearing_server.archive.catalogue import ARCHIVED, TOP, name_words
-from hearing_server.archive.models import ArchiveRecord, NameWord
-from hearing_server.archive.schemas import ArchiveSearchQuery
+from archive.catalogue import ARCHIVED, TOP, name_words
+from archive.models import ArchiveRecord, NameWord
+from archive.schemas import ArchiveSearchQuery
 from hearing_server.domain.errors import InvalidInput
 from hearing_server.store.models import Hearing
 

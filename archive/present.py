@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hearing_server.archive import schemas as s
-from hearing_server.archive.context import BASE
-from hearing_server.archive.models import ArchiveRecord
-from hearing_server.archive.retention import RetentionRule
-from hearing_server.archive.sealed import SealCheck, SealedHearing
+from archive import schemas as s
+from archive.context import BASE
+from archive.models import ArchiveRecord
+from archive.retention import RetentionRule
+from archive.sealed import SealCheck, SealedHearing
 from hearing_server.store.models import Hearing
 from recording.verify import Problem
 

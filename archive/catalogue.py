@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearing_server.archive.models import ArchiveRecord, NameWord
+from archive.models import ArchiveRecord, NameWord
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.store.models import Hearing, Party
 

@@ -8,28 +8,28 @@ from datetime import UTC, datetime
 from aiohttp import web
 from sqlalchemy import select
 
-from hearing_server.api.call import Call
-from hearing_server.api.registry import endpoint
-from hearing_server.archive import schemas as s
-from hearing_server.archive.audit import (
+from archive import schemas as s
+from archive.audit import (
     AUDIT,
     note,
     record_now,
 )
-from hearing_server.archive.context import (
+from archive.context import (
     ANSWER_RESULT,
     ARCHIVE,
     BASE,
     TAG,
     only_params,
 )
-from hearing_server.archive.models import AccessAuditEntry, CourtRetention
-from hearing_server.archive.retention import DELETIONS_DIR, Purger
-from hearing_server.archive.storage import LocalDiskStorage
-from hearing_server.archive.streaming import Download, send_object
+from archive.models import AccessAuditEntry, CourtRetention
+from archive.retention import DELETIONS_DIR, Purger
+from archive.storage import LocalDiskStorage
+from archive.streaming import Download, send_object
+from hearing_server.api.call import Call
+from hearing_server.api.registry import endpoint
 from hearing_server.auth.access import ADMINS, ARCHIVE_READERS
-from hearing_server.config import Config
-from hearing_server.keys import CONFIG, SESSIONS
+from hearing_server.config import CONFIG, Config
+from hearing_server.store.db import SESSIONS
 from recording.seal import CourtSigner, generate_court_certificate
 
 

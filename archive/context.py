@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from hearing_server.archive.catalogue import ARCHIVED, catalogue_pending
-from hearing_server.archive.storage import Storage
+from archive.catalogue import ARCHIVED, catalogue_pending
+from archive.storage import Storage
 from hearing_server.config import Config
 from hearing_server.domain.errors import HearingError, InvalidInput, NotFound
 from hearing_server.domain.ids import is_valid_id
