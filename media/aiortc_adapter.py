@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
@@ -34,7 +33,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtcpSrPacket
 
 from .bitstream import is_keyframe
-from .contract import MediaSettings
+from .contract import MediaSettings, SenderReport
 
 logger = logging.getLogger(__name__)
 
@@ -152,15 +151,6 @@ class _FrameFeed:
     def get(self) -> None:
         self._stopped.wait()
         return None
-
-
-@dataclass(frozen=True)
-class SenderReport:
-    """The last RTCP sender report of a publisher: its wall-clock time for one RTP time."""
-
-    ntp_time: float  # Unix seconds on the publisher's clock
-    rtp_timestamp: int  # 32-bit RTP time
-    received_at: float
 
 
 class ReceiverTap:

@@ -9,6 +9,7 @@ every forwarded frame through :class:`FrameSink`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -39,6 +40,51 @@ class EncodedFrame:
     keyframe: bool
     width: int | None = None  # video keyframes only, from the bitstream
     height: int | None = None
+
+
+@dataclass(frozen=True)
+class SenderReport:
+    """A publisher's RTCP sender report: its wall-clock time for one RTP time of one track."""
+
+    ntp_time: float  # Unix seconds on the publisher's clock
+    rtp_timestamp: int  # 32-bit RTP time
+    received_at: float  # server wall-clock time when the report arrived
+
+
+@dataclass(frozen=True, slots=True)
+class RtpPacket:
+    """One RTP packet of a published track as the publisher sent it (SRTP removed, header parsed).
+
+    Packets reach a :class:`PacketSink` in arrival order: out of order, duplicated (a
+    retransmission) or missing, as the network delivered them.
+    """
+
+    track: TrackInfo
+    sequence_number: int  # 16-bit, as sent
+    timestamp: int  # 32-bit RTP time, as sent
+    marker: bool
+    payload: bytes  # after the header and its extensions, padding removed
+    arrival: float  # server wall-clock time (``time.time()``) when the datagram arrived
+
+
+class PacketSink(Protocol):
+    """Receives every forwarded RTP packet of a hearing; the recorder implements it.
+
+    Called on the event loop: implementations must return at once and do any blocking work
+    (reordering, depacketizing, muxing, disk) elsewhere.
+    """
+
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None]) -> None:
+        """A track began; ``request_keyframe`` (callable from any thread) asks its publisher for one."""
+
+    def packet(self, packet: RtpPacket) -> None:
+        """One packet of a started track."""
+
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None:
+        """The publisher's latest sender report for the track (maps its RTP time to wall-clock time)."""
+
+    def track_ended(self, track: TrackInfo) -> None:
+        """The track ended (the publisher left, reconnected or the hearing closed)."""
 
 
 class FrameSink(Protocol):

@@ -7,7 +7,7 @@ moves that clock onto the server's.  Until a sender report arrives, arrival time
 
 from __future__ import annotations
 
-from .aiortc_adapter import SenderReport
+from .contract import SenderReport
 
 
 class ParticipantClock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.aiortc_adapter import SenderReport
+from media.contract import SenderReport
 from media.wallclock import ParticipantClock, TrackClock
 
 
