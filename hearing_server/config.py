@@ -63,6 +63,11 @@ class Config(BaseModel):
     reconnect_grace_s: float = Field(
         60.0, ge=0, description="How long a dropped party may rejoin without admission."
     )
+    readmit_after_interruption: Literal["operator", "automatic"] = Field(
+        "operator",
+        description="After a server interruption, parties admitted before it skip the notice and are "
+        "re-admitted by the operator (one click) or automatically.",
+    )
     ice_host_addresses: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Addresses offered as ICE host candidates; set to the server's reachable addresses.",

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.domain.errors import StoreUnavailable
-from hearing_server.domain.events import EventType
+from hearing_server.domain.events import EventType, LoggedEvent
 from hearing_server.domain.hearing import HearingInfo, HearingStatus
 from hearing_server.domain.party import PartyState
 from hearing_server.record.event_log import EventRecorder
@@ -97,3 +97,12 @@ class SqlRoomStore:
     ) -> None:
         """Append an entry to the hearing's confirmation log (durable before it returns)."""
         await self._events.record(hearing_id, event, actor=actor, party_id=party_id, details=details)
+
+    async def history(self, hearing_id: str) -> list[LoggedEvent]:
+        """The hearing's log entries so far, oldest first (from the mirror, brought up to date first)."""
+        try:
+            await self._events.flush_mirror()
+            rows = await self._events.entries(hearing_id)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [LoggedEvent(r.seq, r.event, r.actor, r.party_id, dict(r.details or {})) for r in rows]

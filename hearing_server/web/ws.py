@@ -69,6 +69,7 @@ def room_settings(config: Config) -> RoomSettings:
         video_codec=config.video_codec,
         ws_max_message_bytes=config.ws_max_message_bytes,
         ws_messages_per_s=config.ws_messages_per_s,
+        readmit_after_interruption=config.readmit_after_interruption,
     )
 
 

@@ -15,6 +15,7 @@ from media.contract import TrackKind
 from media.errors import MediaError
 from signaling import protocol as p
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
+from signaling.room import readmission
 from signaling.room.participant import MEDIA_STATUSES, Connection, Participant
 
 if TYPE_CHECKING:  # the room owns its commands
@@ -83,6 +84,9 @@ class RoomCommands:
                 )
             case p.Admit():
                 await self._admit(part, message.party_id)
+            case p.AdmitReturning():
+                returners = readmission.waiting_returners(room.participants.values())
+                await readmission.admit_all_returning(returners, lambda pid: self._admit(part, pid))
             case p.Deny():
                 await self._deny(part, message.party_id)
             case p.Mute():

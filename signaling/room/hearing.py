@@ -20,7 +20,7 @@ from hearing_server.domain.party import PartyRole, PartyState
 from signaling import protocol as p
 from signaling.notice import Notice, render_notice
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
-from signaling.room import views
+from signaling.room import readmission, views
 from signaling.room.commands import RoomCommands
 from signaling.room.media_session import MediaFactory, MediaSession, RecordingFactory
 from signaling.room.participant import (
@@ -136,6 +136,7 @@ class LiveHearing:
                         await self.set_state(
                             part, PartyState.LINK_OPENED, EventType.LINK_OPENED, entrant.actor, conn
                         )
+                        await readmission.seat_if_returning(self, part, conn)
                 except BaseException:
                     # a failed arrival must not hold a seat: the connection never learns it joined
                     self.participants.pop(part.party_id, None)

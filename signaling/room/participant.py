@@ -85,6 +85,7 @@ class Participant:
     media_state: ConnectionState | None = None
     published: bool = False
     notices: dict[str, str] = field(default_factory=dict)  # language → sha256 shown on this connection
+    returning: bool = False  # back after an interruption without confirming again (room/readmission.py)
 
     @property
     def muted(self) -> set[TrackKind]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from hearing_server.domain.errors import StoreUnavailable
-from hearing_server.domain.events import EventType
+from hearing_server.domain.events import EventType, LoggedEvent
 from hearing_server.domain.hearing import HearingInfo, HearingStatus
 from hearing_server.domain.party import PartyState
 
@@ -28,6 +28,7 @@ class RoomSettings:
     video_codec: Literal["VP8", "H264"] = "VP8"
     ws_max_message_bytes: int = 65536
     ws_messages_per_s: float = 20.0
+    readmit_after_interruption: Literal["operator", "automatic"] = "operator"
 
 
 class RoomStore(Protocol):
@@ -63,5 +64,9 @@ class RoomStore(Protocol):
     ) -> None:
         """Append an entry to the hearing's confirmation log (durable before it returns)."""
 
+    async def history(self, hearing_id: str) -> list[LoggedEvent]:
+        """The hearing's confirmation-log entries so far, oldest first (:class:`StoreUnavailable` when
+        they cannot be read)."""
 
-__all__ = ["HearingInfo", "RoomSettings", "RoomStore", "StoreUnavailable"]
+
+__all__ = ["HearingInfo", "LoggedEvent", "RoomSettings", "RoomStore", "StoreUnavailable"]

@@ -43,12 +43,19 @@ def snapshot(
             "muted": sorted(viewer.muted),
             "muted_by_court": sorted(viewer.muted_by_court),
             "audio_only": viewer.audio_only,
+            "returning": viewer.returning,
         },
         "participants": [participant_view(q) for q in everyone if q.in_room] if sees_room else [],
     }
     if viewer.operator:
         message["waiting"] = [
-            {"id": q.party_id, "name": q.name, "role": q.role.value, "state": q.state.value}
+            {
+                "id": q.party_id,
+                "name": q.name,
+                "role": q.role.value,
+                "state": q.state.value,
+                "returning": q.returning,
+            }
             for q in everyone
             if q.in_waiting_room
         ]
