@@ -346,7 +346,7 @@ class RunPage {
     if (!this.state) return;
     const me = this.state.you.participant_id;
     const others = (this.state.participants || []).filter((p) => p.id !== me);
-    this.room.update(others, this.call.streams);
+    this.room.update(others, this.call.streams, { recess: this.state.hearing.status === 'recess' });
   }
 
   renderSelf() {

@@ -465,7 +465,7 @@ class PartyApp {
     if (!this.state) return;
     const me = this.state.you.participant_id;
     const others = (this.state.participants || []).filter((p) => p.id !== me);
-    this.room.update(others, this.call.streams);
+    this.room.update(others, this.call.streams, { recess: this.state.hearing.status === 'recess' });
     $('stage-empty').hidden = others.some((p) => p.role === 'courtroom');
     // Without a courtroom endpoint, the first other participant takes the stage.
     if (!others.some((p) => p.role === 'courtroom') && others.length) {
