@@ -20,6 +20,7 @@ from hearing_server.domain.events import EventType, LoggedEvent
 from hearing_server.domain.party import PartyState
 from signaling.protocol import ProtocolError
 from signaling.room.participant import Connection, Participant
+from signaling.room.store import RoomStore
 
 if TYPE_CHECKING:  # the room calls in here from its join path
     from signaling.room.hearing import LiveHearing
@@ -86,14 +87,14 @@ def find_return(entries: Iterable[LoggedEvent], party_id: str) -> Return | None:
     return returning
 
 
-async def returning_party(room: LiveHearing, party_id: str) -> Return | None:
+async def returning_party(store: RoomStore, hearing_id: str, party_id: str) -> Return | None:
     """The party's return as the hearing's log says.
 
     When the log cannot be read the party is not taken for returning: confirming the notice again is the
     safe side.
     """
     try:
-        entries = await room.store.history(room.id)
+        entries = await store.history(hearing_id)
     except StoreUnavailable as exc:
         log.warning("cannot tell whether party %s returns after an interruption: %s", party_id, exc)
         return None
@@ -103,7 +104,7 @@ async def returning_party(room: LiveHearing, party_id: str) -> Return | None:
 async def seat_if_returning(room: LiveHearing, part: Participant, conn: Connection) -> Return | None:
     """When the party (just ``link_opened``, room lock held) returns after an interruption, take them past
     the notice to the waiting room, and straight back into the hearing when the policy is automatic."""
-    back = await returning_party(room, part.party_id)
+    back = await returning_party(room.store, room.id, part.party_id)
     if back is None:
         return None
     part.returning = True

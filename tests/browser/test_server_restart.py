@@ -2,7 +2,8 @@
 
 The party's phone (Pixel 7, Kazakh) says the hearing was interrupted, reconnects by itself, comes back to
 the waiting room without the recording notice, flagged as returning; the courtroom console (real Chromium)
-rejoins, re-admits with one click and starts again; the court's video reaches the phone again.
+rejoins, re-admits with one click and starts again; the court's video reaches the phone again. A second
+party who had only reached the waiting room is taken back to the notice and confirms it again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ COURTROOM = FakeMedia("red", (220, 0, 0), 440.0)
 PARTY = FakeMedia("green", (0, 200, 0), 660.0)
 MEDIA_TIMEOUT_MS = 40_000
 RECONNECT_TIMEOUT_MS = 30_000  # back-off up to 5 s after the restart, plus the restart itself
+
+
+async def confirm_notice(page: Page) -> None:
+    """Read and confirm the recording notice; the page goes to the waiting room."""
+    await expect(page.locator("#screen-notice")).to_be_visible()
+    await expect(page.locator("#notice-text")).not_to_be_empty()
+    await page.check("#notice-agree")
+    await page.click("#notice-continue")
+    await expect(page.locator("#screen-waiting")).to_be_visible()
 
 
 async def frames_from(page: Page, source: str) -> int:
@@ -74,10 +84,12 @@ async def test_after_a_sigkill_the_party_returns_without_the_notice_and_video_fl
         await api.login("secretary1", STAFF_PASSWORD)
         hearing = await api.schedule("2-912/2026")
         party_id, url = await api.invite(hearing["id"], "Айдос Серікбаев", "plaintiff", "kk")
+        waiter_id, waiter_url = await api.invite(hearing["id"], "Jane Witness", "witness", "en")
 
         court = await (await desktop(browsers[0], "ru")).new_page()
         party = await (await phone(browsers[1], playwright, "kk")).new_page()
-        for page in (court, party):
+        waiter = await (await phone(browsers[1], playwright, "en")).new_page()
+        for page in (court, party, waiter):
             watch_console(page, problems)
         await court.goto(f"{server.base_url}/login?next=/console/hearing/{hearing['id']}")
         await court.fill("#login-username", "secretary1")
@@ -88,16 +100,14 @@ async def test_after_a_sigkill_the_party_returns_without_the_notice_and_video_fl
         await expect(court.locator("#run-status")).to_have_text(t("ru", "status.open"))
         court_id = await court.evaluate("() => window.hearingClient.state.you.participant_id")
 
-        # The party confirms the notice once, is admitted, and sees the court.
-        await party.goto(url)
-        await party.click("#details-continue")
-        await expect(party.locator("#device-continue")).to_be_enabled()
-        await party.click("#device-continue")
-        await expect(party.locator("#notice-text")).not_to_be_empty()
-        await party.check("#notice-agree")
-        await party.click("#notice-continue")
-        await expect(party.locator("#screen-waiting")).to_be_visible()
-        await expect(party.locator("#waiting-returning")).to_be_hidden()
+        # The party confirms the notice once, is admitted, and sees the court; the other one only waits.
+        for page, link in ((party, url), (waiter, waiter_url)):
+            await page.goto(link)
+            await page.click("#details-continue")
+            await expect(page.locator("#device-continue")).to_be_enabled()
+            await page.click("#device-continue")
+            await confirm_notice(page)
+            await expect(page.locator("#waiting-returning")).to_be_hidden()
         await court.click(f"#waiting-list button[data-action='admit'][data-party-id='{party_id}']")
         await expect(party.locator("#screen-hearing")).to_be_visible()
         await court.click("#cmd-start")
@@ -113,6 +123,7 @@ async def test_after_a_sigkill_the_party_returns_without_the_notice_and_video_fl
         await assert_all_text_from_catalog(party, "kk")
         await screenshot(party, "restart", "kk", "interrupted")
         await expect(court.locator("#banner-reconnecting")).to_be_visible()
+        await expect(waiter.locator("#banner-interrupted")).to_be_visible()
 
         # Started again on the same data: the phone is back in the waiting room, no notice, flagged returning.
         await server.start()
@@ -136,9 +147,22 @@ async def test_after_a_sigkill_the_party_returns_without_the_notice_and_video_fl
         await expect(court.locator("#cmd-admit-returning")).to_be_visible()
         await assert_all_text_from_catalog(court, "ru")
         await screenshot(court, "restart", "ru", "courtroom-returning")
+        # The party who had only waited is back at the notice (not returning) and confirms it again.
+        await expect(waiter.locator("#screen-notice")).to_be_visible(timeout=RECONNECT_TIMEOUT_MS)
+        await expect(waiter.locator("#notice-agree")).not_to_be_checked()
+        await expect(waiter.locator("#notice-continue")).to_be_disabled()
+        await confirm_notice(waiter)
+        await expect(waiter.locator("#waiting-returning")).to_be_hidden()
+        await expect(
+            court.locator(f"#waiting-list li[data-party-id='{waiter_id}'][data-returning='false']")
+        ).to_be_visible()
+
         await court.click("#cmd-admit-returning")
         await expect(party.locator("#screen-hearing")).to_be_visible()
         await expect(court.locator("#cmd-admit-returning")).to_be_hidden()
+        await expect(
+            court.locator(f"#waiting-list li[data-party-id='{waiter_id}']")
+        ).to_be_visible()  # not re-admitted
         await court.click("#cmd-start")
         await expect(court.locator("#run-status")).to_have_text(t("ru", "status.in_session"))
         await expect(party.locator("#banner-interrupted")).to_be_hidden()
@@ -161,6 +185,8 @@ async def test_after_a_sigkill_the_party_returns_without_the_notice_and_video_fl
         assert interrupted["seq"] < back["seq"]
         readmitted = [e for e in mine if e["event"] == "party_admitted" and e["seq"] > back["seq"]]
         assert len(readmitted) == 1 and readmitted[0]["actor"].startswith("user:")
+        waited = [e["event"] for e in events if e["party_id"] == waiter_id]
+        assert waited.count("notice_confirmed") == 2 and "party_admitted" not in waited, waited
     finally:
         await api.close()
         for browser in browsers:

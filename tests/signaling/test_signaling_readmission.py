@@ -4,14 +4,17 @@ are re-admitted by the operator (one click each, or all at once) or automaticall
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from signaling_harness import Bench, WsPeer, types_of
 
 from hearing_server.config import Config
-from hearing_server.record.event_log import EVENTS
-from signaling.room.readmission import find_return
+from hearing_server.domain.events import LoggedEvent
+from hearing_server.record.event_log import EVENTS, EventRecorder
+from hearing_server.services.room_store import SqlRoomStore
+from hearing_server.store.db import create_engine, sessionmaker
+from signaling.room.readmission import find_return, returning_party
 
 MakeBench = Callable[..., Awaitable[Bench]]
 
@@ -159,18 +162,9 @@ async def test_admit_returning_is_for_the_operator_only(make_bench: MakeBench) -
 # --- the rule over the log alone ------------------------------------------------------------------
 
 
-@dataclass
-class Entry:
-    """A log entry as the rule reads it."""
-
-    seq: int
-    event: str
-    party_id: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def _log(*steps: tuple[str, str | None]) -> list[Entry]:
-    return [Entry(seq, event, party, {"language": "kk"}) for seq, (event, party) in enumerate(steps, 1)]
+def _log(*steps: tuple[str, str | None]) -> list[LoggedEvent]:
+    numbered = enumerate(steps, 1)
+    return [LoggedEvent(seq, event, None, party, {"language": "kk"}) for seq, (event, party) in numbered]
 
 
 CONFIRMED_AND_ADMITTED = (("notice_confirmed", "p"), ("party_waiting", "p"), ("party_admitted", "p"))
@@ -208,3 +202,14 @@ def test_the_rule_forgets_parties_who_left_or_were_readmitted() -> None:
     twice = _log(*CONFIRMED_AND_ADMITTED, ("hearing_interrupted", None), ("hearing_interrupted", None))
     back = find_return(twice, "p")
     assert back is not None and back.interrupted_seq == 4
+
+
+async def test_without_the_database_a_party_is_not_taken_for_returning(tmp_path: Path) -> None:
+    """The safe side: the notice is confirmed again rather than skipped on a guess."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'hearing.db'}")
+    try:
+        sessions = sessionmaker(engine)
+        store = SqlRoomStore(sessions, EventRecorder(sessions, tmp_path / "recordings"))
+        assert await returning_party(store, "h", "p") is None
+    finally:
+        await engine.dispose()
