@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hearing_server import turn
 from hearing_server.config import Config
 from hearing_server.domain.errors import HearingError
 from hearing_server.domain.events import EventType
@@ -712,7 +713,7 @@ class LiveHearing:
                 recording.on_change = self._broadcast
             settings = MediaSettings(
                 host_addresses=list(self._config.ice_host_addresses),
-                ice_servers=[{"urls": url} for url in self._config.ice_servers],
+                ice_servers_source=turn.server_ice_servers(self._config),
                 video_codec=self._config.video_codec,
             )
             self._router = self._media_factory(settings, RoomMediaEvents(self), recording)
@@ -987,7 +988,7 @@ class LiveHearing:
             },
             media={
                 "video_codec": self._config.video_codec,
-                "ice_servers": [{"urls": url} for url in self._config.ice_servers],
+                "ice_servers": turn.ice_servers(self._config, part.party_id),
             },
             limits={
                 "max_message_bytes": self._config.ws_max_message_bytes,
