@@ -116,7 +116,7 @@ class Coturn:
 
 
 def start_coturn(host: Host, directory: Path, secret: str, allowed_peers: Sequence[str]) -> Coturn:
-    """Start turnserver inside ``host`` (its address on eth0) and wait until it accepts TCP on 3478 and 443."""
+    """Start turnserver inside ``host`` (its eth0 address); wait until it accepts TCP on 3478 and 443."""
     if shutil.which(TURNSERVER) is None:
         raise NetlabError(f"{TURNSERVER} is not installed (scripts/system-deps.sh test installs coturn)")
     directory.mkdir(parents=True, exist_ok=True)
@@ -149,4 +149,3 @@ def start_coturn(host: Host, directory: Path, secret: str, allowed_peers: Sequen
         if time.monotonic() > deadline:
             raise NetlabError(f"turnserver did not listen within 15 s:\n{listening}\n{turn.log()}")
         time.sleep(0.1)
-

@@ -47,7 +47,8 @@ def sh(args: Sequence[str], *, check: bool = True, timeout: float = 30) -> subpr
     """Run a command (in the caller's namespace) and return its output; raise NetlabError on failure."""
     result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
-        raise NetlabError(f"{shlex.join(args)} failed ({result.returncode}): {result.stderr or result.stdout}")
+        output = result.stderr or result.stdout
+        raise NetlabError(f"{shlex.join(args)} failed ({result.returncode}): {output}")
     return result
 
 
@@ -348,7 +349,9 @@ def delete_netns(name: str) -> None:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while pids and time.monotonic() < deadline and sh([IP, "netns", "pids", name], check=False).stdout.strip():
+    while pids and time.monotonic() < deadline:
+        if not sh([IP, "netns", "pids", name], check=False).stdout.strip():
+            break
         time.sleep(0.05)
     sh([IP, "netns", "del", name], check=False)
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 from netlab import (
-    Host,
     PHONE_ADDRESS,
     ROUTER_WAN,
     SERVER_ADDRESS,
+    Host,
     Netlab,
     PhoneNetwork,
     phone_network,

@@ -19,7 +19,9 @@ from aioice import stun
 from aioice.turn import TurnClientTcpProtocol, TurnClientUdpProtocol
 
 
-async def probe(server: str, port: int, transport: str, username: str, password: str, peers: list[str]) -> Any:
+async def probe(
+    server: str, port: int, transport: str, username: str, password: str, peers: list[str]
+) -> Any:
     """Allocate a relay with the given credentials, then ask permission to reach each of ``peers``."""
     loop = asyncio.get_running_loop()
     address = (server, port)
