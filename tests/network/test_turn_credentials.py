@@ -1,4 +1,4 @@
-"""coturn accepts the server's short-lived credentials and refuses expired and forged ones (issue #16, test 4).
+"""coturn accepts the short-lived credentials and refuses expired and forged ones (issue #16, test 4).
 
 A real coturn (Debian's package, started by the test with ``use-auth-secret``) runs in the TURN host;
 a TURN client (aioice's, as aiortc uses it) in the phone host behind the NAT allocates a relay with
