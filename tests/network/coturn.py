@@ -7,6 +7,8 @@ UDP/TCP on 3478, TLS on 443, private peer ranges denied except the media server)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import subprocess
 import time
@@ -79,6 +81,7 @@ def turn_config(
         f"user-quota={user_quota}",
         f"total-quota={total_quota}",
         "stale-nonce=600",
+        "verbose",
         *(f"denied-peer-ip={r}" for r in DENIED_PEER_RANGES),
         *(f"allowed-peer-ip={a}" for a in allowed_peers),
         f"log-file={log_file}",
@@ -98,6 +101,7 @@ class Coturn:
     secret: str
     process: subprocess.Popen[bytes]
     log_file: Path
+    cert: Path
 
     def log(self) -> str:
         """What coturn logged so far."""
@@ -105,6 +109,18 @@ class Coturn:
             return self.log_file.read_text(errors="replace")
         except OSError:
             return ""
+
+    def spki(self) -> str:
+        """base64 SHA-256 of the certificate's public key: Chromium's
+        ``--ignore-certificate-errors-spki-list`` makes a browser trust this relay's key (and only it),
+        as a phone trusts a court relay's real certificate (Chromium checks ``turns:`` certificates)."""
+        public = subprocess.run(
+            ["openssl", "x509", "-in", str(self.cert), "-pubkey", "-noout"], check=True, capture_output=True
+        ).stdout
+        der = subprocess.run(
+            ["openssl", "pkey", "-pubin", "-outform", "der"], input=public, check=True, capture_output=True
+        ).stdout
+        return base64.b64encode(hashlib.sha256(der).digest()).decode("ascii")
 
     def urls(self) -> list[str]:
         """The URLs a client is given: TURN over UDP and TCP on 3478, TURN over TLS on 443."""
@@ -138,7 +154,7 @@ def start_coturn(host: Host, directory: Path, secret: str, allowed_peers: Sequen
     )
     output = open(directory / "turnserver.out", "wb")  # noqa: SIM115
     process = host.popen([TURNSERVER, "-c", str(config)], stdout=output, stderr=subprocess.STDOUT)
-    turn = Coturn(host, address, secret, process, log_file)
+    turn = Coturn(host, address, secret, process, log_file, cert)
     deadline = time.monotonic() + 15
     while True:
         if process.poll() is not None:
