@@ -405,13 +405,20 @@ class PhoneNetwork:
     turn: Host
     router: Host
     phone: Host
+    router2: Host | None = None
 
 
 def phone_network(
-    lab: Netlab, *, allow_udp: bool = True, allow_tcp_ports: Sequence[int] | None = None
+    lab: Netlab,
+    *,
+    allow_udp: bool = True,
+    allow_tcp_ports: Sequence[int] | None = None,
+    second_network: bool = False,
 ) -> PhoneNetwork:
     """Build the standard lab: server 198.18.0.10 and TURN 198.18.0.20 on the internet bridge, the router's
-    WAN at 198.18.0.30, the phone at 198.19.1.2 behind it (NAT; UDP and TCP ports as allowed)."""
+    WAN at 198.18.0.30, the phone at 198.19.1.2 behind it (NAT; UDP and TCP ports as allowed). With
+    ``second_network`` a second NAT router (WAN 198.18.0.31, LAN 198.19.2.0/24: the phone's "mobile data")
+    waits for :func:`move_phone`."""
     internet = lab.bridge("internet")
     server, turn, router, phone = (lab.host(r) for r in ("server", "turn", "router", "phone"))
     lab.attach(server, internet, f"{SERVER_ADDRESS}/24")
@@ -420,4 +427,19 @@ def phone_network(
     lab.link(router, f"{ROUTER_LAN}/24", phone, f"{PHONE_ADDRESS}/24", a_if="lan", b_if="eth0")
     lab.default_route(phone, ROUTER_LAN)
     lab.nat_router(router, allow_udp=allow_udp, allow_tcp_ports=allow_tcp_ports)
-    return PhoneNetwork(lab, internet, server, turn, router, phone)
+    net = PhoneNetwork(lab, internet, server, turn, router, phone)
+    if second_network:
+        net.router2 = lab.host("router2")
+        lab.attach(net.router2, internet, f"{ROUTER2_WAN}/24", interface="wan")
+        lab.nat_router(net.router2, allow_udp=allow_udp, allow_tcp_ports=allow_tcp_ports)
+    return net
+
+
+def move_phone(net: PhoneNetwork) -> None:
+    """The phone leaves its first network for the second (Wi-Fi to mobile data): its link to the first
+    router goes away, a link to the second comes up, and its address becomes 198.19.2.2 behind another
+    NAT (public address 198.18.0.31)."""
+    assert net.router2 is not None, "build the network with second_network=True"
+    net.lab.detach(net.phone, "eth0")
+    net.lab.link(net.router2, f"{ROUTER2_LAN}/24", net.phone, f"{PHONE_ADDRESS2}/24", a_if="lan", b_if="eth1")
+    net.lab.default_route(net.phone, ROUTER2_LAN)

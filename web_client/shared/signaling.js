@@ -26,6 +26,7 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 const PING_EVERY_MS = 10000;
 const PONG_TIMEOUT_MS = 8000;
+const QUICK_PONG_TIMEOUT_MS = 1500; // after a sign of trouble (network change, media dropped)
 
 /** The signaling endpoint of the page's own origin. */
 export function signalingUrl() {
@@ -148,6 +149,22 @@ export class SignalingClient extends EventTarget {
     this._stopPing();
     if (socket) socket.close();
     if (!this._stopped) this._scheduleReconnect(1006);
+  }
+
+  /** The network may have changed: ping now and reconnect at once unless the server answers quickly. */
+  checkAlive(timeoutMs = QUICK_PONG_TIMEOUT_MS) {
+    if (this._stopped) return;
+    if (!this.connected) {
+      this._reconnectNow();
+      return;
+    }
+    if (!this.send({ type: 'ping' })) return;
+    clearTimeout(this._pongTimer);
+    this._pongTimer = setTimeout(() => {
+      this._pongTimer = null;
+      this._attempt = 0;
+      this._abandon();
+    }, timeoutMs);
   }
 
   _startPing() {
