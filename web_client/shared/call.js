@@ -54,7 +54,6 @@ export class MediaCall extends EventTarget {
   /** The page's network changed: check the signaling socket and start the media connections afresh. */
   networkChanged() {
     if (!this._publish) return;
-    this.signaling.checkAlive();
     this._restart();
   }
 
@@ -66,6 +65,7 @@ export class MediaCall extends EventTarget {
     } else if (state === 'failed') {
       this._restart();
     } else if (state === 'disconnected' && !this._restartTimer) {
+      this.signaling.checkAlive(); // a new network breaks the signaling socket too: find out now
       this._restartTimer = setTimeout(() => {
         this._restartTimer = null;
         if (this.connectionState !== 'connected') this._restart();
@@ -73,19 +73,18 @@ export class MediaCall extends EventTarget {
     }
   }
 
-  _restart() {
+  async _restart() {
     clearTimeout(this._restartTimer);
     this._restartTimer = null;
-    const now = Date.now();
-    if (now - this._lastRestart < MIN_RESTART_INTERVAL_MS) {
-      this._restartTimer = setTimeout(() => this._restart(), MIN_RESTART_INTERVAL_MS - (now - this._lastRestart));
+    const wait = MIN_RESTART_INTERVAL_MS - (Date.now() - this._lastRestart);
+    if (wait > 0) {
+      this._restartTimer = setTimeout(() => this._restart(), wait);
       return;
     }
-    this._lastRestart = now;
+    this._lastRestart = Date.now();
     this.restarts += 1;
-    this.signaling.checkAlive();
-    if (this.signaling.connected) this.publish();
-    // otherwise the page publishes again once the signaling socket is back
+    // Over a live socket, offer again now; over a dead one the new socket's join publishes anyway.
+    if ((await this.signaling.checkAlive()) && this._publish) this.publish();
   }
 
   /** Use the ICE servers the server sent in `hearing.media.ice_servers`. */

@@ -46,6 +46,9 @@ export class SignalingClient extends EventTarget {
     this._retryTimer = null;
     this._pingTimer = null;
     this._pongTimer = null;
+    this._alive = null;
+    this._aliveResolve = null;
+    this._aliveTimer = null;
     this._refs = 0;
     this.connected = false;
     this._onOnline = () => {
@@ -110,6 +113,7 @@ export class SignalingClient extends EventTarget {
       if (message.type === 'pong') {
         clearTimeout(this._pongTimer);
         this._pongTimer = null;
+        this._settleAlive(true);
         return;
       }
       this.dispatchEvent(new CustomEvent('message', { detail: message }));
@@ -117,6 +121,7 @@ export class SignalingClient extends EventTarget {
     socket.addEventListener('close', (event) => {
       if (socket !== this._socket) return;
       this.connected = false;
+      this._settleAlive(false);
       this._stopPing();
       if (this._stopped) return;
       if (FINAL_CODES.has(event.code)) {
@@ -146,25 +151,42 @@ export class SignalingClient extends EventTarget {
     const socket = this._socket;
     this._socket = null;
     this.connected = false;
+    this._settleAlive(false);
     this._stopPing();
     if (socket) socket.close();
     if (!this._stopped) this._scheduleReconnect(1006);
   }
 
-  /** The network may have changed: ping now and reconnect at once unless the server answers quickly. */
+  /**
+   * The network may have changed: ping now; resolves true when the server answers within `timeoutMs`,
+   * false when it does not (the socket is then abandoned and a new one opened at once: its `join` and
+   * the page's publish after it restore everything).
+   */
   checkAlive(timeoutMs = QUICK_PONG_TIMEOUT_MS) {
-    if (this._stopped) return;
+    if (this._stopped) return Promise.resolve(false);
     if (!this.connected) {
       this._reconnectNow();
-      return;
+      return Promise.resolve(false);
     }
-    if (!this.send({ type: 'ping' })) return;
-    clearTimeout(this._pongTimer);
-    this._pongTimer = setTimeout(() => {
-      this._pongTimer = null;
+    if (this._alive) return this._alive;
+    if (!this.send({ type: 'ping' })) return Promise.resolve(false);
+    this._alive = new Promise((resolve) => {
+      this._aliveResolve = resolve;
+    });
+    this._aliveTimer = setTimeout(() => {
+      this._settleAlive(false);
       this._attempt = 0;
       this._abandon();
     }, timeoutMs);
+    return this._alive;
+  }
+
+  _settleAlive(alive) {
+    clearTimeout(this._aliveTimer);
+    const resolve = this._aliveResolve;
+    this._alive = null;
+    this._aliveResolve = null;
+    if (resolve) resolve(alive);
   }
 
   _startPing() {
