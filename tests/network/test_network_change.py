@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from lab_hearing import STATS_JS, LabHearing
-from netlab import PHONE_ADDRESS2, ROUTER2_WAN, TURN_ADDRESS, Netlab, move_phone, phone_network
+from netlab import PHONE_ADDRESS2, ROUTER2_WAN, ROUTER_WAN, TURN_ADDRESS, Netlab, move_phone, phone_network
 from playwright.async_api import Playwright, async_playwright, expect
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser, pytest.mark.media]
@@ -116,6 +116,10 @@ async def test_a_phone_that_changes_network_gets_media_back_within_5_s_without_r
         mine = [e for e in events if e.get("party_id") == hearing.party_id]
         names = [e["event"] for e in mine]
         assert names.count("party_admitted") == 1, names
-        print(f"the party's log entries: {names}; the last: {mine[-1]}")
+        # The change is in the confirmation log: the party's connection replaced from the new address.
+        replaced = [e for e in mine if e["event"] == "party_connection_replaced"]
+        assert replaced and replaced[-1]["details"]["ip"] == ROUTER2_WAN, names
+        assert replaced[-1]["details"]["previous_ip"] == ROUTER_WAN, replaced
+        print(f"the party's log entries: {names}")
     finally:
         await hearing.close()
