@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,14 @@ def lab(netns_ok: None) -> Iterator[Netlab]:
 def net(lab: Netlab) -> PhoneNetwork:
     """The standard network: server, TURN relay, NAT router and a phone behind it (UDP allowed)."""
     return phone_network(lab)
+
+
+@pytest.fixture
+async def playwright() -> AsyncIterator[object]:
+    """Playwright driving the system Chromium (the tests start it inside a host through a wrapper)."""
+    from playwright.async_api import async_playwright
+
+    if not os.access("/usr/bin/chromium", os.X_OK):
+        pytest.skip("/usr/bin/chromium is not installed")
+    async with async_playwright() as driver:
+        yield driver

@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lab_hearing import STATS_JS, LabHearing
 from netlab import PHONE_ADDRESS2, ROUTER2_WAN, ROUTER_WAN, TURN_ADDRESS, Netlab, move_phone, phone_network
-from playwright.async_api import Playwright, async_playwright, expect
+from playwright.async_api import Playwright, expect
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser, pytest.mark.media]
 
 RECOVERY_LIMIT_S = 5.0
 STALL_S = 0.4  # no new frame for this long counts as an outage
-
-
-@pytest.fixture
-async def playwright() -> AsyncIterator[Playwright]:
-    """Playwright driving the system Chromium (started inside the phone's host by a wrapper)."""
-    async with async_playwright() as driver:
-        yield driver
 
 
 def recovery(samples: list[tuple[float, int]], moved_at: float) -> tuple[float, float]:

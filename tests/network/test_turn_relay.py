@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from lab_hearing import SECRET, LabHearing
 from netlab import SERVER_ADDRESS, TURN_ADDRESS, Netlab, phone_network
-from playwright.async_api import Playwright, async_playwright
+from playwright.async_api import Playwright
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser, pytest.mark.media]
-
-
-@pytest.fixture
-async def playwright() -> AsyncIterator[Playwright]:
-    """Playwright driving the system Chromium (started inside the phone's host by a wrapper)."""
-    async with async_playwright() as driver:
-        yield driver
 
 
 async def test_a_party_whose_network_blocks_udp_joins_through_turn_over_tls_443(

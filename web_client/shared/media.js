@@ -4,6 +4,7 @@
 const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
 const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 const GATHER_TIMEOUT_MS = 3000;
+const AFTER_RELAY_MS = 300; // more candidates (other relays, host) gathered meanwhile still go
 
 /** Why the camera or microphone could not be opened, in the terms the pages explain. */
 export function mediaErrorKind(error) {
@@ -87,21 +88,33 @@ export function createPeerConnection(iceServers) {
   return new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: iceServers || [] });
 }
 
-/** Resolve once ICE gathering is complete (the protocol sends whole SDP, no trickled candidates). */
+/**
+ * Resolve once ICE gathering is complete (the protocol sends whole SDP, no trickled candidates), or
+ * shortly after the first relay candidate: a TURN relay reaches the server from any network, so the
+ * offer does not wait for servers that the network blocks (their attempts run into the timeout).
+ */
 export function gatheringComplete(pc, timeoutMs = GATHER_TIMEOUT_MS) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState !== 'complete') return;
+    let afterRelay = null;
+    const finish = () => {
       pc.removeEventListener('icegatheringstatechange', done);
+      pc.removeEventListener('icecandidate', onCandidate);
       clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      pc.removeEventListener('icegatheringstatechange', done);
+      clearTimeout(afterRelay);
       resolve(); // send what was gathered; loopback candidates come first
-    }, timeoutMs);
+    };
+    const done = () => {
+      if (pc.iceGatheringState === 'complete') finish();
+    };
+    const onCandidate = (event) => {
+      if (!afterRelay && event.candidate && / typ relay /.test(event.candidate.candidate)) {
+        afterRelay = setTimeout(finish, AFTER_RELAY_MS);
+      }
+    };
+    const timer = setTimeout(finish, timeoutMs);
     pc.addEventListener('icegatheringstatechange', done);
+    pc.addEventListener('icecandidate', onCandidate);
   });
 }
 
