@@ -47,10 +47,16 @@ def recovery(samples: list[tuple[float, int]], moved_at: float) -> tuple[float, 
     return back - moved_at, longest
 
 
+@pytest.mark.parametrize("networks", ["open", "udp_blocked"])
 async def test_a_phone_that_changes_network_gets_media_back_within_5_s_without_readmission(
-    lab: Netlab, playwright: Playwright, tmp_path: Path
+    lab: Netlab, playwright: Playwright, tmp_path: Path, networks: str
 ) -> None:
-    net = phone_network(lab, second_network=True)
+    """``open``: both networks let UDP through (direct media); ``udp_blocked``: both forward only TCP to
+    443 and 8443, so media goes through the relay over TLS before and after the move."""
+    if networks == "open":
+        net = phone_network(lab, second_network=True)
+    else:
+        net = phone_network(lab, second_network=True, allow_udp=False, allow_tcp_ports=[443, 8443])
     hearing = LabHearing(net, tmp_path, playwright)
     try:
         await hearing.start(relay=True)
@@ -93,13 +99,16 @@ async def test_a_phone_that_changes_network_gets_media_back_within_5_s_without_r
             f"(gap {court_gap:.2f} s); client restarts {restarts}; party states seen {sorted(set(states))}; "
             f"pairs before {before} after {after}"
         )
-        print("\n" + report)
+        print(f"\n{networks}: {report}")
         for seconds in (video_s, audio_s, court_s):
             assert seconds <= RECOVERY_LIMIT_S, f"{report}\n{await hearing.diagnostics()}"
         # Media still flows at the end, over the new network.
         assert phone_video[-1][1] != phone_video[-10][1] and at_court[-1][1] > at_court[-10][1], report
         for leg in ("publish", "subscribe"):  # the new network: its address, its NAT's, or the relay
             assert after[leg]["local"]["address"] in (PHONE_ADDRESS2, ROUTER2_WAN, TURN_ADDRESS), after
+            if networks == "udp_blocked":
+                assert after[leg]["local"]["type"] == "relay", after
+                assert after[leg]["local"]["relayProtocol"] == "tls", after
         # No re-admission: the party never went back to the waiting room.
         assert "waiting" not in states and states[-1] == "in_hearing", states
         await expect(page.locator("#screen-hearing")).to_be_visible()
