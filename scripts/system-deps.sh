@@ -11,6 +11,7 @@ if [ "${1:-base}" = test ]; then
   need util-linux
   need nftables
   need coturn
+  need ethtool
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"

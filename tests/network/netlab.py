@@ -23,11 +23,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import json
 import os
 import secrets
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -177,6 +179,26 @@ def netem_available() -> bool:
 
 
 @dataclass
+class Wire:
+    """A shaped cable: its host, its process and its settings file."""
+
+    host: Host
+    process: subprocess.Popen[bytes]
+    config: Path
+
+    def shape(self, a_to_b: dict[str, float] | None = None, b_to_a: dict[str, float] | None = None) -> None:
+        """Set each direction's ``delay_ms``, ``jitter_ms``, ``loss_pct``, ``rate_kbit``, ``queue_ms``;
+        ``None`` (or nothing) leaves that direction unshaped."""
+        self.config.write_text(json.dumps({"a_to_b": a_to_b or {}, "b_to_a": b_to_a or {}}))
+        self.process.send_signal(signal.SIGHUP)
+        time.sleep(0.05)
+
+    def unshape(self) -> None:
+        """Lift all shaping."""
+        self.shape()
+
+
+@dataclass
 class Bridge:
     """A switch: a Linux bridge inside the lab's own switch namespace."""
 
@@ -195,6 +217,7 @@ class Netlab:
         self._bridges: dict[str, Bridge] = {}
         self._ports = 0
         self._lock: IO[str] | None = None
+        self._files: list[Path] = []
         self._closed = False
         remove_stale_labs()
         LOCK_DIR.mkdir(parents=True, exist_ok=True)
@@ -256,6 +279,33 @@ class Netlab:
         a.ip("link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b.netns)
         self._configure(a, a_if, a_address)
         self._configure(b, b_if, b_address)
+
+    def wire(
+        self, a: Host, a_address: str, b: Host, b_address: str, a_if: str, b_if: str, role: str = "wire"
+    ) -> Wire:
+        """Connect two hosts through a shaped cable (:mod:`wire`, netem in user space) in a host of its own;
+        shape it with :meth:`Wire.shape`. Checksums and segmentation are left off the devices at both ends
+        (the cable forwards frames as they are)."""
+        cable = self.host(role)
+        a.ip("link", "add", a_if, "type", "veth", "peer", "name", "wa", "netns", cable.netns)
+        b.ip("link", "add", b_if, "type", "veth", "peer", "name", "wb", "netns", cable.netns)
+        for host, interface in ((a, a_if), (b, b_if), (cable, "wa"), (cable, "wb")):
+            host.run(["ethtool", "-K", interface, "tx", "off", "tso", "off", "gso", "off", "gro", "off"])
+        cable.ip("link", "set", "wa", "up")
+        cable.ip("link", "set", "wb", "up")
+        self._configure(a, a_if, a_address)
+        self._configure(b, b_if, b_address)
+        config = Path(f"/tmp/{PREFIX}-{self.tag}-{role}.json")  # noqa: S108
+        config.write_text("{}")
+        self._files.append(config)
+        process = cable.popen(
+            [sys.executable, str(Path(__file__).with_name("wire.py")), "wa", "wb", str(config)],
+            stdout=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != b"wire ready":
+            raise NetlabError("the wire did not start")
+        return Wire(cable, process, config)
 
     def detach(self, host: Host, interface: str) -> None:
         """Pull the cable: delete ``interface`` (and its veth peer) from ``host``."""
@@ -322,6 +372,9 @@ table ip lab_filter {{
         names = [h.netns for h in self.hosts.values()] + ([self._switch] if self._switch else [])
         for name in names:
             delete_netns(name)
+        for path in self._files:
+            with contextlib.suppress(OSError):
+                path.unlink()
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 (LOCK_DIR / f"{self.tag}.lock").unlink()
@@ -406,6 +459,7 @@ class PhoneNetwork:
     router: Host
     phone: Host
     router2: Host | None = None
+    link: Wire | None = None  # the phone's shaped link, when built with shaped=True
 
 
 def phone_network(
@@ -414,20 +468,26 @@ def phone_network(
     allow_udp: bool = True,
     allow_tcp_ports: Sequence[int] | None = None,
     second_network: bool = False,
+    shaped: bool = False,
 ) -> PhoneNetwork:
     """Build the standard lab: server 198.18.0.10 and TURN 198.18.0.20 on the internet bridge, the router's
     WAN at 198.18.0.30, the phone at 198.19.1.2 behind it (NAT; UDP and TCP ports as allowed). With
     ``second_network`` a second NAT router (WAN 198.18.0.31, LAN 198.19.2.0/24: the phone's "mobile data")
-    waits for :func:`move_phone`."""
+    waits for :func:`move_phone`. With ``shaped`` the phone hangs on its router through a :class:`Wire`
+    (``net.link``: ``a_to_b`` is the downlink to the phone, ``b_to_a`` its uplink)."""
     internet = lab.bridge("internet")
     server, turn, router, phone = (lab.host(r) for r in ("server", "turn", "router", "phone"))
     lab.attach(server, internet, f"{SERVER_ADDRESS}/24")
     lab.attach(turn, internet, f"{TURN_ADDRESS}/24")
     lab.attach(router, internet, f"{ROUTER_WAN}/24", interface="wan")
-    lab.link(router, f"{ROUTER_LAN}/24", phone, f"{PHONE_ADDRESS}/24", a_if="lan", b_if="eth0")
+    cable = None
+    if shaped:  # the phone's radio link: a = the router's side, b = the phone's
+        cable = lab.wire(router, f"{ROUTER_LAN}/24", phone, f"{PHONE_ADDRESS}/24", a_if="lan", b_if="eth0")
+    else:
+        lab.link(router, f"{ROUTER_LAN}/24", phone, f"{PHONE_ADDRESS}/24", a_if="lan", b_if="eth0")
     lab.default_route(phone, ROUTER_LAN)
     lab.nat_router(router, allow_udp=allow_udp, allow_tcp_ports=allow_tcp_ports)
-    net = PhoneNetwork(lab, internet, server, turn, router, phone)
+    net = PhoneNetwork(lab, internet, server, turn, router, phone, link=cable)
     if second_network:
         net.router2 = lab.host("router2")
         lab.attach(net.router2, internet, f"{ROUTER2_WAN}/24", interface="wan")

@@ -102,6 +102,17 @@ while True:
     data, peer = s.recvfrom(100); s.sendto(data, peer)
 """
 
+UDP_RTT = """
+import socket, statistics, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+times = []
+for n in range(5):
+    start = time.monotonic(); s.sendto(b"x", (sys.argv[1], 40001)); s.recvfrom(10)
+    times.append((time.monotonic() - start) * 1000)
+print(statistics.median(times))
+"""
+
 UDP_BURST = """
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -177,3 +188,40 @@ def test_teardown_removes_every_namespace(netns_ok: None) -> None:
     listing = sh(["ip", "netns", "list"]).stdout
     assert not [n for n in names if n in listing]
     assert PHONE_ADDRESS  # the address plan stays importable for the other tests
+
+
+def test_the_wire_delays_loses_and_limits_like_netem(lab: Netlab) -> None:
+    net = phone_network(lab, shaped=True)
+    assert net.link is not None
+    net.server.popen([sys.executable, "-c", UDP_ECHO])
+    net.server.popen([sys.executable, "-c", TCP_SINK])
+    listening(net.server, "-lunH", 40001)
+    listening(net.server, "-ltnH", 40002)
+
+    def rtt_ms() -> float:
+        return float(net.phone.run([sys.executable, "-c", UDP_RTT, SERVER_ADDRESS]).stdout)
+
+    def echoed() -> int:
+        return int(net.phone.run([sys.executable, "-c", UDP_BURST, SERVER_ADDRESS]).stdout)
+
+    def upload_s(size: int) -> float:
+        return float(net.phone.run([sys.executable, "-c", TCP_SEND, SERVER_ADDRESS, str(size)]).stdout)
+
+    plain = rtt_ms()
+    fast = upload_s(60_000)
+    assert echoed() == 200
+    net.link.shape(a_to_b={"delay_ms": 75}, b_to_a={"delay_ms": 75})
+    delayed = rtt_ms()
+    net.link.shape(a_to_b={"loss_pct": 25})
+    lossy = echoed()
+    net.link.shape(b_to_a={"rate_kbit": 300, "queue_ms": 2000})
+    slow = upload_s(60_000)
+    net.link.unshape()
+    after = rtt_ms()
+    figures = (plain, delayed, lossy, fast, slow, after)
+    assert plain < 20 and 150 <= delayed < 200 and after < 20, figures
+    assert 115 <= lossy <= 185, figures
+    assert fast < 0.5 and 1.2 < slow < 3.0, figures
+    print(
+        f"\nwire: rtt {plain:.1f} -> {delayed:.1f} ms; 25 % loss: {lossy}/200 echoed; 60 kB up {fast:.2f} s -> {slow:.2f} s"
+    )
