@@ -223,5 +223,6 @@ def test_the_wire_delays_loses_and_limits_like_netem(lab: Netlab) -> None:
     assert 115 <= lossy <= 185, figures
     assert fast < 0.5 and 1.2 < slow < 3.0, figures
     print(
-        f"\nwire: rtt {plain:.1f} -> {delayed:.1f} ms; 25 % loss: {lossy}/200 echoed; 60 kB up {fast:.2f} s -> {slow:.2f} s"
+        f"\nwire: rtt {plain:.1f} -> {delayed:.1f} ms; 25 % loss: {lossy}/200 echoed; "
+        f"60 kB up {fast:.2f} s -> {slow:.2f} s"
     )
