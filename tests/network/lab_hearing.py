@@ -23,7 +23,7 @@ for _folder in ("browser", "signaling", "media", "recording", "integration"):
         sys.path.append(str(_TESTS / _folder))
 
 from browser_harness import CHROMIUM, CHROMIUM_ARGS, FakeMedia, pixel7  # noqa: E402
-from integration_harness import Browser, ServerApi, make_clip, sealed_record, until  # noqa: E402
+from integration_harness import Browser, Clip, ServerApi, make_clip, sealed_record, until  # noqa: E402
 from playwright.async_api import Browser as Chromium  # noqa: E402
 from playwright.async_api import Page, Playwright, expect  # noqa: E402
 
@@ -78,6 +78,43 @@ async () => {
 STATS_JS = "() => window.hearingClient.call.participantStats()"
 
 
+def busy_clip(seconds: float = 2.0, bit_rate: int = 900_000) -> Clip:
+    """A courtroom camera that needs its bitrate: noisy red frames (a real room's picture, not a solid
+    colour that compresses to nothing), VP8 at about ``bit_rate``, a keyframe a second, 440 Hz tone."""
+    import fractions
+
+    import av
+    import numpy as np
+    from media_harness import COLOURS, FPS, HEIGHT, TONES, WIDTH, encode_opus
+
+    rng = np.random.default_rng(16)
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, FPS)
+    encoder.framerate = fractions.Fraction(FPS, 1)
+    encoder.bit_rate = bit_rate
+    encoder.gop_size = FPS
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "kf-min-dist": str(FPS)}
+    video: list[bytes] = []
+    keyframes: set[int] = set()
+    for number in range(int(seconds * FPS)):
+        rgb = np.clip(np.array(COLOURS[0]) + rng.integers(-60, 60, (HEIGHT, WIDTH, 3)), 0, 255).astype(
+            np.uint8
+        )
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = number
+        frame.pict_type = (
+            av.video.frame.PictureType.I if number % FPS == 0 else av.video.frame.PictureType.NONE
+        )
+        for packet in encoder.encode(frame):
+            if packet.is_keyframe:
+                keyframes.add(len(video))
+            video.append(bytes(packet))
+    for packet in encoder.encode(None):
+        video.append(bytes(packet))
+    return Clip(COLOURS[0], TONES[0], video, frozenset(keyframes), encode_opus(TONES[0], seconds))
+
+
 def chromium_in(host: Host, folder: Path) -> Path:
     """A wrapper that Playwright starts as its browser: Chromium inside ``host``'s namespace."""
     wrapper = folder / f"chromium-{host.role}.sh"
@@ -101,8 +138,11 @@ async def wait_for(check: Any, what: str, within: float = MEDIA_TIMEOUT_S) -> An
 class LabHearing:
     """Everything of one hearing in the lab; :meth:`close` stops it (the lab removes the hosts)."""
 
-    def __init__(self, net: PhoneNetwork, folder: Path, playwright: Playwright) -> None:
+    def __init__(
+        self, net: PhoneNetwork, folder: Path, playwright: Playwright, court_clip: Clip | None = None
+    ) -> None:
         self.net = net
+        self.court_clip = court_clip
         self.folder = folder
         self.playwright = playwright
         self.turn: Coturn | None = None
@@ -164,7 +204,7 @@ class LabHearing:
         peer = await api.courtroom(self.hearing_id)
         await peer.send("open_waiting_room")
         await peer.expect("state", lambda m: m["hearing"]["status"] == "open")
-        self.court = Browser(peer, make_clip(0))
+        self.court = Browser(peer, self.court_clip or make_clip(0))
 
     async def on_court(self, coro: Any) -> Any:
         """Run ``coro`` on the courtroom's loop (inside the server host)."""
