@@ -124,6 +124,24 @@ class Host:
         if result.returncode != 0:
             raise NetlabError(f"nft in {self.role} failed: {result.stderr}\n{ruleset}")
 
+    def block(self, address: str) -> None:
+        """Drop everything this host forwards to or from ``address`` (a router's firewall)."""
+        self.nft(
+            f"""
+table ip lab_block {{
+  chain forward {{
+    type filter hook forward priority -10; policy accept;
+    ip daddr {address} drop
+    ip saddr {address} drop
+  }}
+}}
+"""
+        )
+
+    def unblock(self) -> None:
+        """Lift :meth:`block`."""
+        self.run(["nft", "delete", "table", "ip", "lab_block"], check=False)
+
     def shape(
         self,
         interface: str = "eth0",

@@ -11,6 +11,9 @@ import { PublishConnection, SubscribeConnection } from './media.js';
 // a running connection, so a restart is a new pair of connections.
 const RESTART_AFTER_DISCONNECTED_MS = 1000;
 const MIN_RESTART_INTERVAL_MS = 3000;
+// Direct first: a publish connection not up this long after its offer starts again through the relay
+// only (when the server gave one), and the page stays on the relay from then on.
+const DIRECT_TIMEOUT_MS = 6000;
 
 function combinedState(publish, subscribe) {
   const states = [publish, subscribe].filter(Boolean);
@@ -38,6 +41,8 @@ export class MediaCall extends EventTarget {
     this._restartTimer = null;
     this._lastRestart = 0;
     this.restarts = 0; // media restarts so far (diagnostics and tests)
+    this.relayOnly = false;
+    this._directTimer = null;
     this._subscribe = new SubscribeConnection(
       this.iceServers,
       (state) => {
@@ -101,12 +106,27 @@ export class MediaCall extends EventTarget {
   async publish() {
     if (!this.localStream) return;
     if (this._publish) this._publish.close();
-    const connection = new PublishConnection(this.localStream, this.iceServers, (state) => {
-      if (connection !== this._publish) return;
-      this._setStates(state, this._subscribeState);
-      this._legState(state);
-    });
+    clearTimeout(this._directTimer);
+    const connection = new PublishConnection(
+      this.localStream,
+      this.iceServers,
+      (state) => {
+        if (connection !== this._publish) return;
+        this._setStates(state, this._subscribeState);
+        this._legState(state);
+      },
+      this.relayOnly,
+    );
+    this._subscribe.relayOnly = this.relayOnly;
     this._publish = connection;
+    if (!this.relayOnly && this.iceServers.some((server) => server.username)) {
+      this._directTimer = setTimeout(() => {
+        if (connection !== this._publish || connection.pc.connectionState === 'connected') return;
+        this.relayOnly = true;
+        this._lastRestart = 0; // not a repeat: a different way
+        this._restart();
+      }, DIRECT_TIMEOUT_MS);
+    }
     this._setStates('connecting', this._subscribeState);
     try {
       const sdp = await connection.offer();
@@ -140,6 +160,7 @@ export class MediaCall extends EventTarget {
 
   /** Forget both connections (a new `join` starts media from scratch). */
   reset() {
+    clearTimeout(this._directTimer);
     clearTimeout(this._restartTimer);
     this._restartTimer = null;
     if (this._publish) this._publish.close();

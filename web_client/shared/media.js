@@ -4,6 +4,7 @@
 const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
 const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 const GATHER_TIMEOUT_MS = 3000;
+const RELAY_GATHER_TIMEOUT_MS = 8000; // relay-only: nothing to offer without a relay candidate
 const AFTER_RELAY_MS = 300; // more candidates (other relays, host) gathered meanwhile still go
 
 /** Why the camera or microphone could not be opened, in the terms the pages explain. */
@@ -83,9 +84,16 @@ export class LevelMeter {
   }
 }
 
-/** A peer connection as the protocol wants it: max-bundle and exactly the server's ICE servers. */
-export function createPeerConnection(iceServers) {
-  return new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: iceServers || [] });
+/**
+ * A peer connection as the protocol wants it: max-bundle and exactly the server's ICE servers; with
+ * `relayOnly` only the TURN relay's candidates (the fallback when a direct connection did not come up).
+ */
+export function createPeerConnection(iceServers, relayOnly = false) {
+  return new RTCPeerConnection({
+    bundlePolicy: 'max-bundle',
+    iceServers: iceServers || [],
+    iceTransportPolicy: relayOnly ? 'relay' : 'all',
+  });
 }
 
 /**
@@ -125,8 +133,9 @@ function fingerprint(sdp) {
 
 /** Our publish connection: send-only audio (and video unless audio-only). */
 export class PublishConnection {
-  constructor(stream, iceServers, onState) {
-    this.pc = createPeerConnection(iceServers);
+  constructor(stream, iceServers, onState, relayOnly = false) {
+    this.relayOnly = relayOnly;
+    this.pc = createPeerConnection(iceServers, relayOnly);
     this.audioSender = null;
     this.videoSender = null;
     for (const track of stream.getTracks()) {
@@ -140,7 +149,7 @@ export class PublishConnection {
   /** The complete offer SDP. */
   async offer() {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    await gatheringComplete(this.pc);
+    await gatheringComplete(this.pc, this.relayOnly ? RELAY_GATHER_TIMEOUT_MS : GATHER_TIMEOUT_MS);
     return this.pc.localDescription.sdp;
   }
 
@@ -161,6 +170,7 @@ export class PublishConnection {
 export class SubscribeConnection {
   constructor(iceServers, onState, onTracks) {
     this.iceServers = iceServers;
+    this.relayOnly = false;
     this._onState = onState;
     this._onTracks = onTracks;
     this.pc = null;
@@ -171,7 +181,7 @@ export class SubscribeConnection {
 
   _create() {
     if (this.pc) this.pc.close();
-    const pc = createPeerConnection(this.iceServers);
+    const pc = createPeerConnection(this.iceServers, this.relayOnly);
     pc.addEventListener('connectionstatechange', () => {
       if (pc === this.pc) this._onState(pc.connectionState);
     });
@@ -196,7 +206,7 @@ export class SubscribeConnection {
         }
       }
       await this.pc.setLocalDescription(await this.pc.createAnswer());
-      await gatheringComplete(this.pc);
+      await gatheringComplete(this.pc, this.relayOnly ? RELAY_GATHER_TIMEOUT_MS : GATHER_TIMEOUT_MS);
       this.tracks = tracks || [];
       this._publishTracks();
       return this.pc.localDescription.sdp;
