@@ -12,7 +12,8 @@ import { PublishConnection, SubscribeConnection } from './media.js';
 const RESTART_AFTER_DISCONNECTED_MS = 1000;
 const MIN_RESTART_INTERVAL_MS = 3000;
 // Direct first: a publish connection not up this long after its offer starts again through the relay
-// only (when the server gave one), and the page stays on the relay from then on.
+// only (when the server gave one); the page stays on the relay while that works, and tries direct
+// again if the relay does not connect either.
 const DIRECT_TIMEOUT_MS = 6000;
 
 function combinedState(publish, subscribe) {
@@ -119,10 +120,10 @@ export class MediaCall extends EventTarget {
     );
     this._subscribe.relayOnly = this.relayOnly;
     this._publish = connection;
-    if (!this.relayOnly && this.iceServers.some((server) => server.username)) {
+    if (this.iceServers.some((server) => server.username)) {
       this._directTimer = setTimeout(() => {
         if (connection !== this._publish || connection.pc.connectionState === 'connected') return;
-        this.relayOnly = true;
+        this.relayOnly = !this.relayOnly; // the other way: through the relay, or (relay down) direct again
         this._lastRestart = 0; // not a repeat: a different way
         this._restart();
       }, DIRECT_TIMEOUT_MS);
