@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser, pytest
 
 MEASURE_S = 30.0
 GAP_LIMIT_S = 0.5
+CONCEALED_LIMIT = 0.10
 WEAK = {"delay_ms": 75, "loss_pct": 5, "rate_kbit": 300, "queue_ms": 500}
 
 AUDIO_JS = """
@@ -115,5 +116,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         )
         assert after_video["fps"] > 5, "the courtroom's video must come back once the link recovers"
         assert weak_gap <= GAP_LIMIT_S, f"audio gap {weak_gap:.2f} s on the weak link"
+        # and the audio is mostly real: concealment not much above the link's own loss
+        assert weak_share <= CONCEALED_LIMIT, f"{100 * weak_share:.1f} % of the audio concealed"
     finally:
         await hearing.close()
