@@ -31,7 +31,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -204,10 +204,12 @@ class Wire:
     process: subprocess.Popen[bytes]
     config: Path
 
-    def shape(self, a_to_b: dict[str, float] | None = None, b_to_a: dict[str, float] | None = None) -> None:
+    def shape(
+        self, a_to_b: Mapping[str, float] | None = None, b_to_a: Mapping[str, float] | None = None
+    ) -> None:
         """Set each direction's ``delay_ms``, ``jitter_ms``, ``loss_pct``, ``rate_kbit``, ``queue_ms``;
         ``None`` (or nothing) leaves that direction unshaped."""
-        self.config.write_text(json.dumps({"a_to_b": a_to_b or {}, "b_to_a": b_to_a or {}}))
+        self.config.write_text(json.dumps({"a_to_b": dict(a_to_b or {}), "b_to_a": dict(b_to_a or {})}))
         self.process.send_signal(signal.SIGHUP)
         time.sleep(0.05)
 

@@ -26,6 +26,7 @@ async def probe(
     loop = asyncio.get_running_loop()
     address = (server, port)
     protocol: TurnClientTcpProtocol | TurnClientUdpProtocol
+    inner: asyncio.BaseTransport
     if transport in ("tcp", "tls"):
         context = None
         if transport == "tls":

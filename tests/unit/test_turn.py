@@ -9,7 +9,7 @@ from hearing_server.turn import SERVER_USER, ice_servers, server_ice_servers, tu
 
 
 def test_credentials_follow_the_turn_rest_scheme() -> None:
-    # Reference value from: printf '%s' '1700000600:p-1' | openssl dgst -sha1 -hmac north-wind -binary | base64
+    # printf '%s' '1700000600:p-1' | openssl dgst -sha1 -hmac north-wind -binary | base64
     username, password = turn_credentials("north-wind", "p-1", 600, now=1_700_000_000.7)
     assert username == "1700000600:p-1"
     assert password == "pONomRpY3GW2/QpOU9e0ovEStxE="
