@@ -4,8 +4,10 @@ nothing routes outside the lab, and teardown leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from netlab import (
@@ -226,3 +228,21 @@ def test_the_wire_delays_loses_and_limits_like_netem(lab: Netlab) -> None:
         f"\nwire: rtt {plain:.1f} -> {delayed:.1f} ms; 25 % loss: {lossy}/200 echoed; "
         f"60 kB up {fast:.2f} s -> {slow:.2f} s"
     )
+
+
+def test_a_lab_left_by_a_killed_run_is_removed_by_the_next(netns_ok: None) -> None:
+    here = str(Path(__file__).resolve().parent)
+    script = (
+        f"import sys, time; sys.path.insert(0, {here!r})\n"
+        "from netlab import Netlab, phone_network\n"
+        "lab = Netlab(); phone_network(lab); print(lab.tag, flush=True); time.sleep(600)\n"
+    )
+    orphan = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert orphan.stdout is not None
+    tag = orphan.stdout.readline().strip()
+    assert tag and tag in sh(["ip", "netns", "list"]).stdout
+    orphan.kill()  # no teardown: its namespaces stay behind
+    orphan.wait()
+    assert tag in sh(["ip", "netns", "list"]).stdout
+    Netlab().close()  # the next lab clears what a dead one left
+    assert tag not in sh(["ip", "netns", "list"]).stdout
