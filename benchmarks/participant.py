@@ -28,9 +28,9 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.media import Clip, ClipTrack, load_clip
-from signaling.media.aiortc_adapter import ReceiverTap, install_host_addresses, redirect_keyframe_requests
-from signaling.media.contract import MediaSettings
-from signaling.media.peer import peer_configuration
+from media.aiortc_adapter import ReceiverTap, install_host_addresses, redirect_keyframe_requests
+from media.contract import MediaSettings
+from media.peer import peer_configuration
 
 SETTINGS = MediaSettings(host_addresses=["127.0.0.1"])  # loopback only, no STUN/TURN
 RECEIVE_BUFFER_BYTES = 4 << 20

@@ -45,10 +45,10 @@ def ice_servers(config: Any, user: str, now: float | None = None) -> list[dict[s
     return servers
 
 
-def server_ice_servers(config: Any) -> Callable[[], list[dict[str, Any]]]:
-    """The ICE servers of the server's own peer connections, made afresh for each new connection
-    (a hearing may outlive one set of credentials)."""
-    return lambda: ice_servers(config, SERVER_USER)
+def ice_servers_for(config: Any) -> Callable[[str | None], list[dict[str, Any]]]:
+    """A function giving the ICE servers of participant ``user`` (``None``: the server's own peer
+    connections), with credentials made afresh at each call: a hearing may outlive one set."""
+    return lambda user: ice_servers(config, SERVER_USER if user is None else user)
 
 
-__all__ = ["SERVER_USER", "ice_servers", "server_ice_servers", "turn_credentials", "turn_password"]
+__all__ = ["SERVER_USER", "ice_servers", "ice_servers_for", "turn_credentials", "turn_password"]

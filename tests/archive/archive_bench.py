@@ -14,8 +14,8 @@ from hearing_server.auth.staff import SESSION_COOKIE, new_session
 from hearing_server.config import Config
 from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import new_id
-from hearing_server.hearing_folder import relative_folder
-from hearing_server.keys import SESSIONS
+from hearing_server.record.folder import relative_folder
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing, Party, User
 from recording.confirmation_log import ConfirmationLog
 from recording.seal import CourtSigner, seal_hearing

@@ -32,10 +32,11 @@ from aiohttp import web  # noqa: E402
 from archive_bench import ArchiveBench, Clips  # noqa: E402
 from archive_media import write_audio, write_video  # noqa: E402
 
-from hearing_server import archive  # noqa: E402
-from hearing_server.app import create_app  # noqa: E402
+from archive.context import ARCHIVE  # noqa: E402
+from archive.routes import setup as archive_setup  # noqa: E402
 from hearing_server.config import load_config  # noqa: E402
 from hearing_server.domain.party import StaffRole  # noqa: E402
+from hearing_server.web.app import create_app  # noqa: E402
 from recording.composite import CompositeSettings, render_composite  # noqa: E402
 from recording.seal import generate_court_certificate  # noqa: E402
 
@@ -73,8 +74,8 @@ async def archive_server(
         uvloop=False,
     ).model_copy(update={"court_cert": tmp_path / "court.pem", "court_key": tmp_path / "court-key.pem"})
     app = create_app(config)
-    if archive.ARCHIVE not in app:  # older create_app did not wire the archive
-        archive.setup(app)
+    if ARCHIVE not in app:  # older create_app did not wire the archive
+        archive_setup(app)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

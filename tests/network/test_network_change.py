@@ -26,23 +26,21 @@ STALL_S = 0.4  # no new frame for this long counts as an outage
 
 
 def recovery(samples: list[tuple[float, int]], moved_at: float) -> tuple[float, float]:
-    """(seconds from the move until the counter moves again after its outage, the longest outage).
+    """(seconds from the move until the end of the longest outage after it, that outage's length).
 
     ``samples`` are (time, counter) pairs; a change of the counter is media arriving (a counter that
-    starts over on a new connection counts as a change)."""
+    starts over on a new connection counts as a change). Without an outage of at least ``STALL_S``
+    the recovery time is 0."""
     changes = [t for (t, v), (_, before) in zip(samples[1:], samples[:-1], strict=True) if v != before]
     previous = max((t for t in changes if t <= moved_at), default=moved_at)
-    longest = 0.0
-    back = None
+    longest, back = 0.0, moved_at
     for t in changes:
         if t <= moved_at:
             continue
-        gap = t - previous
-        longest = max(longest, gap)
-        if back is None and gap >= STALL_S:
-            back = t
+        if t - previous > longest:
+            longest, back = t - previous, t
         previous = t
-    if back is None:  # no outage at all after the move
+    if longest < STALL_S:
         back = moved_at
     return back - moved_at, longest
 

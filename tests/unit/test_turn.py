@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hearing_server.config import ConfigError, load_config
-from hearing_server.turn import SERVER_USER, ice_servers, server_ice_servers, turn_credentials
+from hearing_server.turn import SERVER_USER, ice_servers, ice_servers_for, turn_credentials
 
 
 def test_credentials_follow_the_turn_rest_scheme() -> None:
@@ -23,7 +23,7 @@ def test_the_user_part_cannot_smuggle_another_expiry() -> None:
 def test_no_relay_configured_means_only_the_plain_ice_servers() -> None:
     config = load_config(environ={}, ice_servers=["stun:198.18.0.20:3478"])
     assert ice_servers(config, "p-1") == [{"urls": "stun:198.18.0.20:3478"}]
-    assert server_ice_servers(config)() == [{"urls": "stun:198.18.0.20:3478"}]
+    assert ice_servers_for(config)(None) == [{"urls": "stun:198.18.0.20:3478"}]
 
 
 def test_each_participant_gets_its_own_credentials() -> None:
@@ -40,7 +40,8 @@ def test_each_participant_gets_its_own_credentials() -> None:
     assert first[0]["credential"] == "pONomRpY3GW2/QpOU9e0ovEStxE="
     assert second[0]["username"] == "1700000600:p-2"
     assert second[0]["credential"] != first[0]["credential"]
-    assert server_ice_servers(config)()[0]["username"].endswith(f":{SERVER_USER}")
+    assert ice_servers_for(config)("p-2")[0]["username"].endswith(":p-2")
+    assert ice_servers_for(config)(None)[0]["username"].endswith(f":{SERVER_USER}")
 
 
 def test_turn_options_from_the_environment() -> None:
