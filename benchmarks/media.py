@@ -17,6 +17,8 @@ from pathlib import Path
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from benchmarks.rtp import KEY_BYTES, vp8_chunks
+
 FPS = 30
 VIDEO_CLOCK, AUDIO_CLOCK = 90000, 48000
 AUDIO_FRAME = 960  # 20 ms of Opus
@@ -45,6 +47,29 @@ class Clip:
             for position, data in enumerate(frames):
                 index[data] = position
         return index
+
+
+@dataclass(frozen=True)
+class PacketizedClip:
+    """A clip split into RTP payloads once: each video frame's payloads without their VP8
+    descriptor (added per packet with the running picture id), the Opus packets, and each video
+    frame's name (its last :data:`~benchmarks.rtp.KEY_BYTES` bytes) → clip position."""
+
+    video: list[list[bytes]]
+    video_intra: list[list[bytes]]
+    audio: list[bytes]
+    keys: dict[bytes, int]
+
+    @classmethod
+    def of(cls, clip: Clip) -> PacketizedClip:
+        """Packetize ``clip``."""
+        keys: dict[bytes, int] = {}
+        for frames in (clip.video_intra, clip.video):
+            for position, data in enumerate(frames):
+                keys[data[-KEY_BYTES:]] = position
+        return cls(
+            [vp8_chunks(f) for f in clip.video], [vp8_chunks(f) for f in clip.video_intra], clip.audio, keys
+        )
 
 
 def _write(path: Path, clip: Clip) -> None:

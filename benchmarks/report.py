@@ -18,6 +18,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("loss %", "loss_pct_max", "{:.2f}"),
     ("delay p50 ms", "delay_ms_p50", "{:.0f}"),
     ("delay p99 ms", "delay_ms_p99", "{:.0f}"),
+    ("transit p50/p99 ms", "transit", "{}"),
     ("join s", "join_s_median", "{:.2f}"),
     ("kf wait ms", "keyframe_wait_ms_median", "{:.0f}"),
     ("drops srv", "udp_drops_at_server", "{}"),
@@ -28,6 +29,9 @@ COLUMNS: list[tuple[str, str, str]] = [
 
 
 def _cell(result: dict[str, Any], key: str, fmt: str) -> str:
+    if key == "transit":
+        p50, p99 = result.get("transit_ms_p50"), result.get("transit_ms_p99")
+        return "–" if p50 is None or p99 is None else f"{p50:g} / {p99:g}"
     value = result.get(key)
     if value is None:
         return "–"
@@ -89,6 +93,13 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
             f"< {capacity['max_loss_pct']:g} % loss "
             f"(searched 1…{capacity['searched_up_to']}; {capacity['stopped_because']})."
         )
+    for ratio in run.get("janus_ratios", []):
+        per_packet = f"{ratio['us_per_packet_ratio']:.2f}×" if ratio.get("us_per_packet_ratio") else "–"
+        ours, janus = ratio.get("ours_us_per_packet"), ratio.get("janus_us_per_packet")
+        lines.append(
+            f"Ours vs Janus, {ratio['hearings']}x{ratio['participants']} recorded: server CPU per forwarded "
+            f"packet {_us(ours)} vs {_us(janus)} ({per_packet} Janus's)."
+        )
     for ratio in run.get("relay_ratios", []):
         cpu = f"{ratio['cpu_ratio']:.1f}×" if ratio.get("cpu_ratio") else "–"
         per_packet = f"{ratio['us_per_packet_ratio']:.1f}×" if ratio.get("us_per_packet_ratio") else "–"
@@ -103,6 +114,10 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
         f"{_load(run['load_end'])} at end; run took {run['elapsed_s'] / 60:.1f} min."
     )
     return lines
+
+
+def _us(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} µs"
 
 
 def _load(load: list[float]) -> str:
@@ -123,9 +138,10 @@ def markdown(run: dict[str, Any]) -> str:
         "Columns: server CPU in cores (user+system of the server process, from /proc), its peak RSS,"
         " RTP packets the server sent to subscribers per second, server CPU per such packet, the lowest"
         " and median frame rate a subscriber received from one publisher's video, the worst subscriber's"
-        " RTP loss, forwarding delay (publisher hands a frame to its sender → subscriber has the frame),"
-        " join time (join sent → first remote video frame, late joiner), keyframe wait (late joiner's"
-        " subscribe connection up → first frame of each remote video), UDP datagrams the kernel dropped"
+        " RTP loss, forwarding delay (publisher sends a frame's last packet → subscriber receives it),"
+        " the server's own transit histogram (datagram in → datagram out, /metrics, when it has one),"
+        " join time (join sent → first remote keyframe, late joiner), keyframe wait (late joiner's"
+        " subscribe connection up → first keyframe of each remote video), UDP datagrams the kernel dropped"
         " for full receive buffers during the window on the server's and on the parties' sockets (a"
         " process that did not get the CPU in time), the"
         " load generator's CPU (its processes and this one); ok = every subscriber ≥ 29 fps and < 1 % loss.",

@@ -139,11 +139,14 @@ def hearing_server_env(data_dir: Path, port: int, uvloop: bool) -> dict[str, str
     return env
 
 
-def start_hearing_server(data_dir: Path, *, recording: bool, uvloop: bool, log: Path) -> ServerProcess:
+def start_hearing_server(
+    data_dir: Path, *, recording: bool, uvloop: bool, log: Path, pin: list[str] | None = None
+) -> ServerProcess:
     """Create the operator account, then ``python -m hearing_server serve --plain-http`` on a free port.
 
     Without recording the same server runs through :mod:`benchmarks.unrecorded_server`, which
-    only leaves the recorder out of the application.
+    only leaves the recorder out of the application.  ``pin`` prefixes the serve command
+    (``taskset -c 0``).
     """
     port = free_port()
     env = hearing_server_env(data_dir, port, uvloop)
@@ -169,6 +172,7 @@ def start_hearing_server(data_dir: Path, *, recording: bool, uvloop: bool, log: 
     )
     module = "hearing_server" if recording else "benchmarks.unrecorded_server"
     command = [
+        *(pin or []),
         sys.executable,
         "-m",
         module,
@@ -188,10 +192,11 @@ def start_hearing_server(data_dir: Path, *, recording: bool, uvloop: bool, log: 
     return server
 
 
-def start_relay_server(participants: int, log: Path) -> ServerProcess:
+def start_relay_server(participants: int, log: Path, pin: list[str] | None = None) -> ServerProcess:
     """The decode/re-encode relay (:mod:`benchmarks.relay_server`) on a free port."""
     port = free_port()
     command = [
+        *(pin or []),
         sys.executable,
         "-m",
         "benchmarks.relay_server",
