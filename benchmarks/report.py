@@ -23,6 +23,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("kf wait ms", "keyframe_wait_ms_median", "{:.0f}"),
     ("drops srv", "udp_drops_at_server", "{}"),
     ("drops parties", "udp_drops_at_parties", "{}"),
+    ("rec MB", "recorded_mb", "{:.1f}"),
     ("gen cores", "generator_cores", "{:.2f}"),
     ("ok", "passed", "{}"),
 ]

@@ -161,6 +161,17 @@ async def _sample(server: ServerProcess, start: float, end: float) -> tuple[Usag
 
 
 TRANSIT_METRIC = "hearing_media_transit_seconds"
+RECORDING_SUFFIXES = {".webm", ".mkv", ".mka", ".mjr"}
+
+
+def recorded_mb(folder: Path) -> float:
+    """Megabytes of recordings (Matroska/WebM of ours, .mjr of Janus) under ``folder``."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.suffix in RECORDING_SUFFIXES:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+    return total / 1e6
 
 
 def parse_histogram(text: str, name: str) -> dict[float, float]:
@@ -388,6 +399,8 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             await asyncio.sleep(max(0.0, window_start - time.time()))
             await transit.start()
         first, last, rss = await sampling
+        recordings = getattr(server, "folder", data_dir)
+        recorded = recorded_mb(recordings)
         transit_figures = await transit.finish() if transit is not None else {}
         udp_drops = udp_receive_buffer_drops() - drops_before
         sockets_after = udp_drops_by_socket(pids)
@@ -414,6 +427,7 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             if figures["packets_forwarded"]
             else None,
             "pinned": None if pinning is None else {"server": pinning.server, "generator": pinning.generator},
+            "recorded_mb": recorded,
             "transit_ms_p50": transit_figures.get("p50"),
             "transit_ms_p99": transit_figures.get("p99"),
             "transit_samples": transit_figures.get("count"),
