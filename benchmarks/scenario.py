@@ -413,6 +413,12 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
         figures = _metrics(scenario, parties, hearing_of, scenario.seconds)
         generator_cpu = sum(reply["cpu_s"] for reply in replies) + main_cpu
         errors = sorted({f"{p['label']}: {e}" for p in parties for e in p["errors"]})
+        generator_cores = generator_cpu / window
+        if not figures["passed"] and (generator_cores > 0.85 or sum(drops.values()) - drops[server.pid] > 0):
+            notes.append(
+                f"the load generator may have been the limit ({generator_cores:.2f} cores, "
+                f"{sum(drops.values()) - drops[server.pid]} datagrams dropped at the parties)"
+            )
         if operator is not None:
             errors += [f"operator: {e}" for h in operator.hearings for e in h.errors]
         return {
