@@ -87,13 +87,14 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
     """Capacity, forwarding-vs-relay ratios and the machine's load, as sentences."""
     lines = []
     capacity = run.get("capacity")
-    if capacity is not None:
-        lines.append(
-            f"Capacity: {capacity['hearings']} concurrent {capacity['participants']}-participant recorded "
-            f"hearing(s) with every subscriber ≥ {capacity['min_fps']:g} fps and "
-            f"< {capacity['max_loss_pct']:g} % loss "
-            f"(searched 1…{capacity['searched_up_to']}; {capacity['stopped_because']})."
-        )
+    for found, who in ((capacity, "ours"), ((capacity or {}).get("janus"), "Janus")):
+        if found is not None:
+            lines.append(
+                f"Capacity ({who}): {found['hearings']} concurrent {found['participants']}-participant "
+                f"recorded hearing(s) with every subscriber ≥ {found['min_fps']:g} fps and "
+                f"< {found['max_loss_pct']:g} % loss "
+                f"(searched up to {found['searched_up_to']}; {found['stopped_because']})."
+            )
     for ratio in run.get("janus_ratios", []):
         per_packet = f"{ratio['us_per_packet_ratio']:.2f}×" if ratio.get("us_per_packet_ratio") else "–"
         ours, janus = ratio.get("ours_us_per_packet"), ratio.get("janus_us_per_packet")
@@ -110,8 +111,12 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
             f"min fps {ratio['relay_fps_min']} vs {ratio['forwarding_fps_min']}."
         )
     machine = run["machine"]
+    pinning = machine.get("pinning")
+    pinned = (
+        f"server on CPU {pinning['server']}, load on CPU {pinning['generator']}" if pinning else "not pinned"
+    )
     lines.append(
-        f"Machine: {machine['cpus']} cores; load average {_load(run['load_start'])} at start, "
+        f"Machine: {machine['cpus']} cores ({pinned}); load average {_load(run['load_start'])} at start, "
         f"{_load(run['load_end'])} at end; run took {run['elapsed_s'] / 60:.1f} min."
     )
     return lines

@@ -109,6 +109,16 @@ def parser() -> argparse.ArgumentParser:
         "--max-hearings", type=int, default=8, help="upper bound of the capacity search (default 8)"
     )
     p.add_argument(
+        "--capacity-from", type=int, default=1, help="first hearing count of the capacity search (default 1)"
+    )
+    p.add_argument("--capacity-step", type=int, default=1, help="step of the capacity search (default 1)")
+    p.add_argument(
+        "--janus-capacity",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also search Janus's own capacity (default off: Janus runs our capacity load only)",
+    )
+    p.add_argument(
         "--per-process", type=int, default=4, help="synthetic parties per load-generator process (default 4)"
     )
     p.add_argument(
@@ -248,30 +258,30 @@ def janus_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ratios
 
 
-async def capacity_search(
+async def _search(
+    server: str,
     args: argparse.Namespace,
     results: list[dict[str, Any]],
     log_dir: Path,
     deadline: float,
     pinning: Pinning | None,
 ) -> dict[str, Any]:
-    """The most concurrent recorded hearings of ``--capacity-participants`` that all pass (1, 2, … up);
-    with ``--janus``, Janus then runs the same capacity load (the most hearings ours held, at least 1)."""
+    """The most concurrent recorded hearings of ``--capacity-participants`` on ``server`` that all pass
+    (``--capacity-from``, then up by ``--capacity-step`` to ``--max-hearings``, stopping at a failure)."""
     n = args.capacity_participants
     common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
     held = 0
     stopped = f"reached --max-hearings {args.max_hearings}"
     steps = []
-    for hearings in range(1, args.max_hearings + 1):
-        result = _find(
-            results, server="forwarding", hearings=hearings, participants=n, recording=True, uvloop=True
-        )
+    for hearings in range(args.capacity_from, args.max_hearings + 1, args.capacity_step):
+        match = {"uvloop": True} if server == "forwarding" else {}
+        result = _find(results, server=server, hearings=hearings, participants=n, recording=True, **match)
         if result is None:
             # a step takes about as long as the window plus ~5 s of joining per hearing
             if time.monotonic() + args.seconds + args.warmup + 20 + 5 * hearings > deadline:
                 stopped = "time budget used up"
                 break
-            scenario = Scenario("forwarding", hearings, n, True, **common)
+            scenario = Scenario(server, hearings, n, True, **common)
             print(f"[capacity] {scenario.name} …", flush=True)
             result = await run_scenario(scenario, log_dir, pinning)
             results.append(result)
@@ -282,6 +292,7 @@ async def capacity_search(
                 "passed": bool(result.get("passed")),
                 "fps_min": result.get("fps_min"),
                 "loss_pct_max": result.get("loss_pct_max"),
+                "server_cpu_us_per_packet": result.get("server_cpu_us_per_packet"),
             }
         )
         if not result.get("passed"):
@@ -291,18 +302,8 @@ async def capacity_search(
             )
             break
         held = hearings
-    janus_step = None
-    if args.janus:
-        load = max(held, 1)
-        if _find(results, server="janus", hearings=load, participants=n) is None:
-            if time.monotonic() + args.seconds + args.warmup + 20 + 5 * load <= deadline:
-                scenario = Scenario("janus", load, n, True, **common)
-                print(f"[capacity] {scenario.name} …", flush=True)
-                result = await run_scenario(scenario, log_dir, pinning)
-                results.append(result)
-                _print_one(result)
-                janus_step = {"hearings": load, "passed": bool(result.get("passed"))}
     return {
+        "server": server,
         "hearings": held,
         "participants": n,
         "min_fps": MIN_FPS,
@@ -310,8 +311,40 @@ async def capacity_search(
         "searched_up_to": args.max_hearings,
         "stopped_because": stopped,
         "steps": steps,
-        "janus_at_capacity_load": janus_step,
     }
+
+
+async def capacity_search(
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    log_dir: Path,
+    deadline: float,
+    pinning: Pinning | None,
+) -> dict[str, Any]:
+    """Our server's capacity; with ``--janus`` Janus then runs the same capacity load (the most hearings
+    ours held, at least the first step), and with ``--janus-capacity`` searches its own capacity too."""
+    capacity = await _search("forwarding", args, results, log_dir, deadline, pinning)
+    n = args.capacity_participants
+    janus_step = None
+    if args.janus:
+        load = max(capacity["hearings"], args.capacity_from)
+        result = _find(results, server="janus", hearings=load, participants=n)
+        if result is None and time.monotonic() + args.seconds + args.warmup + 20 + 5 * load <= deadline:
+            common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
+            scenario = Scenario("janus", load, n, True, **common)
+            print(f"[capacity] {scenario.name} …", flush=True)
+            result = await run_scenario(scenario, log_dir, pinning)
+            results.append(result)
+            _print_one(result)
+        if result is not None:
+            janus_step = {"hearings": load, "passed": bool(result.get("passed"))}
+    capacity["janus_at_capacity_load"] = janus_step
+    capacity["janus"] = (
+        await _search("janus", args, results, log_dir, deadline, pinning)
+        if args.janus and args.janus_capacity
+        else None
+    )
+    return capacity
 
 
 def _fmt(value: float | None) -> str:
