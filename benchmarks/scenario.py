@@ -19,7 +19,6 @@ import aiohttp
 from benchmarks.janus_server import start_janus
 from benchmarks.operator import Operator
 from benchmarks.participant import worker_main
-from benchmarks.relay_compare import udp_receive_buffer_drops
 from benchmarks.server import (
     OPERATOR_PASSWORD,
     OPERATOR_USER,
@@ -29,6 +28,7 @@ from benchmarks.server import (
     start_hearing_server,
     start_relay_server,
     udp_drops_by_socket,
+    udp_receive_buffer_drops,
 )
 
 MIN_FPS = 29.0

@@ -61,6 +61,14 @@ def udp_drops_by_socket(pids: list[int]) -> dict[int, dict[str, int]]:
     return sockets
 
 
+def udp_receive_buffer_drops() -> int:
+    """Datagrams the kernel dropped for full socket buffers (of this network namespace)."""
+    lines = [
+        line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")
+    ]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
 def drops_between(before: dict[str, int], after: dict[str, int]) -> int:
     """Drops in between on the sockets open at the end (sockets closed meanwhile are not counted)."""
     return sum(count - before.get(inode, 0) for inode, count in after.items())
