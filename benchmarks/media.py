@@ -107,11 +107,11 @@ def make_clip(seconds: float) -> Clip:
             )
             for n in range(AUDIO_FRAME)
         )
-        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = 48000
-        frame.pts = index * AUDIO_FRAME
-        audio += [bytes(p) for p in encoder.encode(frame)]
+        tone = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        tone.planes[0].update(pcm)
+        tone.sample_rate = 48000
+        tone.pts = index * AUDIO_FRAME
+        audio += [bytes(p) for p in encoder.encode(tone)]
     # libvpx overshoots this synthetic pattern: calibrate the target once to land near 1 Mbps
     trial = _encode_vp8(frames, 10_000, VIDEO_BITRATE)
     actual = sum(map(len, trial)) * 8 / (len(trial) / FPS)

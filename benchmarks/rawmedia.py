@@ -93,7 +93,7 @@ class RawPath:
         if self.dtls is not None:
             return
         self.dtls = self.pc.getTransceivers()[0].receiver.transport  # one transport (max-bundle)
-        connection = getattr(self.dtls.transport, "_connection", None)
+        connection: Any = getattr(self.dtls.transport, "_connection", None)
         missing = [
             name
             for owner, name in (
