@@ -10,6 +10,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     # (header, key, format)
     ("scenario", "name", "{}"),
     ("srv cores", "server_pid_cores", "{:.2f}"),
+    ("srv wait", "server_wait_cores", "{:.2f}"),
     ("RSS MB", "server_rss_mb", "{:.0f}"),
     ("pkt/s fwd", "packets_forwarded_per_s", "{:.0f}"),
     ("µs/pkt", "server_cpu_us_per_packet", "{:.0f}"),
@@ -141,7 +142,9 @@ def markdown(run: dict[str, Any]) -> str:
         "",
         *(f"- {line}" for line in summary_lines(run)),
         "",
-        "Columns: server CPU in cores (user+system of the server process, from /proc), its peak RSS,"
+        "Columns: server CPU in cores (user+system of the server process, from /proc), the time its"
+        " threads were runnable but waited for a CPU (thread-seconds per second: other work on its"
+        " CPU), its peak RSS,"
         " RTP packets the server sent to subscribers per second, server CPU per such packet, the lowest"
         " and median frame rate a subscriber received from one publisher's video, the worst subscriber's"
         " RTP loss, forwarding delay (publisher sends a frame's last packet → subscriber receives it),"

@@ -84,6 +84,13 @@ def parser() -> argparse.ArgumentParser:
         help="server on CPU 0 (taskset), load generator on CPU 1 (default on with ≥ 2 CPUs)",
     )
     p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness of the servers and the load generator (default 0; below 0 needs root and takes"
+        " the CPU from the machine's other work — only on a machine of your own)",
+    )
+    p.add_argument(
         "--relay",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -376,6 +383,8 @@ def pinning_for(args: argparse.Namespace) -> Pinning | None:
 
 async def bench(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Run the planned scenarios and the capacity search within the time budget."""
+    if args.nice:
+        os.nice(args.nice)  # inherited by every server and party process
     pinning = pinning_for(args)
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -428,6 +428,7 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             "flowing": flowing,
             "server_pid_cores": cpu / window,
             "server_rss_mb": max(rss),
+            "server_wait_cores": max(0.0, last.wait_s - first.wait_s) / window,
             "packets_forwarded_per_s": figures["packets_forwarded"] / scenario.seconds,
             "server_cpu_us_per_packet": (1e6 * cpu / figures["packets_forwarded"])
             if figures["packets_forwarded"]

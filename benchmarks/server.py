@@ -26,10 +26,21 @@ class Usage:
     cpu_s: float
     rss_mb: float
     at: float  # time.monotonic()
+    wait_s: float = 0.0  # time its threads were runnable but waited for a CPU (all threads alive now)
+
+
+def run_queue_wait_s(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def usage(pid: int) -> Usage:
-    """Read ``/proc/PID/stat`` (utime + stime) and ``/proc/PID/status`` (VmRSS)."""
+    """Read ``/proc/PID/stat`` (utime + stime), ``/proc/PID/status`` (VmRSS) and the run-queue wait."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
@@ -37,7 +48,7 @@ def usage(pid: int) -> Usage:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss_kb = int(line.split()[1])
-    return Usage(cpu, rss_kb / 1024, time.monotonic())
+    return Usage(cpu, rss_kb / 1024, time.monotonic(), run_queue_wait_s(pid))
 
 
 def udp_drops_by_socket(pids: list[int]) -> dict[int, dict[str, int]]:

@@ -26,7 +26,7 @@ RESULT_KEYS = {
     "name", "scenario", "ok", "passed", "server_pid_cores", "server_rss_mb", "packets_forwarded_per_s",
     "server_cpu_us_per_packet", "generator_cores", "fps_min", "fps_median", "loss_pct", "loss_pct_max",
     "delay_ms_p50", "delay_ms_p99", "join_s_median", "keyframe_wait_ms_median", "load_start", "load_end",
-    "transit_ms_p50", "transit_ms_p99", "recorded_mb", "pinned",
+    "transit_ms_p50", "transit_ms_p99", "recorded_mb", "pinned", "server_wait_cores",
 }  # fmt: skip
 
 
