@@ -414,6 +414,12 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
         generator_cpu = sum(reply["cpu_s"] for reply in replies) + main_cpu
         errors = sorted({f"{p['label']}: {e}" for p in parties for e in p["errors"]})
         generator_cores = generator_cpu / window
+        server_wait = max(0.0, last.wait_s - first.wait_s) / window
+        if not figures["passed"] and server_wait > 0.5:
+            notes.append(
+                f"the server's threads waited {server_wait:.1f} thread-seconds per second for a CPU "
+                f"(other work on its CPU), {drops[server.pid]} datagrams dropped at the server"
+            )
         if not figures["passed"] and (generator_cores > 0.85 or sum(drops.values()) - drops[server.pid] > 0):
             notes.append(
                 f"the load generator may have been the limit ({generator_cores:.2f} cores, "
@@ -428,7 +434,7 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             "flowing": flowing,
             "server_pid_cores": cpu / window,
             "server_rss_mb": max(rss),
-            "server_wait_cores": max(0.0, last.wait_s - first.wait_s) / window,
+            "server_wait_cores": server_wait,
             "packets_forwarded_per_s": figures["packets_forwarded"] / scenario.seconds,
             "server_cpu_us_per_packet": (1e6 * cpu / figures["packets_forwarded"])
             if figures["packets_forwarded"]
