@@ -453,6 +453,7 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
             elif op == "measure":
                 await _sleep_until(order["start"])
                 rtp_start = {party.label: party.rtp_snapshot() for party, _ in parties}
+                sent_start = pacer.packets_sent()
                 cpu_start = time.process_time()
                 await _sleep_until(order["end"])
                 cpu = time.process_time() - cpu_start
@@ -463,7 +464,8 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
                     report["rtp_start"] = rtp_start[party.label]
                     report["rtp_end"] = party.rtp_snapshot()
                     reports.append(report)
-                conn.send({"op": "measured", "cpu_s": cpu, "parties": reports})
+                sent = pacer.packets_sent() - sent_start
+                conn.send({"op": "measured", "cpu_s": cpu, "packets_sent": sent, "parties": reports})
             elif op == "stop":
                 break
     finally:

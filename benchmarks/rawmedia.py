@@ -292,6 +292,10 @@ class Pacer:
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
 
+    def packets_sent(self) -> int:
+        """RTP packets the publishers of this process sent so far (retransmissions included)."""
+        return sum(stream.packets + stream.retransmitted for stream in self.streams)
+
     def add_inbox(self, inbox: Inbox) -> None:
         """Send receiver reports for ``inbox``."""
         self.inboxes.append(inbox)

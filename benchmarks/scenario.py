@@ -448,6 +448,10 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             "retransmitted_by_publishers": sum(p.get("retransmitted_by_publisher", 0) for p in parties),
             "generator_cores": generator_cpu / window,
             "generator_processes": len(workers),
+            "generator_packets_sent": sum(reply.get("packets_sent", 0) for reply in replies),
+            "generator_us_per_packet": 1e6
+            * generator_cpu
+            / max(1, figures["packets_forwarded"] + sum(reply.get("packets_sent", 0) for reply in replies)),
             "udp_rcvbuf_drops": udp_drops,
             "udp_drops_at_server": drops[server.pid],
             "udp_drops_at_parties": sum(drops.values()) - drops[server.pid],
