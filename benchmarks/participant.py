@@ -133,7 +133,7 @@ class CheapParty:
         if self.inbox is None:
 
             def path_for(inbox: Inbox, pc: RTCPeerConnection = pc) -> RawPath:
-                return RawPath(pc, on_rtp=inbox.on_rtp, on_rtcp=inbox.on_rtcp)
+                return RawPath(pc, on_rtp=inbox.on_rtp, on_rtcp=inbox.on_rtcp, lazy=True)
 
             self.inbox = Inbox(path_for, self.clip.keys)
             self.inbox.path.attach()
@@ -454,6 +454,7 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
                 await _sleep_until(order["start"])
                 rtp_start = {party.label: party.rtp_snapshot() for party, _ in parties}
                 sent_start = pacer.packets_sent()
+                times_start = os.times()
                 cpu_start = time.process_time()
                 await _sleep_until(order["end"])
                 cpu = time.process_time() - cpu_start
@@ -465,7 +466,16 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
                     report["rtp_end"] = party.rtp_snapshot()
                     reports.append(report)
                 sent = pacer.packets_sent() - sent_start
-                conn.send({"op": "measured", "cpu_s": cpu, "packets_sent": sent, "parties": reports})
+                times = os.times()
+                conn.send(
+                    {
+                        "op": "measured",
+                        "cpu_s": cpu,
+                        "system_s": times.system - times_start.system,
+                        "packets_sent": sent,
+                        "parties": reports,
+                    }
+                )
             elif op == "stop":
                 break
     finally:

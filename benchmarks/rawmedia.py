@@ -19,7 +19,6 @@ import contextlib
 import random
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +30,11 @@ from aiortc.mediastreams import MediaStreamTrack
 from benchmarks.media import AUDIO_CLOCK, AUDIO_FRAME, FPS, VIDEO_CLOCK, PacketizedClip
 from benchmarks.rtp import (
     KEY_BYTES,
+    RTP_HEADER,
     is_rtcp,
     media_sections,
     parse_feedback,
     receiver_report,
-    rtp_header,
     rtp_payload_offset,
     sender_report,
     vp8_descriptor,
@@ -46,6 +45,7 @@ RECEIVE_BUFFER_BYTES = 4 << 20
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 NACK_CACHE = 512
 RTCP_INTERVAL_S = 1.0
+INTEGRITY_SAMPLE = 64  # a subscriber authenticates at least every 64th packet of each SSRC
 
 
 class SilentTrack(MediaStreamTrack):
@@ -76,10 +76,12 @@ class RawPath:
         pc: RTCPeerConnection,
         on_rtp: Callable[[bytes, float], None],
         on_rtcp: Callable[[bytes], None],
+        lazy: bool = False,
     ) -> None:
         self.pc = pc
         self.on_rtp = on_rtp
         self.on_rtcp = on_rtcp
+        self.lazy = lazy  # hand RTP over still protected; the receiver calls unprotect() when it must
         self.dtls: Any = None
         self.early = 0  # SRTP datagrams before DTLS finished (dropped)
         self.srtp_errors = 0
@@ -144,10 +146,25 @@ class RawPath:
         try:
             if is_rtcp(data):
                 self.on_rtcp(rx.unprotect_rtcp(data))
+            elif self.lazy:
+                self.on_rtp(data, time.time())
             else:
                 self.on_rtp(rx.unprotect(data), time.time())
         except pylibsrtp.Error:
             self.srtp_errors += 1
+
+    def unprotect(self, data: bytes) -> bytes | None:
+        """An SRTP packet decrypted and authenticated (None, and counted, when it does not check out)."""
+        try:
+            return bytes(self.dtls._rx_srtp.unprotect(data))
+        except pylibsrtp.Error:
+            self.srtp_errors += 1
+            return None
+
+    def sender(self) -> tuple[Callable[[bytes], bytes], Callable[[bytes, Any], None], Any] | None:
+        """(protect, sendto, address) for sending RTP in a loop; None while DTLS is not up yet."""
+        sendto = self._sendto or self._ready()
+        return None if sendto is None else (self._tx.protect, sendto, self._addr)
 
     def send(self, packet: bytes, rtcp: bool = False) -> bool:
         """Protect and send one RTP (or RTCP) packet; False while DTLS is not up yet."""
@@ -184,19 +201,34 @@ class OutStream:
         self.keyframe_wanted = False
         self.keyframe_requests = 0
         self.sent: dict[int, list[float]] = {}
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache: list[bytes | None] = [None] * NACK_CACHE  # by sequence number % NACK_CACHE
         self._last_report = 0.0
 
-    def _packet(self, payload: bytes, marker: bool, timestamp: int) -> None:
-        packet = rtp_header(self.payload_type, marker, self.sequence, timestamp, self.ssrc) + payload
-        if self.path.send(packet):
-            self.packets += 1
+    def _send(self, payloads: list[bytes], timestamp: int) -> None:
+        """Send one frame's payloads as consecutive packets, the marker on the last (the hot path)."""
+        protect_send = self.path.sender()
+        if protect_send is None:  # DTLS not up yet: the frame is skipped
+            self.sequence = (self.sequence + len(payloads)) & 0xFFFF
+            return
+        protect, sendto, addr = protect_send
+        cache = self._cache if self.kind == "video" else None
+        pack = RTP_HEADER.pack
+        first_byte, payload_type, ssrc = 0x80, self.payload_type, self.ssrc
+        sequence = self.sequence
+        last = len(payloads) - 1
+        for i, payload in enumerate(payloads):
+            packet = pack(
+                first_byte, payload_type | 0x80 if i == last else payload_type, sequence, timestamp, ssrc
+            )
+            packet += payload
+            sendto(protect(packet), addr)
             self.octets += len(payload)
-            if self.kind == "video":
-                self._cache[self.sequence] = packet
-                if len(self._cache) > NACK_CACHE:
-                    self._cache.popitem(last=False)
-        self.sequence = (self.sequence + 1) & 0xFFFF
+            if cache is not None:
+                cache[sequence % NACK_CACHE] = packet
+            sequence = (sequence + 1) & 0xFFFF
+        self.packets += len(payloads)
+        self.path.sent += len(payloads)
+        self.sequence = sequence
 
     def send_next(self) -> None:
         """Send the next frame (video: all its packets; audio: one Opus packet)."""
@@ -210,13 +242,12 @@ class OutStream:
                 self.keyframe_wanted = False
                 frames = self.clip.video_intra
             chunks = frames[position]
-            last = len(chunks) - 1
-            for i, chunk in enumerate(chunks):
-                self._packet(vp8_descriptor(i == 0, self.picture_id) + chunk, i == last, timestamp)
+            first, rest = vp8_descriptor(True, self.picture_id), vp8_descriptor(False, self.picture_id)
+            self._send([first + chunks[0], *(rest + chunk for chunk in chunks[1:])], timestamp)
             self.picture_id = (self.picture_id + 1) & 0x7FFF
             self.sent.setdefault(position, []).append(time.time())
         else:
-            self._packet(self.clip.audio[position], True, timestamp)
+            self._send([self.clip.audio[position]], timestamp)
         self.index += 1
 
     def report(self, now: float) -> None:
@@ -229,8 +260,12 @@ class OutStream:
     def retransmit(self, sequences: list[int]) -> None:
         """Send the cached packets again (same SSRC and sequence number)."""
         for sequence in sequences:
-            packet = self._cache.get(sequence)
-            if packet is not None and self.path.send(packet):
+            packet = self._cache[sequence % NACK_CACHE]
+            if (
+                packet is not None
+                and int.from_bytes(packet[2:4], "big") == sequence
+                and self.path.send(packet)
+            ):
                 self.retransmitted += 1
 
     def request_keyframe(self) -> None:
@@ -370,13 +405,27 @@ class Inbox:
                     self.owner[ssrc] = (publisher, section.kind)
 
     def on_rtp(self, data: bytes, now: float) -> None:
-        """One decrypted RTP packet (the hot path of the load generator: kept short)."""
+        """One SRTP packet, still protected (the hot path of the load generator: kept short).
+
+        SSRC, sequence number and marker are in the clear; the payload is decrypted only where it is
+        needed — a video frame's last packet (its name for the delay), video until the first
+        keyframe — and for every :data:`INTEGRITY_SAMPLE`-th packet, so that a server that sends
+        packets that do not authenticate shows in ``srtp_errors``.
+        """
         ssrc = int.from_bytes(data[8:12], "big")
         track = self.tracks.get(ssrc)
         if track is None:
             kind = self.owner.get(ssrc, ("?", self.kinds.get(data[1] & 0x7F, "?")))[1]
             track = self.tracks[ssrc] = InTrack(ssrc, kind)
             track.first_at = now
+        marker = data[1] & 0x80
+        plain: bytes | None = None
+        if track.kind == "video" and (marker or track.keyframe_at is None):
+            plain = self.path.unprotect(data)
+            if plain is None:
+                return
+        elif not track.received % INTEGRITY_SAMPLE and self.path.unprotect(data) is None:
+            return
         sequence = (data[2] << 8) | data[3]
         if track.highest < 0:
             track.first_seq = track.highest = sequence
@@ -386,16 +435,16 @@ class Inbox:
                 track.highest += delta
         track.received += 1
         track.last_at = now
-        if track.kind == "video":
+        if plain is not None:
             if track.keyframe_at is None:
-                payload = data[rtp_payload_offset(data) :]
+                payload = plain[rtp_payload_offset(plain) :]
                 if track.first_keyframe is None and payload and payload[0] & 0x10:
                     track.first_keyframe = vp8_is_keyframe(payload)
                 if vp8_is_keyframe(payload):
                     track.keyframe_at = now
-            if data[1] & 0x80:  # a frame's last packet; its tail names the frame (no RTP padding here)
+            if marker:  # a frame's last packet; its tail names the frame (no RTP padding here)
                 track.frames.append(now)
-                self.receipts.append((ssrc, self.keys.get(data[-KEY_BYTES:], -1), now))
+                self.receipts.append((ssrc, self.keys.get(plain[-KEY_BYTES:], -1), now))
 
     def on_rtcp(self, data: bytes) -> None:
         """RTCP from the SFU (sender reports): nothing to do."""

@@ -21,7 +21,7 @@ KEY_BYTES = 8
 NTP_EPOCH_OFFSET = 2208988800
 
 RTCP_SR, RTCP_RR, RTCP_RTPFB, RTCP_PSFB = 200, 201, 205, 206
-_HEADER = struct.Struct("!BBHII")
+RTP_HEADER = struct.Struct("!BBHII")  # version byte, marker|PT, sequence, timestamp, SSRC
 
 
 def is_rtcp(data: bytes) -> bool:
@@ -31,7 +31,7 @@ def is_rtcp(data: bytes) -> bool:
 
 def rtp_header(payload_type: int, marker: bool, sequence: int, timestamp: int, ssrc: int) -> bytes:
     """A 12-byte RTP header without CSRCs or extensions."""
-    return _HEADER.pack(
+    return RTP_HEADER.pack(
         0x80, (0x80 if marker else 0) | payload_type, sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc
     )
 

@@ -448,6 +448,8 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             "retransmitted_by_publishers": sum(p.get("retransmitted_by_publisher", 0) for p in parties),
             "generator_cores": generator_cpu / window,
             "generator_processes": len(workers),
+            "generator_system_share": sum(reply.get("system_s", 0.0) for reply in replies)
+            / max(1e-9, sum(reply["cpu_s"] for reply in replies)),
             "generator_packets_sent": sum(reply.get("packets_sent", 0) for reply in replies),
             "generator_us_per_packet": 1e6
             * generator_cpu
