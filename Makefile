@@ -26,9 +26,10 @@ test-fast: install
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
 check: install
-	$(VENV)/bin/ruff check hearing_server signaling recording web_client tests benchmarks
-	$(VENV)/bin/ruff format --check hearing_server signaling recording web_client tests benchmarks
+	$(VENV)/bin/ruff check hearing_server signaling media recording archive web_client tests benchmarks
+	$(VENV)/bin/ruff format --check hearing_server signaling media recording archive web_client tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m benchmarks.run

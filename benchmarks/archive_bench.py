@@ -33,18 +33,21 @@ from aiohttp import web  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.dialects import sqlite as sqlite_dialect  # noqa: E402
 
-from hearing_server import archive  # noqa: E402
-from hearing_server.app import create_app  # noqa: E402
-from hearing_server.archive.catalogue import word_rows  # noqa: E402
-from hearing_server.archive.models import ArchiveRecord, NameWord  # noqa: E402
+from archive.catalogue import word_rows  # noqa: E402
+from archive.models import ArchiveRecord, NameWord  # noqa: E402
+from archive.routes import setup as archive_setup  # noqa: E402
 from hearing_server.auth.staff import SESSION_COOKIE, new_session  # noqa: E402
 from hearing_server.config import Config, load_config  # noqa: E402
 from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import new_id  # noqa: E402
-from hearing_server.keys import SESSIONS  # noqa: E402
-from hearing_server.sealing import Sealer  # noqa: E402
-from hearing_server.store.db import create_engine, upgrade_sync  # noqa: E402
+from hearing_server.record.sealer import Sealer  # noqa: E402
+from hearing_server.store.db import (  # noqa: E402
+    SESSIONS,  # noqa: E402
+    create_engine,
+    upgrade_sync,
+)
 from hearing_server.store.models import Hearing, Party, User  # noqa: E402
+from hearing_server.web.app import create_app  # noqa: E402
 from recording.confirmation_log import ConfirmationLog  # noqa: E402
 from recording.seal import generate_court_certificate, seal_hearing  # noqa: E402
 
@@ -232,7 +235,7 @@ class Server:
     def __init__(self, config: Config) -> None:
         Sealer.recover = _no_recovery  # type: ignore[method-assign]
         self.app = create_app(config)
-        archive.setup(self.app)
+        archive_setup(self.app)
         self.runner = web.AppRunner(self.app, access_log=None)
         self.base = ""
 

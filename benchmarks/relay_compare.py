@@ -9,7 +9,7 @@ Run inside a loopback-only network namespace:
 
     unshare -n sh -c 'ip link set lo up && .venv/bin/python benchmarks/relay_compare.py'
 
-Variants: ``forwarding`` (signaling.media.Router, asyncio loop), ``forwarding-uvloop``
+Variants: ``forwarding`` (media.Router, asyncio loop), ``forwarding-uvloop``
 (the same on uvloop), ``relay`` (aiortc's MediaRelay as in aiortc's examples: every
 published track decoded once, re-encoded per subscriber).
 """
@@ -37,13 +37,14 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 
 from benchmarks.media import Clip, make_clip  # noqa: E402
 from benchmarks.server import udp_receive_buffer_drops  # noqa: E402
-from signaling.media import MediaSettings, Router, TrackMapping  # noqa: E402
-from signaling.media.aiortc_adapter import (  # noqa: E402
+from media.aiortc_adapter import (  # noqa: E402
     ReceiverTap,
     install_host_addresses,
     redirect_keyframe_requests,
 )
-from signaling.media.peer import peer_configuration  # noqa: E402
+from media.contract import MediaSettings, TrackMapping  # noqa: E402
+from media.peer import peer_configuration  # noqa: E402
+from media.router import Router  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_BITRATE = 1_000_000

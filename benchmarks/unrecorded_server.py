@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-import hearing_server.app
+import hearing_server.web.app
 from hearing_server.cli import main
 from hearing_server.config import Config
-from signaling.ws import RECORDING_FACTORY
+from hearing_server.web.ws import RECORDING_FACTORY
 
-_create_app = hearing_server.app.create_app
+_create_app = hearing_server.web.app.create_app
 
 
 def create_unrecorded_app(config: Config) -> web.Application:
@@ -27,5 +27,5 @@ def create_unrecorded_app(config: Config) -> web.Application:
 
 
 if __name__ == "__main__":
-    hearing_server.app.create_app = create_unrecorded_app  # the CLI imports it when serving
+    hearing_server.web.app.create_app = create_unrecorded_app  # the CLI imports it when serving
     raise SystemExit(main())

@@ -85,11 +85,11 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Config:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from hearing_server.app import create_app
     from hearing_server.bootstrap import FIRST_ADMIN, first_start
     from hearing_server.logs import AccessLogger, setup_logging
     from hearing_server.store.db import upgrade_sync
     from hearing_server.tls import server_ssl_context
+    from hearing_server.web.app import create_app
 
     config = _load(
         args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
@@ -244,7 +244,7 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace) -> int:
-    from hearing_server.archive import cli as archive_cli
+    from archive import cli as archive_cli
 
     return int(archive_cli.main(list(args.args)) or 0)
 

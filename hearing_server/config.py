@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ENV_PREFIX = "HEARING_"
@@ -61,6 +62,11 @@ class Config(BaseModel):
     )
     reconnect_grace_s: float = Field(
         60.0, ge=0, description="How long a dropped party may rejoin without admission."
+    )
+    readmit_after_interruption: Literal["operator", "automatic"] = Field(
+        "operator",
+        description="After a server interruption, parties admitted before it skip the notice and are "
+        "re-admitted by the operator (one click) or automatically.",
     )
     ice_host_addresses: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
@@ -150,3 +156,6 @@ def load_config(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+CONFIG = web.AppKey("config", Config)

@@ -29,10 +29,10 @@ from typing import Any
 import av
 import av.container
 
+from media.contract import EncodedFrame, TrackInfo
 from recording import media_info as tags
 from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe_size
 from recording.durable import fsync_dir
-from signaling.media.contract import EncodedFrame, TrackInfo
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ import aiohttp
 import pytest
 from cryptography import x509
 
-from hearing_server.app import create_app
 from hearing_server.bootstrap import first_start
 from hearing_server.cli import main
 from hearing_server.config import Config, ConfigError, load_config
 from hearing_server.logs import JsonFormatter, redact
 from hearing_server.tls import certificate_hosts, ensure_self_signed, server_ssl_context
+from hearing_server.web.app import create_app
 
 PASSWORD = "a long enough password"
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from hearing_server.config import Config
 from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import new_id
-from hearing_server.events import EventRecorder
+from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.db import create_engine, sessionmaker
 from hearing_server.store.models import Hearing
 from recording.confirmation_log import LOG_FILE_NAME

@@ -9,7 +9,7 @@ from aiohttp import web
 from yarl import URL
 
 from hearing_server.auth.staff import current_session
-from hearing_server.keys import CONFIG
+from hearing_server.config import CONFIG
 
 ROOT = Path(__file__).resolve().parent
 ASSET_FOLDERS = ("shared", "join", "console", "archive", "i18n", "styles")

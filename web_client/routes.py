@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hearing_server.api.registry import endpoint
+from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
-from hearing_server.keys import ROUTES
 from web_client import pages
 
 TAG = "pages"

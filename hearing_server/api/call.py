@@ -11,11 +11,12 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearing_server.auth.client import client_ip, user_agent
-from hearing_server.config import Config
+from hearing_server.config import CONFIG, Config
 from hearing_server.domain.errors import NotAuthenticated, NotFound
 from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import is_valid_id
-from hearing_server.keys import CONFIG, EVENTS, SESSIONS
+from hearing_server.record.event_log import EVENTS
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import StaffSession, User
 
 

@@ -9,10 +9,11 @@ from aiohttp import web
 from sqlalchemy import text
 
 from hearing_server.api.errors import error_response
+from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import StatusOut
 from hearing_server.auth.access import PUBLIC
-from hearing_server.keys import ENGINE, METRICS
+from hearing_server.store.db import ENGINE
 
 TAG = "operations"
 READY_TIMEOUT_S = 3.0

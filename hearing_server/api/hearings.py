@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from aiohttp import web
 
 from hearing_server.api.call import Call
 from hearing_server.api.present import hearing_detail_out, hearing_out
@@ -21,7 +24,6 @@ from hearing_server.api.schemas import (
 from hearing_server.auth.access import HEARING_MANAGERS, HEARING_READERS
 from hearing_server.domain.errors import Forbidden, InvalidInput
 from hearing_server.domain.events import EventType
-from hearing_server.keys import SCHEDULE_LOCK
 from hearing_server.services import hearings, invitations, parties
 
 TAG = "hearings"
@@ -180,3 +182,5 @@ async def cancel_hearing(call: Call) -> HearingOut:
 
 
 ENDPOINTS = (schedule_hearing, list_hearings, get_hearing, update_hearing, cancel_hearing)
+
+SCHEDULE_LOCK = web.AppKey("schedule_lock", asyncio.Lock)

@@ -10,9 +10,8 @@ from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import LoginIn, PasswordChangeIn, SessionOut
 from hearing_server.auth import staff
 from hearing_server.auth.access import ANY_STAFF, PUBLIC
-from hearing_server.auth.passwords import check_password_rules
+from hearing_server.auth.passwords import PASSWORDS, check_password_rules
 from hearing_server.domain.errors import InvalidInput
-from hearing_server.keys import PASSWORDS
 from hearing_server.store.models import User
 
 TAG = "session"

@@ -9,8 +9,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from hearing_server.keys import METRICS
-
 
 class Metrics:
     """The application's own registry (no process-global default registry)."""
@@ -71,3 +69,6 @@ async def metrics_middleware(
         metrics.requests.labels(request.method, route, str(status)).inc()
         if status != 101:
             metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+METRICS = web.AppKey("metrics", Metrics)

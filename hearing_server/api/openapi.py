@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from hearing_server import __version__
-from hearing_server.api.registry import Endpoint, RouteTable, endpoint
+from hearing_server.api.registry import ROUTES, Endpoint, RouteTable, endpoint
 from hearing_server.api.schemas import ErrorOut
 from hearing_server.auth.access import PUBLIC
 from hearing_server.auth.staff import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
-from hearing_server.keys import CONFIG, ROUTES
+from hearing_server.config import CONFIG
 
 Mode = Literal["validation", "serialization"]
 _PATH_PARAM = re.compile(r"{(\w+)}")

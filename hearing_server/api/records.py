@@ -16,8 +16,8 @@ from hearing_server.api.schemas import Out, Query
 from hearing_server.auth.access import HEARING_MANAGERS, HEARING_READERS
 from hearing_server.domain.errors import Conflict
 from hearing_server.domain.hearing import HearingStatus
-from hearing_server.hearing_folder import resolve_folder
-from hearing_server.records import LIVE_RECORDINGS, SEAL_CHECKS, SEALER
+from hearing_server.record.context import LIVE_RECORDINGS, SEAL_CHECKS, SEALER
+from hearing_server.record.folder import resolve_folder
 from hearing_server.services import hearings
 from hearing_server.store.models import Hearing, HearingEvent
 from recording.composite import RenderProgress, read_progress
@@ -243,7 +243,7 @@ def _playback(progress: RenderProgress | None) -> PlaybackOut:
     if progress is None:
         return PlaybackOut(state="none")
     return PlaybackOut(
-        state=progress.state.value,  # type: ignore[arg-type]
+        state=progress.state.value,
         percent=progress.percent,
         speed_x=progress.speed_x,
         duration_s=progress.duration_s,

@@ -185,3 +185,6 @@ def to_response(result: Any, status: int = 200) -> web.StreamResponse:
     if isinstance(result, BaseModel):
         return web.Response(text=result.model_dump_json(), status=status, content_type="application/json")
     raise TypeError(f"a handler returned {type(result).__name__}")
+
+
+ROUTES = web.AppKey("routes", RouteTable)

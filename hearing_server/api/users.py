@@ -10,7 +10,7 @@ from hearing_server.api.present import user_out
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import UserCreateIn, UserList, UserOut, UserUpdateIn
 from hearing_server.auth.access import ADMINS
-from hearing_server.keys import PASSWORDS
+from hearing_server.auth.passwords import PASSWORDS
 from hearing_server.services import users
 
 TAG = "users"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hearing_server.keys import CONFIG
+from hearing_server.config import CONFIG
 
 MAX_USER_AGENT = 400
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -46,3 +47,6 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
         return known and matches
+
+
+PASSWORDS = web.AppKey("passwords", Passwords)

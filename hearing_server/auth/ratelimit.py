@@ -6,6 +6,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from aiohttp import web
+
 from hearing_server.domain.errors import RateLimited
 
 # A whole courthouse may sit behind one NAT address, so an address gets more failures than one account.
@@ -81,3 +83,6 @@ class LoginLimiter:
         # Memory stays bounded under a spray of usernames: drop the oldest keys first.
         while len(self._failures) > MAX_TRACKED_KEYS:
             del self._failures[next(iter(self._failures))]
+
+
+LOGIN_LIMITER = web.AppKey("login_limiter", LoginLimiter)

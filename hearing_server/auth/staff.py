@@ -14,10 +14,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearing_server.auth.client import client_ip, user_agent
+from hearing_server.auth.passwords import PASSWORDS
+from hearing_server.auth.ratelimit import LOGIN_LIMITER
 from hearing_server.auth.tokens import hash_token, new_token, plausible_token
-from hearing_server.config import Config
+from hearing_server.config import CONFIG, Config
 from hearing_server.domain.errors import Forbidden, NotAuthenticated
-from hearing_server.keys import CONFIG, LOGIN_LIMITER, PASSWORDS, SESSIONS
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import StaffSession, User
 
 SESSION_COOKIE = "hs_session"

@@ -16,11 +16,11 @@ from multidict import CIMultiDictProxy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hearing_server.auth.passwords import Passwords
+from hearing_server.auth.passwords import PASSWORDS, Passwords
 from hearing_server.auth.staff import CSRF_HEADER, SESSION_COOKIE, new_session
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import PASSWORDS, SESSIONS
 from hearing_server.services.users import create_user
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing, HearingEvent, Invitation, Party, StaffSession, User
 
 PASSWORD = "correct horse battery staple"

@@ -8,9 +8,9 @@ import aiohttp
 import pytest
 from api_harness import Api, MakeApi, cheap_passwords
 
-from hearing_server.app import create_app
+from hearing_server.auth.passwords import PASSWORDS
 from hearing_server.config import Config
-from hearing_server.keys import PASSWORDS
+from hearing_server.web.app import create_app
 
 
 @pytest.fixture

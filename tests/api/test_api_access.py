@@ -8,13 +8,12 @@ from typing import Any
 from aiohttp import web
 from api_harness import Api
 
-from hearing_server.api import API_MODULES
-from hearing_server.api.registry import RouteTable
-from hearing_server.app import create_app
+from hearing_server.api.registry import ROUTES, RouteTable
+from hearing_server.api.routes import API_MODULES
 from hearing_server.auth.tokens import new_token
 from hearing_server.config import Config
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import ROUTES
+from hearing_server.web.app import create_app
 
 # The policy, written out once more by hand (role names, not the code's constants): a change to an
 # endpoint's access must be made here too.

@@ -13,9 +13,10 @@ from api_harness import Api, future_start
 from hearing_server.api.invitations import qr_codes
 from hearing_server.auth.invitations import hash_token, resolve_invitation
 from hearing_server.auth.tokens import new_token
+from hearing_server.config import CONFIG
 from hearing_server.domain.errors import InvitationUnusable
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import CONFIG, EVENTS
+from hearing_server.record.event_log import EVENTS
 from hearing_server.store.models import Invitation
 
 

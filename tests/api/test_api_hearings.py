@@ -7,7 +7,8 @@ from datetime import timedelta
 from api_harness import Api, future_start
 
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import EVENTS, SESSIONS
+from hearing_server.record.event_log import EVENTS
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing
 
 

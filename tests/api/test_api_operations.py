@@ -8,10 +8,11 @@ import pytest
 from api_harness import Api, MakeApi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hearing_server.api.metrics import METRICS
+from hearing_server.api.registry import ROUTES
 from hearing_server.api.schemas import HearingCreateIn
 from hearing_server.api.security import CONTENT_SECURITY_POLICY
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import METRICS, ROUTES
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -12,8 +12,8 @@ import pytest
 from archive_bench import ArchiveBench, Clips
 from archive_media import write_audio, write_video
 
-from hearing_server.app import create_app
 from hearing_server.config import Config
+from hearing_server.web.app import create_app
 from recording.seal import CourtSigner, generate_court_certificate
 
 COURT = "Алматинский городской суд"

@@ -6,7 +6,7 @@ import json
 
 from archive_bench import ArchiveBench
 
-from hearing_server.archive.audit import AUDIT, audit_path
+from archive.audit import AUDIT, audit_path
 from recording.hashchain import ChainFault, verify_chain
 
 BASE = "/api/v1/archive"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from archive_bench import ArchiveBench
 
-from hearing_server.archive import cli
-from hearing_server.archive.package import PackageProblemKind, verify_package
+from archive import cli
+from archive.package import PackageProblemKind, verify_package
 from recording.verify import ProblemKind
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from archive_bench import ArchiveBench, days_ago
 
-from hearing_server.archive import cli
-from hearing_server.archive.admin import make_purger
-from hearing_server.archive.audit import audit_path
-from hearing_server.archive.retention import DELETIONS_DIR, expired_hearings
+from archive import cli
+from archive.admin import make_purger
+from archive.audit import audit_path
+from archive.retention import DELETIONS_DIR, expired_hearings
 from recording.cms import verify_detached
 from recording.hashchain import verify_chain
 

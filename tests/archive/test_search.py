@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from archive_bench import ArchiveBench
 
-from hearing_server.archive import search
+from archive import search
 
 URL = "/api/v1/archive/hearings"
 T0 = datetime(2026, 1, 10, 4, 0, tzinfo=UTC)  # 09:00 in Asia/Almaty (UTC+5)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hearing_server.archive.catalogue import name_words
-from hearing_server.archive.package import PackageProblemKind, verify_package
-from hearing_server.archive.ranges import ByteRange, RangeAnswer, parse_range
-from hearing_server.archive.storage import LocalDiskStorage, ObjectMissing, StorageError, validate_key
+from archive.catalogue import name_words
+from archive.package import PackageProblemKind, verify_package
+from archive.ranges import ByteRange, RangeAnswer, parse_range
+from archive.storage import LocalDiskStorage, ObjectMissing, StorageError, validate_key
 
 
 @pytest.mark.parametrize(

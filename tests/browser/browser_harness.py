@@ -19,12 +19,14 @@ import aiohttp
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, Playwright
 
-from hearing_server.app import create_app
+from hearing_server.auth.passwords import PASSWORDS
 from hearing_server.config import Config
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import EVENTS, PASSWORDS, SESSIONS
+from hearing_server.record.event_log import EVENTS
 from hearing_server.services.users import create_user
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import HearingEvent, Invitation
+from hearing_server.web.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_CLIENT = REPO / "web_client"

@@ -13,7 +13,7 @@ from hearing_server.auth.invitations import InvitationStatus
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.party import PartyRole, PartyState
-from signaling.media.contract import ConnectionState
+from media.contract import ConnectionState
 
 WEB_CLIENT = Path(__file__).resolve().parents[2] / "web_client"
 LANGUAGES = ("kk", "ru", "en")

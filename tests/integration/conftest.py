@@ -21,11 +21,11 @@ for _folder in ("signaling", "media", "recording"):
 from aiohttp.test_utils import TestServer  # noqa: E402
 from integration_harness import Clip, LiveServer, ServerApi, make_clip, stop_renders  # noqa: E402
 
-from hearing_server.app import create_app  # noqa: E402
 from hearing_server.bootstrap import FIRST_ADMIN, first_start  # noqa: E402
 from hearing_server.config import Config  # noqa: E402
-from signaling.media.aiortc_adapter import install_host_addresses, uninstall_host_addresses  # noqa: E402
-from signaling.media.contract import MediaSettings  # noqa: E402
+from hearing_server.web.app import create_app  # noqa: E402
+from media.aiortc_adapter import install_host_addresses, uninstall_host_addresses  # noqa: E402
+from media.contract import MediaSettings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -42,9 +42,9 @@ from media_harness import (
 from signaling_harness import WsPeer
 
 from hearing_server.config import Config
+from media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
 from recording.composite import PROGRESS_NAME, playback_dir
 from recording.media_info import TAG_EPOCH_US, TAG_KIND, TAG_PARTICIPANT_ID
-from signaling.media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
 
 PASSWORD = "a long enough password for tests"
 GOP = FPS  # a keyframe every second

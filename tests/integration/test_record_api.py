@@ -7,7 +7,7 @@ from typing import Any
 from integration_harness import LiveServer
 from sqlalchemy import update
 
-from hearing_server.keys import SESSIONS
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing
 from recording.seal import MANIFEST_NAME, SIGNATURE_NAME
 

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from media_harness import Clip, Hearing, RecordingSink, Room, make_clip
 
-from signaling.media import MediaSettings, Router
-from signaling.media.aiortc_adapter import uninstall_host_addresses
+from media.aiortc_adapter import uninstall_host_addresses
+from media.contract import MediaSettings
+from media.router import Router
 
 
 def pytest_configure(config: pytest.Config) -> None:

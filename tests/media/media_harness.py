@@ -20,15 +20,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from signaling.media import (
-    ConnectionState,
-    EncodedFrame,
-    MediaError,
-    Router,
-    TrackInfo,
-    TrackMapping,
-)
-from signaling.media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
+from media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
+from media.contract import ConnectionState, EncodedFrame, TrackInfo, TrackMapping
+from media.errors import MediaError
+from media.router import Router
 
 WIDTH, HEIGHT, FPS = 320, 240, 15
 VIDEO_CLOCK, AUDIO_CLOCK = 90000, 48000

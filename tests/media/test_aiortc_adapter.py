@@ -1,6 +1,6 @@
 """The aiortc/aioice private details the adapter relies on are still there, and the adapter works.
 
-If one of these fails after an upgrade, read ``signaling/media/aiortc_adapter.py`` against
+If one of these fails after an upgrade, read ``media/aiortc_adapter.py`` against
 the new aiortc source before changing anything else.
 """
 
@@ -29,8 +29,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSenderInfo
 from media_harness import VIDEO_CLOCK, PacketSource, client_configuration, wait_for
 
-from signaling.media import MediaSettings
-from signaling.media.aiortc_adapter import (
+from media.aiortc_adapter import (
     ConfiguredHostAddresses,
     PassthroughDecoder,
     ReceiverTap,
@@ -40,6 +39,7 @@ from signaling.media.aiortc_adapter import (
     redirect_keyframe_requests,
     uninstall_host_addresses,
 )
+from media.contract import MediaSettings
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 

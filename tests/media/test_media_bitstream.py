@@ -7,7 +7,7 @@ import fractions
 import av
 from media_harness import encode_vp8
 
-from signaling.media.bitstream import frame_size, is_keyframe
+from media.bitstream import frame_size, is_keyframe
 
 
 def grey_frames(width: int, height: int, count: int) -> list[av.VideoFrame]:

@@ -9,7 +9,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from media_harness import PacketSource, Room, client_configuration, wait_for
 
-from signaling.media import MediaError, MediaErrorCode
+from media.errors import MediaError, MediaErrorCode
 
 pytestmark = pytest.mark.media
 

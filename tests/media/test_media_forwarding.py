@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from signaling.media import EncodedFrame, TrackInfo
-from signaling.media.forwarding import ForwardedTrack, KeyframeRequests
+from media.contract import EncodedFrame, TrackInfo
+from media.forwarding import ForwardedTrack, KeyframeRequests
 
 VIDEO = TrackInfo(track_id="p/video/1", participant_id="p", kind="video", codec="VP8", clock_rate=90000)
 

@@ -21,8 +21,9 @@ from media_harness import (
     wait_for,
 )
 
-from signaling.media import MediaSettings, Router
-from signaling.media.aiortc_adapter import uninstall_host_addresses
+from media.aiortc_adapter import uninstall_host_addresses
+from media.contract import MediaSettings
+from media.router import Router
 
 pytestmark = pytest.mark.media
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from media_harness import Client, Received, Room, mean_colour, wait_for
 
-from signaling.media import TrackMapping
+from media.contract import TrackMapping
 
 pytestmark = pytest.mark.media
 

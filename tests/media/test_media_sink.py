@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from media_harness import AUDIO_CLOCK, HEIGHT, VIDEO_CLOCK, WIDTH, Room, wait_for
 
-from signaling.media import EncodedFrame, TrackInfo
+from media.contract import EncodedFrame, TrackInfo
 
 pytestmark = pytest.mark.media
 

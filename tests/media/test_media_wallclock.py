@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signaling.media.aiortc_adapter import SenderReport
-from signaling.media.wallclock import ParticipantClock, TrackClock
+from media.contract import SenderReport
+from media.wallclock import ParticipantClock, TrackClock
 
 
 def report(ntp_time: float, rtp: int) -> SenderReport:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from recording_media import Participant
 
+from media.contract import EncodedFrame
 from recording.recorder import HearingRecorder
-from signaling.media.contract import EncodedFrame
 
 
 def main() -> None:

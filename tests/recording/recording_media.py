@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from media.contract import EncodedFrame, TrackInfo
 from recording.recorder import HearingRecorder, RecorderEvent
-from signaling.media.contract import EncodedFrame, TrackInfo
 
 FPS = 30
 OPUS_MS = 20

@@ -27,6 +27,7 @@ from recording_media import (
     video_frames,
 )
 
+from media.contract import EncodedFrame
 from recording.media_info import read_media_info
 from recording.recorder import (
     HearingRecorder,
@@ -36,7 +37,6 @@ from recording.recorder import (
     RecorderState,
     ensure_disk_space,
 )
-from signaling.media.contract import EncodedFrame
 
 
 def segment_files(folder: Path, participant: str, kind: str) -> list[Path]:

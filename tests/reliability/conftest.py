@@ -20,14 +20,14 @@ from api_harness import Api, cheap_passwords  # noqa: E402
 from reliability_harness import MakeApi  # noqa: E402
 from signaling_harness import Bench, FakeRouter  # noqa: E402
 
-from hearing_server.app import create_app  # noqa: E402
+from hearing_server.auth.passwords import PASSWORDS  # noqa: E402
 from hearing_server.config import Config  # noqa: E402
-from hearing_server.keys import PASSWORDS  # noqa: E402
-from hearing_server.playback import PlaybackJobs  # noqa: E402
-from signaling import ws as signaling_ws  # noqa: E402
+from hearing_server.record.playback import PlaybackJobs  # noqa: E402
+from hearing_server.web import ws as signaling_ws  # noqa: E402
+from hearing_server.web.app import create_app  # noqa: E402
+from media.aiortc_adapter import install_host_addresses, uninstall_host_addresses  # noqa: E402
+from media.contract import FrameSink, MediaEvents, MediaSettings  # noqa: E402
 from signaling.live import default_media_factory  # noqa: E402
-from signaling.media.aiortc_adapter import install_host_addresses, uninstall_host_addresses  # noqa: E402
-from signaling.media.contract import FrameSink, MediaEvents, MediaSettings  # noqa: E402
 
 
 @pytest.fixture

@@ -21,12 +21,13 @@ from media_harness import Clip, PacketSource, client_configuration
 from signaling_harness import Bench, WsPeer
 from sqlalchemy import select
 
-from hearing_server.hearing_folder import resolve_folder
-from hearing_server.keys import CONFIG, SESSIONS
+from hearing_server.config import CONFIG
+from hearing_server.record.folder import resolve_folder
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing
+from media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
 from recording.hashchain import ChainVerification, verify_chain
 from recording.verify import VerificationReport, verify_hearing
-from signaling.media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
 
 LOG_NAME = "confirmation-log.jsonl"
 

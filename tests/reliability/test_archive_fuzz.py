@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "archive"))
 from archive_bench import ArchiveBench, Clips  # noqa: E402
 from archive_media import write_audio, write_video  # noqa: E402
 
-from hearing_server.app import create_app  # noqa: E402
 from hearing_server.config import Config  # noqa: E402
+from hearing_server.web.app import create_app  # noqa: E402
 from recording.seal import CourtSigner, generate_court_certificate  # noqa: E402
 
 # Streaming touches the database for one lookup per request: SQLite is enough.
@@ -42,7 +42,7 @@ pytestmark = [
 EXAMPLES = env_int("HEARING_FUZZ_EXAMPLES", 50)
 BASE = "/api/v1/archive/hearings"
 LINE_LIMIT = 8000  # near aiohttp's max_line_size/max_field_size (8190): its parser refuses longer ones
-MAX_RANGES = 16  # the server's documented limit (hearing_server/archive/ranges.py)
+MAX_RANGES = 16  # the server's documented limit (archive/ranges.py)
 MAX_DIGITS = 4300  # CPython's int() limit on decimal digits; longer numbers have a test of their own
 CANARY = b"CANARY-OUTSIDE-THE-RECORDINGS-ROOT-7d1f0c"
 FUZZ = settings(

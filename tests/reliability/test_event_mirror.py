@@ -14,7 +14,7 @@ from live_media import hearing_folder
 from reliability_harness import MakeBench
 
 from hearing_server.domain.events import EventType
-from hearing_server.keys import EVENTS
+from hearing_server.record.event_log import EVENTS
 from recording.hashchain import read_chain
 
 
@@ -24,7 +24,7 @@ async def test_concurrent_events_of_several_hearings_are_mirrored_once(
     bench = await make_bench()
     hearings = [await bench.make_hearing() for _ in range(3)]
     recorder = bench.app[EVENTS]
-    caplog.set_level(logging.WARNING, logger="hearing_server.events")
+    caplog.set_level(logging.WARNING, logger="hearing_server.record.event_log")
 
     async def burst(hearing_id: str) -> None:
         for number in range(15):

@@ -29,12 +29,13 @@ from signaling_harness import Bench, WsPeer, types_of
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearing_server.keys import EVENTS, SESSIONS
-from hearing_server.playback import PlaybackJobs
+from hearing_server.record.event_log import EVENTS
+from hearing_server.record.playback import PlaybackJobs
+from hearing_server.store.db import SESSIONS
+from media.aiortc_adapter import install_host_addresses, uninstall_host_addresses
+from media.contract import MediaSettings
 from recording.hashchain import read_chain
 from signaling.live import default_media_factory
-from signaling.media.aiortc_adapter import install_host_addresses, uninstall_host_addresses
-from signaling.media.contract import MediaSettings
 
 pytestmark = [pytest.mark.media, pytest.mark.slow]
 

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from reliability_harness import MakeApi, env_int
 
 from hearing_server.api.openapi import build_openapi
-from hearing_server.app import create_app
+from hearing_server.api.registry import ROUTES
 from hearing_server.config import load_config
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import ROUTES
+from hearing_server.web.app import create_app
 
 EXAMPLES = env_int("HEARING_FUZZ_EXAMPLES", 30)
 REQUEST_LINE_LIMIT = 8000  # near aiohttp's own limit (max_line_size 8190): it may refuse the line itself

@@ -21,14 +21,15 @@ from api_harness import PASSWORD, Api, cheap_passwords
 from reliability_harness import MakeApi, MakeBench
 from signaling_harness import Bench
 
+from hearing_server.api.registry import ROUTES
 from hearing_server.api.security import SECURITY_HEADERS
-from hearing_server.app import create_app
+from hearing_server.auth.passwords import PASSWORDS
 from hearing_server.auth.staff import CSRF_HEADER, SESSION_COOKIE
 from hearing_server.config import Config
 from hearing_server.domain.party import StaffRole
-from hearing_server.keys import PASSWORDS, ROUTES
 from hearing_server.logs import AccessLogger, JsonFormatter, TextFormatter, setup_logging
 from hearing_server.tls import server_ssl_context
+from hearing_server.web.app import create_app
 
 
 def _origin_variants(origin: str) -> list[str]:

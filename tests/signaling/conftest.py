@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from signaling_harness import Bench, FakeRouter
 
-from hearing_server.app import create_app
 from hearing_server.config import Config
-from signaling import ws as signaling_ws
-from signaling.media.contract import FrameSink, MediaEvents, MediaSettings
+from hearing_server.web import ws as signaling_ws
+from hearing_server.web.app import create_app
+from media.contract import FrameSink, MediaEvents, MediaSettings
 
 MakeBench = Callable[..., Awaitable[Bench]]
 

@@ -15,9 +15,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from hearing_server.auth.tokens import hash_token, new_token
-from hearing_server.keys import EVENTS, SESSIONS
+from hearing_server.record.event_log import EVENTS
+from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Hearing, HearingEvent, Invitation, Party, StaffSession, User
-from signaling.media.contract import (
+from hearing_server.web.ws import LIVE_HEARINGS
+from media.contract import (
     ConnectionQuality,
     FrameSink,
     MediaEvents,
@@ -25,8 +27,7 @@ from signaling.media.contract import (
     TrackKind,
     TrackMapping,
 )
-from signaling.media.errors import MediaError, MediaErrorCode
-from signaling.ws import LIVE_HEARINGS
+from media.errors import MediaError, MediaErrorCode
 
 TIMEOUT = 5.0
 

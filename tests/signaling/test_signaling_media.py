@@ -24,9 +24,9 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from signaling_harness import Bench, WsPeer
 
+from media.aiortc_adapter import install_host_addresses, uninstall_host_addresses
+from media.contract import MediaSettings
 from signaling.live import default_media_factory
-from signaling.media.aiortc_adapter import install_host_addresses, uninstall_host_addresses
-from signaling.media.contract import MediaSettings
 
 pytestmark = [pytest.mark.media, pytest.mark.slow]
 

@@ -1,8 +1,10 @@
 // The signaling WebSocket (docs/protocol.md): joins, reconnects with back-off, checks liveness.
 //
 // Events: 'message' (detail: the server message), 'open' (after every successful connect),
-// 'reconnecting' (detail: {code, delay}), 'closed' (detail: {code, reason}) when the server closed
+// 'reconnecting' (detail: {code, delay, cause}), 'closed' (detail: {code, reason}) when the server closed
 // the connection for good (left, ended, removed, replaced, denied, join failed, policy).
+// `cause` is 'closed' when the socket was closed under us — the server went away (1001) or its process
+// died (1006 at once, the kernel closed the connection) — and 'lost' when it stopped answering (no pong).
 
 export const CloseCode = Object.freeze({
   LEFT: 1000,
@@ -86,7 +88,7 @@ export class SignalingClient extends EventTarget {
     try {
       socket = new WebSocket(this._url);
     } catch (error) {
-      this._scheduleReconnect(0);
+      this._scheduleReconnect(0, 'closed');
       return;
     }
     this._socket = socket;
@@ -123,14 +125,14 @@ export class SignalingClient extends EventTarget {
         this.dispatchEvent(new CustomEvent('closed', { detail: { code: event.code, reason: event.reason } }));
         return;
       }
-      this._scheduleReconnect(event.code);
+      this._scheduleReconnect(event.code, 'closed');
     });
   }
 
-  _scheduleReconnect(code) {
+  _scheduleReconnect(code, cause) {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this._attempt);
     this._attempt += 1;
-    this.dispatchEvent(new CustomEvent('reconnecting', { detail: { code, delay } }));
+    this.dispatchEvent(new CustomEvent('reconnecting', { detail: { code, delay, cause } }));
     this._retryTimer = setTimeout(() => this._open(), delay * (0.8 + Math.random() * 0.4));
   }
 
@@ -147,7 +149,7 @@ export class SignalingClient extends EventTarget {
     this.connected = false;
     this._stopPing();
     if (socket) socket.close();
-    if (!this._stopped) this._scheduleReconnect(1006);
+    if (!this._stopped) this._scheduleReconnect(1006, 'lost');
   }
 
   _startPing() {

@@ -1,0 +1,230 @@
+"""Sealing ended hearings with the court's key, checking seals, and putting things right after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hearing_server.config import Config
+from hearing_server.domain.errors import Conflict, NotFound
+from hearing_server.domain.events import EventType
+from hearing_server.domain.hearing import LIVE, HearingStatus, check_transition
+from hearing_server.record.event_log import EventRecorder
+from hearing_server.record.folder import resolve_folder
+from hearing_server.record.playback import PlaybackJobs
+from hearing_server.store.models import Hearing
+from recording.seal import (
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    CourtSigner,
+    SealError,
+    evidence_files,
+    generate_court_certificate,
+    seal_hearing,
+)
+from recording.verify import VerificationReport, verify_hearing
+
+log = logging.getLogger(__name__)
+
+PLAYBACK_RECOVERY_WINDOW = timedelta(days=7)
+
+
+def load_signer(config: Config) -> CourtSigner:
+    """The court's signer from configuration; a self-signed development pair when none is configured."""
+    if config.court_cert is not None or config.court_key is not None:
+        return CourtSigner.load(config.court_cert_path, config.court_key_path)
+    config.court_cert_path.parent.mkdir(parents=True, exist_ok=True)
+    return generate_court_certificate(config.court_cert_path, config.court_key_path, config.court_name)
+
+
+@dataclass(frozen=True)
+class SealOutcome:
+    """A sealed hearing: its folder, who signed and when."""
+
+    hearing_id: str
+    folder: Path
+    signer_subject: str
+    sealed_at: datetime
+
+
+class Sealer:
+    """Seals ended hearings and recovers hearings a crash left live or unsealed."""
+
+    def __init__(
+        self,
+        config: Config,
+        sessions: async_sessionmaker[AsyncSession],
+        events: EventRecorder,
+        playback: PlaybackJobs,
+    ) -> None:
+        self._config = config
+        self._sessions = sessions
+        self._events = events
+        self._playback = playback
+        self._signer: CourtSigner | None = None
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def signer(self) -> CourtSigner:
+        """The court's signer, loaded (or generated for development) once."""
+        if self._signer is None:
+            self._signer = await asyncio.to_thread(load_signer, self._config)
+        return self._signer
+
+    async def seal(self, hearing_id: str, actor: str = "system") -> SealOutcome:
+        """Seal an ended hearing: log ``hearing_sealed``, write and sign the manifest, mark it sealed.
+
+        Safe to repeat after a crash or a failed attempt: a ``hearing_sealed`` entry left last in the
+        log is not written twice, and a seal already on disk is kept (the hearing is only marked).
+        """
+        async with self._lock:
+            async with self._sessions() as session:
+                hearing = await session.get(Hearing, hearing_id)
+                if hearing is None:
+                    raise NotFound("no such hearing", code="hearing_not_found")
+                check_transition(HearingStatus(hearing.status), HearingStatus.SEALED)
+            signer = await self.signer()
+            folder = await self._events.folder(hearing_id)
+            manifest, signature = folder / MANIFEST_NAME, folder / SIGNATURE_NAME
+            if manifest.exists() and signature.exists():
+                log.warning("hearing %s was sealed on disk before a crash; marking it sealed", hearing_id)
+                await self._events.close_log(hearing_id)
+            else:
+                for orphan in (manifest, signature):
+                    if orphan.exists():  # half a seal (a crash between the two writes) seals nothing
+                        log.warning("removing %s, left without its counterpart", orphan)
+                        await asyncio.to_thread(orphan.unlink)
+                await self._log_sealed(hearing_id, actor, signer)
+                await self._events.close_log(hearing_id)
+                try:
+                    await asyncio.to_thread(seal_hearing, folder, hearing_id, signer)
+                except SealError as exc:
+                    raise Conflict(f"the hearing cannot be sealed: {exc}", code="seal_failed") from exc
+            now = datetime.now(UTC)
+            async with self._sessions() as session:
+                await session.execute(
+                    update(Hearing)
+                    .where(Hearing.id == hearing_id)
+                    .values(status=HearingStatus.SEALED.value, sealed_at=now, updated_at=now)
+                )
+                await session.commit()
+        log.info("hearing %s sealed by %s", hearing_id, signer.subject)
+        self._playback.enqueue(folder)
+        return SealOutcome(hearing_id, folder, signer.subject, now)
+
+    async def _log_sealed(self, hearing_id: str, actor: str, signer: CourtSigner) -> None:
+        confirmation_log = await self._events.confirmation_log(hearing_id)
+        entries = await asyncio.to_thread(confirmation_log.entries)
+        if entries and entries[-1].event == EventType.HEARING_SEALED.value:
+            return  # an earlier attempt logged it and then failed or crashed
+        await self._events.record(
+            hearing_id, EventType.HEARING_SEALED, actor=actor, details={"signer": signer.subject}
+        )
+
+    async def recover(self) -> None:
+        """At start-up: live hearings become interrupted (now); ended ones are sealed and missing playback
+        copies of sealed ones rendered in the background, so that start-up does not wait for hashing."""
+        unfinished = [s.value for s in (*LIVE, HearingStatus.ENDED)]
+        # Only recently sealed hearings may still lack a playback copy; older ones were seen before.
+        recent = datetime.now(UTC) - PLAYBACK_RECOVERY_WINDOW
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Hearing.id, Hearing.status, Hearing.recording_path).where(
+                        Hearing.status.in_(unfinished)
+                        | ((Hearing.status == HearingStatus.SEALED.value) & (Hearing.sealed_at >= recent))
+                    )
+                )
+            ).all()
+        to_finish: list[tuple[str, HearingStatus, str | None]] = []
+        for hearing_id, raw, relative in rows:
+            status = HearingStatus(raw)
+            if status in LIVE:
+                try:
+                    await self._interrupt(hearing_id)
+                except Exception:
+                    log.exception("marking hearing %s interrupted failed", hearing_id)
+            else:
+                to_finish.append((hearing_id, status, relative))
+        if to_finish:
+            task = asyncio.create_task(self._finish(to_finish), name="seal-recovery")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _finish(self, hearings: list[tuple[str, HearingStatus, str | None]]) -> None:
+        for hearing_id, status, relative in hearings:
+            try:
+                if status is HearingStatus.ENDED:
+                    await self.seal(hearing_id)
+                elif relative is not None:
+                    folder = resolve_folder(self._config.recordings_dir, relative)
+                    # Only real sealed folders: a hearing without one has nothing to render.
+                    if await asyncio.to_thread((folder / MANIFEST_NAME).exists):
+                        self._playback.enqueue(folder, only_if_missing=True)
+            except Exception:
+                log.exception("recovering hearing %s (%s) failed", hearing_id, status.value)
+
+    async def close(self) -> None:
+        """Stop recovery work still running (it is redone at the next start)."""
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _interrupt(self, hearing_id: str) -> None:
+        now = datetime.now(UTC)
+        async with self._sessions() as session:
+            hearing = await session.get(Hearing, hearing_id)
+            if hearing is None:
+                return
+            previous = hearing.status
+            hearing.status = HearingStatus.INTERRUPTED.value
+            hearing.updated_at = now
+            await session.commit()
+        await self._events.record(
+            hearing_id,
+            EventType.HEARING_INTERRUPTED,
+            actor="system",
+            details={"reason": "server_restarted", "previous_status": previous},
+        )
+
+
+class SealChecks:
+    """Checks sealed hearing folders against the court certificate, once per state of their files."""
+
+    def __init__(self, court_cert: Path, remembered: int = 256) -> None:
+        self._court_cert = court_cert
+        self._remembered = remembered
+        self._cache: dict[Path, tuple[tuple[object, ...], VerificationReport]] = {}
+
+    async def check(self, folder: Path) -> VerificationReport:
+        """The verification of a sealed folder; redone whenever any of its files changes."""
+        fingerprint = await asyncio.to_thread(_fingerprint, folder)
+        cached = self._cache.get(folder)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        trusted = self._court_cert if self._court_cert.exists() else None
+        report = await asyncio.to_thread(verify_hearing, folder, trusted)
+        self._cache.pop(folder, None)
+        self._cache[folder] = (fingerprint, report)
+        while len(self._cache) > self._remembered:
+            del self._cache[next(iter(self._cache))]  # the longest unchecked
+        return report
+
+
+def _fingerprint(folder: Path) -> tuple[object, ...]:
+    parts: list[object] = []
+    for path in [*evidence_files(folder), folder / MANIFEST_NAME, folder / SIGNATURE_NAME]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            parts.append((str(path), None))
+            continue
+        parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return tuple(parts)

@@ -1,0 +1,122 @@
+"""The signaling endpoint ``GET /ws`` and its wiring into the application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from hearing_server.api.registry import ROUTES, endpoint
+from hearing_server.auth.access import PUBLIC
+from hearing_server.auth.client import client_ip, user_agent
+from hearing_server.config import CONFIG, Config
+from hearing_server.record.event_log import EVENTS
+from hearing_server.services.room_store import SqlRoomStore
+from hearing_server.store.db import SESSIONS
+from hearing_server.web.entry import ConnectionGate, LiveEntry
+from signaling.live import LiveHearings, default_media_factory
+from signaling.room.media_session import MediaFactory, RecordingFactory
+from signaling.room.participant import ClientInfo
+from signaling.room.store import RoomSettings
+from signaling.session import SignalingSession
+
+LIVE_HEARINGS = web.AppKey("live_hearings", LiveHearings)
+LIVE_ENTRY = web.AppKey("live_entry", LiveEntry)
+MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
+RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
+ON_ENDED: web.AppKey[Callable[[str], Awaitable[None]]] = web.AppKey("on_hearing_ended")
+HEARTBEAT_S = 15.0
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip().lower())
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def origin_allowed(request: web.Request, config: Config) -> bool:
+    """Whether the page that opened the socket is served by this server (stops cross-site WebSockets)."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return False
+    allowed = {_origin(config.effective_public_url), _origin(f"{request.scheme}://{request.host}")}
+    return _origin(origin) in allowed
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """Upgrade to the signaling WebSocket and serve it until it closes."""
+    config = request.app[CONFIG]
+    if not origin_allowed(request, config):
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
+    if not ws.can_prepare(request).ok:
+        raise web.HTTPBadRequest(text="WebSocket upgrade expected")
+    await ws.prepare(request)
+    client = ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
+    gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
+    await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate).run()
+    return ws
+
+
+def room_settings(config: Config) -> RoomSettings:
+    """The live room's settings from the server's configuration."""
+    return RoomSettings(
+        max_participants=config.max_participants,
+        reconnect_grace_s=config.reconnect_grace_s,
+        timezone=config.timezone,
+        ice_host_addresses=list(config.ice_host_addresses),
+        ice_servers=list(config.ice_servers),
+        video_codec=config.video_codec,
+        ws_max_message_bytes=config.ws_max_message_bytes,
+        ws_messages_per_s=config.ws_messages_per_s,
+        readmit_after_interruption=config.readmit_after_interruption,
+    )
+
+
+async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
+    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
+    registry = LiveHearings(
+        room_settings(app[CONFIG]),
+        SqlRoomStore(app[SESSIONS], app[EVENTS]),
+        media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
+        recording_factory=app.get(RECORDING_FACTORY),
+        on_ended=app.get(ON_ENDED),
+    )
+    app[LIVE_HEARINGS] = registry
+    yield
+    await registry.close()
+
+
+async def _interrupt_live_hearings(app: web.Application) -> None:
+    # Runs before open connections are cancelled, so hearings end as "interrupted", not as mass disconnects.
+    if LIVE_HEARINGS in app:
+        await app[LIVE_HEARINGS].close()
+
+
+def setup(
+    app: web.Application,
+    *,
+    media_factory: MediaFactory | None = None,
+    recording_factory: RecordingFactory | None = None,
+    on_ended: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Add ``/ws`` and the live-hearing registry; call after the database wiring of ``create_app``."""
+    if media_factory is not None:
+        app[MEDIA_FACTORY] = media_factory
+    if recording_factory is not None:
+        app[RECORDING_FACTORY] = recording_factory
+    if on_ended is not None:
+        app[ON_ENDED] = on_ended
+    app[ROUTES].add(
+        endpoint(
+            "GET",
+            "/ws",
+            access=PUBLIC,  # the socket authenticates its first message (invitation token or staff session)
+            summary="Signaling WebSocket of live hearings (docs/protocol.md)",
+            tag="live",
+            raw=True,
+            openapi=False,
+        )(websocket)
+    )
+    app.cleanup_ctx.append(_live_hearings)
+    app.on_shutdown.append(_interrupt_live_hearings)

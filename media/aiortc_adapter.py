@@ -1,0 +1,205 @@
+"""The one place that reaches into aiortc's and aioice's private details.
+
+Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests in
+``tests/media/test_aiortc_adapter.py`` fail loudly when an upgrade moves them.
+
+* ICE host addresses: aioice gathers host candidates through its module-level
+  ``get_host_addresses``, which skips loopback; :func:`install_host_addresses`
+  replaces that name **process-wide** with the configured addresses.
+* Receiving: :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of
+  encoded frames (``av.Packet``) handed to its track on the event loop, without
+  the decoder thread, and records the publisher's RTCP sender reports.
+* Sending: ``RTCRtpSender._next_encoded_frame`` packs an ``av.Packet`` returned by
+  a track's ``recv()`` as is (no encode), so forwarded tracks return packets.
+* Keyframes: :meth:`ReceiverTap.request_keyframe` sends a PLI to the publisher;
+  :func:`redirect_keyframe_requests` catches a subscriber's PLI/FIR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aioice.ice
+import aiortc
+import av
+from aiortc import RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtp import RtcpSrPacket
+
+from .bitstream import is_keyframe
+from .contract import MediaSettings, SenderReport
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_AIORTC = (1, 16)
+_NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+
+
+def check_aiortc_version(version: str = aiortc.__version__) -> None:
+    """Refuse to run on an aiortc whose private details this adapter was not written against."""
+    parts = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if parts != SUPPORTED_AIORTC:
+        raise RuntimeError(
+            f"aiortc {version} is not supported: the media adapter is written for "
+            f"aiortc {SUPPORTED_AIORTC[0]}.{SUPPORTED_AIORTC[1]}.x"
+        )
+
+
+# --- ICE host addresses --------------------------------------------------------------------
+
+
+class ConfiguredHostAddresses:
+    """Stands in for ``aioice.ice.get_host_addresses``: answers with the configured addresses."""
+
+    def __init__(self, addresses: Sequence[str], original: Callable[..., list[str]]) -> None:
+        self.addresses = list(addresses)
+        self.original = original
+
+    def __call__(self, use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [address for address in self.addresses if (use_ipv6 if ":" in address else use_ipv4)]
+
+
+def install_host_addresses(settings: MediaSettings) -> None:
+    """Make every ICE agent in this process gather host candidates on ``settings.host_addresses``.
+
+    Process-wide (aioice looks the function up in its module); idempotent: installing again
+    replaces the addresses, and :func:`uninstall_host_addresses` restores aioice's own lookup.
+    """
+    current = aioice.ice.get_host_addresses
+    original = current.original if isinstance(current, ConfiguredHostAddresses) else current
+    aioice.ice.get_host_addresses = ConfiguredHostAddresses(settings.host_addresses, original)
+
+
+def uninstall_host_addresses() -> None:
+    """Give aioice back its own host-address lookup."""
+    current = aioice.ice.get_host_addresses
+    if isinstance(current, ConfiguredHostAddresses):
+        aioice.ice.get_host_addresses = current.original
+
+
+# --- receiving encoded frames ----------------------------------------------------------------
+
+
+class PassthroughDecoder:
+    """A 'decoder' that returns the encoded frame as an ``av.Packet`` instead of decoding it."""
+
+    def __init__(self, codec: RTCRtpCodecParameters) -> None:
+        self.codec_name = codec.name
+        self.time_base = fractions.Fraction(1, codec.clockRate)
+
+    def decode(self, encoded_frame: JitterFrame) -> list[av.Packet]:
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = self.time_base
+        packet.is_keyframe = is_keyframe(self.codec_name, encoded_frame.data)
+        return [packet]
+
+
+class RtpTimestampUnwrapper:
+    """Replaces aiortc's per-receiver timestamp mapper: 32-bit RTP time → monotonic 64-bit.
+
+    aiortc's own mapper rebases the first timestamp to zero, which would lose the relation
+    to the RTP times in RTCP sender reports; this one keeps the publisher's RTP time.
+    """
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def map(self, timestamp: int) -> int:
+        if self._last is None:
+            self._last = timestamp
+            return timestamp
+        delta = (timestamp - self._last) & 0xFFFFFFFF
+        if delta >= 1 << 31:
+            delta -= 1 << 32
+        self._last += delta
+        return self._last
+
+
+class _FrameFeed:
+    """Stands in for the receiver's decoder queue (a ``queue.Queue``).
+
+    ``put`` is called on the event loop with each reassembled frame; the frame goes straight
+    to the track as an ``av.Packet``.  The receiver's decoder thread still starts but only
+    parks in ``get`` until the receiver stops, then ends the track as aiortc would.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        self._receiver = receiver
+        self._decoders: dict[str, PassthroughDecoder] = {}
+        self._stopped = threading.Event()
+
+    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if item is None:
+            self._stopped.set()
+            return
+        codec, frame = item
+        decoder = self._decoders.get(codec.name)
+        if decoder is None:
+            decoder = self._decoders[codec.name] = PassthroughDecoder(codec)
+        track = self._receiver._track
+        if track is not None:
+            for packet in decoder.decode(frame):
+                track._queue.put_nowait(packet)
+
+    def get(self) -> None:
+        self._stopped.wait()
+        return None
+
+
+class ReceiverTap:
+    """Turns an aiortc receiver into a source of encoded frames and keyframe requests.
+
+    Install it before the receiver starts (from the connection's ``track`` event); the
+    receiver's track then yields ``av.Packet`` (data, pts = unwrapped RTP time, time base
+    1/clock rate, keyframe flag).
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        self.receiver = receiver
+        self.sender_report: SenderReport | None = None
+        self._pending: set[asyncio.Future[None]] = set()
+        receiver._RTCRtpReceiver__decoder_queue = _FrameFeed(receiver)  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__timestamp_mapper = RtpTimestampUnwrapper()  # type: ignore[attr-defined]
+        handle_rtcp = receiver._handle_rtcp_packet
+
+        async def watch_rtcp(packet: Any) -> None:
+            if isinstance(packet, RtcpSrPacket):
+                info = packet.sender_info
+                self.sender_report = SenderReport(
+                    ntp_time=(info.ntp_timestamp >> 32)
+                    - _NTP_EPOCH_OFFSET
+                    + (info.ntp_timestamp & 0xFFFFFFFF) / 2**32,
+                    rtp_timestamp=info.rtp_timestamp,
+                    received_at=time.time(),
+                )
+            await handle_rtcp(packet)
+
+        receiver._handle_rtcp_packet = watch_rtcp  # type: ignore[method-assign]
+
+    def request_keyframe(self) -> bool:
+        """Send a picture loss indication to the publisher; False if no media has arrived yet."""
+        sources = self.receiver.getSynchronizationSources()
+        # The RTX stream's SSRC may be among them; a PLI naming it is harmless.
+        for source in sources:
+            task = asyncio.ensure_future(self.receiver._send_rtcp_pli(source.source))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        return bool(sources)
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+def redirect_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
+    """Call ``on_request`` when the remote side asks this sender for a keyframe (PLI or FIR).
+
+    aiortc would only flag its encoder, which a forwarded (pre-encoded) track never uses.
+    """
+    sender._send_keyframe = on_request  # type: ignore[method-assign]

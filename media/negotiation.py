@@ -1,0 +1,270 @@
+"""Who offers: two peer connections per participant, as LiveKit does, so offers never collide.
+
+* :class:`PublishConnection` — the client offers its audio/video (sendonly), the server answers.
+* :class:`SubscribeConnection` — the server offers the other participants' tracks and
+  renegotiates whenever one appears or goes; one offer is outstanding at a time and a change
+  made meanwhile is offered after the answer.  m-lines cannot be removed, so a freed
+  transceiver turns ``inactive`` and is reused for the next track of its kind.
+
+This is the only module that creates offers and answers; replacing the two-connection
+scheme (e.g. by one connection with server-side renegotiation) stays within it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiortc import RTCRtpTransceiver, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+from aiortc.exceptions import OperationError
+from aiortc.mediastreams import MediaStreamTrack
+
+from .aiortc_adapter import ReceiverTap, redirect_keyframe_requests
+from .codecs import hearing_codec
+from .contract import ConnectionState, MediaEvents, MediaSettings, TrackKind, TrackMapping
+from .errors import MediaError, MediaErrorCode
+from .forwarding import ForwardedTrack, PublishedTrack
+from .peer import create_peer_connection
+
+logger = logging.getLogger(__name__)
+
+MAX_SDP_CHARS = 64 * 1024
+_SDP_LINE = re.compile(r"^[a-z]=[^\x00]*$")
+KINDS: tuple[TrackKind, ...] = ("audio", "video")
+
+
+def parse_sdp(text: object) -> aiortc_sdp.SessionDescription:
+    """Parse SDP from a client, refusing anything unusable with a :class:`MediaError`."""
+    if not isinstance(text, str) or not text.strip():
+        raise MediaError(MediaErrorCode.SDP_INVALID, "SDP must be a non-empty string")
+    if len(text) > MAX_SDP_CHARS:
+        raise MediaError(MediaErrorCode.SDP_INVALID, f"SDP longer than {MAX_SDP_CHARS} characters")
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line]
+    if lines[0] != "v=0" or not all(_SDP_LINE.match(line) for line in lines):
+        raise MediaError(MediaErrorCode.SDP_INVALID, "not SDP: every line must be <type>=<value>, first v=0")
+    try:
+        description = aiortc_sdp.SessionDescription.parse(text)
+    except Exception as exc:  # the parser raises whatever the malformed text trips over
+        raise MediaError(MediaErrorCode.SDP_INVALID, f"unreadable SDP: {exc!r}") from exc
+    for media in description.media:
+        if media.kind in KINDS and (media.ice is None or media.dtls is None):
+            raise MediaError(MediaErrorCode.SDP_INVALID, "m-line without ICE or DTLS parameters")
+    return description
+
+
+def _negotiation_error(exc: Exception) -> MediaError:
+    if isinstance(exc, MediaError):
+        return exc
+    if isinstance(exc, OperationError):
+        return MediaError(MediaErrorCode.CODEC_UNSUPPORTED, f"no common codec: {exc}")
+    return MediaError(MediaErrorCode.SDP_INVALID, f"SDP rejected: {exc!r}")
+
+
+@dataclass
+class ReceivedTrack:
+    """A track arriving on a publish connection, before the router publishes it."""
+
+    kind: TrackKind
+    track: MediaStreamTrack
+    tap: ReceiverTap
+
+
+class PublishConnection:
+    """A participant's publish connection: the client offers its media, the server answers."""
+
+    def __init__(self, settings: MediaSettings, on_state: Callable[[], None]) -> None:
+        self.pc = create_peer_connection(settings)
+        self.received: list[ReceivedTrack] = []
+        self._settings = settings
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", on_state)
+
+    @property
+    def state(self) -> ConnectionState:
+        return self.pc.connectionState  # type: ignore[return-value]
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the client's offer and return the server's answer (with its ICE candidates)."""
+        description = parse_sdp(offer_sdp)
+        kinds = [media.kind for media in description.media]
+        if any(kind not in KINDS for kind in kinds) or any(kinds.count(k) > 1 for k in KINDS):
+            raise MediaError(
+                MediaErrorCode.MEDIA_UNSUPPORTED,
+                f"a publish offer carries at most one audio and one video m-line, got {kinds}",
+            )
+        if not kinds:
+            raise MediaError(MediaErrorCode.MEDIA_UNSUPPORTED, "the offer has no audio or video")
+        # Transceivers made before the offer is applied carry the hearing's codec preferences;
+        # aiortc matches them to the offer's m-lines by kind.
+        for kind in kinds:
+            transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)  # type: ignore[arg-type]
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except Exception as exc:
+            raise _negotiation_error(exc) from exc
+        return self.pc.localDescription.sdp
+
+    async def close(self) -> None:
+        self.pc.remove_all_listeners()
+        await self.pc.close()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+        # must happen now: the receiver starts once the connection is up
+        self.received.append(ReceivedTrack(track.kind, track, ReceiverTap(receiver)))  # type: ignore[arg-type]
+
+
+@dataclass
+class _Slot:
+    """One transceiver of a subscribe connection and the track its sender reads."""
+
+    transceiver: RTCRtpTransceiver
+    track: ForwardedTrack
+    offered: PublishedTrack | None = None  # source announced in the outstanding offer
+    negotiated: PublishedTrack | None = None  # source announced in the last answered offer
+
+
+@dataclass
+class _Negotiation:
+    offer_pending: bool = False
+    changed: bool = False
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class SubscribeConnection:
+    """A participant's subscribe connection: the server offers the other participants' tracks."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        settings: MediaSettings,
+        events: MediaEvents,
+        on_state: Callable[[], None],
+    ) -> None:
+        self.participant_id = participant_id
+        self.pc = create_peer_connection(settings)
+        self._settings = settings
+        self._events = events
+        self._on_state = on_state
+        self._slots: list[_Slot] = []
+        self._negotiation = _Negotiation()
+        self._closed = False
+        self.pc.on("connectionstatechange", self._state_changed)
+        # an inactive slot of each kind lets ICE and DTLS connect before anyone publishes
+        for kind in KINDS:
+            self._add_slot(kind)
+        self._renegotiate()
+
+    @property
+    def state(self) -> ConnectionState:
+        return self.pc.connectionState  # type: ignore[return-value]
+
+    def subscribe(self, published: PublishedTrack) -> None:
+        """Start sending a published track to this participant (after renegotiation)."""
+        if self._closed or any(slot.track.source is published for slot in self._slots):
+            return
+        kind = published.info.kind
+        slot = next((s for s in self._slots if s.track.kind == kind and s.track.source is None), None)
+        if slot is None:
+            slot = self._add_slot(kind)
+        slot.track.attach(published)
+        slot.transceiver.direction = "sendonly"
+        self._renegotiate()
+
+    def unsubscribe(self, published: PublishedTrack) -> None:
+        """Stop sending a published track; its slot turns inactive until reused."""
+        for slot in self._slots:
+            if slot.track.source is published:
+                slot.track.detach()
+                slot.transceiver.direction = "inactive"
+                self._renegotiate()
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        """Complete the outstanding offer with the client's answer."""
+        if not self._negotiation.offer_pending or self.pc.signalingState != "have-local-offer":
+            raise MediaError(MediaErrorCode.NO_OFFER_PENDING, "no subscribe offer is awaiting an answer")
+        parse_sdp(answer_sdp)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        except Exception as exc:
+            # the offer stays outstanding: the client may still send a usable answer
+            raise _negotiation_error(exc) from exc
+        for slot in self._slots:
+            slot.negotiated = slot.offered
+        self._negotiation.offer_pending = False
+        self._update_ready()
+        self._maybe_offer()
+
+    async def close(self) -> None:
+        self._closed = True
+        for slot in self._slots:
+            slot.track.detach()
+        for task in list(self._negotiation.tasks):
+            task.cancel()
+        self.pc.remove_all_listeners()
+        await self.pc.close()
+        for slot in self._slots:
+            slot.track.stop()
+
+    def _add_slot(self, kind: TrackKind) -> _Slot:
+        track = ForwardedTrack(kind, self._settings.subscriber_queue_frames)
+        transceiver = self.pc.addTransceiver(track, direction="inactive")
+        transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)
+        redirect_keyframe_requests(transceiver.sender, track.keyframe_requested)
+        slot = _Slot(transceiver, track)
+        self._slots.append(slot)
+        return slot
+
+    def _renegotiate(self) -> None:
+        self._negotiation.changed = True
+        self._update_ready()
+        self._maybe_offer()
+
+    def _maybe_offer(self) -> None:
+        if self._closed or self._negotiation.offer_pending or not self._negotiation.changed:
+            return
+        self._negotiation.offer_pending = True
+        self._negotiation.changed = False
+        task = asyncio.ensure_future(self._offer())
+        self._negotiation.tasks.add(task)
+        task.add_done_callback(self._negotiation.tasks.discard)
+
+    async def _offer(self) -> None:
+        try:
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            tracks: list[TrackMapping] = []
+            for slot in self._slots:
+                slot.offered = slot.track.source
+                if slot.offered is not None and slot.transceiver.mid is not None:
+                    info = slot.offered.info
+                    tracks.append(TrackMapping(slot.transceiver.mid, info.participant_id, info.kind))
+            await self._events.subscriber_offer(self.participant_id, self.pc.localDescription.sdp, tracks)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if self._closed:
+                return
+            # the client will not answer an offer it never got; offer again on the next change
+            logger.exception("subscribe offer to %s failed", self.participant_id)
+            self._negotiation.offer_pending = False
+            self._negotiation.changed = True
+
+    def _update_ready(self) -> None:
+        connected = self.pc.connectionState == "connected"
+        for slot in self._slots:
+            slot.track.set_ready(
+                connected
+                and slot.track.source is not None
+                and slot.negotiated is slot.track.source
+                and slot.transceiver.currentDirection == "sendonly"
+            )
+
+    def _state_changed(self) -> None:
+        self._update_ready()
+        self._on_state()
