@@ -92,6 +92,22 @@ class Config(BaseModel):
     log_json: bool = Field(False, description="Write logs as JSON lines.")
     log_level: str = Field("INFO", description="Log level.")
     uvloop: bool = Field(True, description="Run the server on uvloop when installed.")
+    node_id: str = Field(
+        "", max_length=64, description="This node's name in a cluster (PostgreSQL only); empty: single node."
+    )
+    cluster_internal_url: str = Field(
+        "", description="Where other nodes reach this node's internal endpoint; default the public URL."
+    )
+    cluster_secret: str = Field(
+        "", description="Shared secret of the nodes' internal channel; required with node_id."
+    )
+    node_capacity: int = Field(8, ge=1, description="Most live hearings this node hosts in a cluster.")
+    cluster_heartbeat_s: float = Field(
+        2.0, gt=0, description="How often a node heartbeats and renews leases."
+    )
+    cluster_lease_s: float = Field(
+        10.0, gt=0, description="A hearing's lease (and a silent node's life) lasts this long, seconds."
+    )
 
     @model_validator(mode="after")
     def _turn_needs_secret(self) -> Config:
@@ -101,6 +117,27 @@ class Config(BaseModel):
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_secret: required when turn_urls are set")
         return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgres(self) -> Config:
+        if self.node_id:
+            if not self.database_url.startswith("postgresql"):
+                raise ValueError("node_id: a cluster needs a PostgreSQL database_url")
+            if len(self.cluster_secret) < 16:
+                raise ValueError("cluster_secret: at least 16 characters required with node_id")
+            if self.cluster_lease_s < 2 * self.cluster_heartbeat_s:
+                raise ValueError("cluster_lease_s: must be at least twice cluster_heartbeat_s")
+        return self
+
+    @property
+    def clustered(self) -> bool:
+        """Whether this server is one node of a cluster."""
+        return bool(self.node_id)
+
+    @property
+    def effective_internal_url(self) -> str:
+        """The base URL other nodes use to reach this one."""
+        return (self.cluster_internal_url or self.effective_public_url).rstrip("/")
 
     @property
     def effective_database_url(self) -> str:

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from hearing_server.domain.hearing import HearingStatus
 from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from signaling.placement import Placement, SingleNode
 from signaling.protocol import ErrorCode, ProtocolError
 from signaling.room.hearing import LiveHearing
 from signaling.room.media_session import MediaFactory, RecordingFactory
@@ -52,8 +53,10 @@ class LiveHearings:
         media_factory: MediaFactory | None = None,
         recording_factory: RecordingFactory | None = None,
         on_ended: Callable[[str], Awaitable[None]] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.settings = settings
+        self.placement: Placement = placement or SingleNode()
         self._store = store
         self._media_factory = media_factory or default_media_factory
         self._recording_factory = recording_factory
@@ -61,6 +64,7 @@ class LiveHearings:
         self._rooms: dict[str, LiveHearing] = {}
         self._lock = asyncio.Lock()
         self._closing = False
+        self._draining = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
@@ -73,6 +77,25 @@ class LiveHearings:
         """The live hearing of ``hearing_id``, if anyone is in it."""
         return self._rooms.get(hearing_id)
 
+    def hosted(self) -> list[str]:
+        """The hearings live on this node."""
+        return [hearing_id for hearing_id, room in self._rooms.items() if not room.closed]
+
+    @property
+    def accepting(self) -> bool:
+        """Whether new hearings may still go live here (not while draining or shutting down)."""
+        return not self._closing and not self._draining
+
+    def drain(self) -> None:
+        """Take no new hearings; the live ones carry on."""
+        self._draining = True
+
+    async def leave(self, hearing_id: str) -> None:
+        """Another node holds the hearing now: let go of it here without touching its record."""
+        room = self._rooms.get(hearing_id)
+        if room is not None:
+            await room.abandon()
+
     async def room(self, hearing_id: str) -> LiveHearing:
         """The live hearing of ``hearing_id``, loaded from storage when nobody is in it yet."""
         async with self._lock:
@@ -84,6 +107,9 @@ class LiveHearings:
             hearing = await self._store.load_hearing(hearing_id)
             if hearing is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, "no such hearing")
+            if self._draining:
+                raise ProtocolError(ErrorCode.CLUSTER_FULL, "this node is draining and takes no new hearings")
+            await self.placement.claim(hearing_id)
             room = LiveHearing(
                 hearing,
                 settings=self.settings,
@@ -113,8 +139,15 @@ class LiveHearings:
     def _forget(self, room: LiveHearing) -> None:
         if self._rooms.get(room.id) is room:
             del self._rooms[room.id]
+            self.track(asyncio.ensure_future(self._release(room.id)))
         if room.status is HearingStatus.ENDED and self._on_ended is not None:
             self.track(asyncio.ensure_future(self._after_end(room.id)))
+
+    async def _release(self, hearing_id: str) -> None:
+        try:
+            await self.placement.release(hearing_id)
+        except Exception:
+            log.exception("releasing the lease of hearing %s failed", hearing_id)
 
     async def _after_end(self, hearing_id: str) -> None:
         assert self._on_ended is not None

@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     INVITATION_REVOKED = "invitation_revoked"
     INVITATION_INVALID = "invitation_invalid"
     HEARING_FULL = "hearing_full"
+    CLUSTER_FULL = "cluster_full"
+    HOSTED_ELSEWHERE = "hosted_elsewhere"
     MEDIA_ERROR = "media_error"
     NOT_FOUND = "not_found"
     RECORDING_UNAVAILABLE = "recording_unavailable"

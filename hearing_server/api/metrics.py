@@ -39,6 +39,17 @@ class Metrics:
             "hearing_live_participants", "Participants connected to live hearings.", registry=self.registry
         )
 
+        self.cluster_refusals = Counter(
+            "hearing_cluster_refusals",
+            "Hearings refused because every node of the cluster hosted its capacity.",
+            registry=self.registry,
+        )
+        self.cluster_reaped = Counter(
+            "hearing_cluster_reaped",
+            "Hearings of dead nodes this node marked interrupted.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""
         return generate_latest(self.registry)

@@ -16,6 +16,8 @@ from hearing_server.store.db import SESSIONS
 SEALER = web.AppKey("sealer", Sealer)
 PLAYBACK = web.AppKey("playback", PlaybackJobs)
 SEAL_CHECKS = web.AppKey("seal_checks", SealChecks)
+# In a cluster: live hearings other nodes host, which this node's start-up recovery must not interrupt.
+LEFT_TO_OTHER_NODES = web.AppKey("left_to_other_nodes", frozenset)
 
 
 class LiveRecordings:
@@ -67,7 +69,7 @@ async def records_context(app: web.Application) -> AsyncIterator[None]:
     app[SEALER] = Sealer(config, app[SESSIONS], app[EVENTS], playback)
     app[SEAL_CHECKS] = SealChecks(config.court_cert_path)
     playback.start()
-    await app[SEALER].recover()
+    await app[SEALER].recover(app.get(LEFT_TO_OTHER_NODES, frozenset()))
     yield
     await app[SEALER].close()
     await playback.close()

@@ -8,8 +8,11 @@ mirror is retried with the next event or by :meth:`EventRecorder.flush_mirror`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,14 @@ log = logging.getLogger(__name__)
 class EventRecorder:
     """Appends events to each hearing's confirmation log, in order, and mirrors them in the database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], recordings_dir: Path) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], recordings_dir: Path, *, shared: bool = False
+    ) -> None:
         self._sessions = sessions
         self._recordings_dir = recordings_dir
+        # In a cluster several processes append to one hearing's log (the host, REST on any node, a reaper):
+        # each append then takes a file lock and re-reads the chain's tail instead of trusting a cached one.
+        self._shared = shared
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._logs: dict[str, ConfirmationLog] = {}
         self._unmirrored: list[LogEntry] = []
@@ -59,7 +67,10 @@ class EventRecorder:
         if existing is not None:
             return existing
         folder = await self.folder(hearing_id)
-        opened = await asyncio.to_thread(ConfirmationLog, folder, hearing_id)
+        if self._shared:
+            opened = await asyncio.to_thread(self._open_locked, folder, hearing_id)
+        else:
+            opened = await asyncio.to_thread(ConfirmationLog, folder, hearing_id)
         self._logs[hearing_id] = opened
         return opened
 
@@ -74,13 +85,48 @@ class EventRecorder:
     ) -> dict[str, Any]:
         """Append one event durably to the hearing's log, mirror it, and return the entry."""
         async with self._locks[hearing_id]:
-            confirmation_log = await self.confirmation_log(hearing_id)
-            entry = await confirmation_log.append_async(
-                event.value, actor=actor, party_id=party_id, details=details or {}
-            )
+            if self._shared:
+                folder = await self.folder(hearing_id)
+                entry = await asyncio.to_thread(
+                    self._append_locked, folder, hearing_id, event.value, actor, party_id, details or {}
+                )
+            else:
+                confirmation_log = await self.confirmation_log(hearing_id)
+                entry = await confirmation_log.append_async(
+                    event.value, actor=actor, party_id=party_id, details=details or {}
+                )
         self._unmirrored.append(entry)
         await self.flush_mirror()
         return entry.to_dict()
+
+    def _append_locked(
+        self,
+        folder: Path,
+        hearing_id: str,
+        event: str,
+        actor: str,
+        party_id: str | None,
+        details: dict[str, Any],
+    ) -> LogEntry:
+        with self._file_lock(hearing_id):
+            opened = ConfirmationLog(folder, hearing_id)
+            try:
+                return opened.append(event, actor=actor, party_id=party_id, details=details)
+            finally:
+                opened.close()
+
+    def _open_locked(self, folder: Path, hearing_id: str) -> ConfirmationLog:
+        # Opening may cut a torn last line: never while another node is writing one.
+        with self._file_lock(hearing_id):
+            return ConfirmationLog(folder, hearing_id)
+
+    @contextlib.contextmanager
+    def _file_lock(self, hearing_id: str) -> Iterator[None]:
+        locks = self._recordings_dir / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{hearing_id}.lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield
 
     async def flush_mirror(self) -> bool:
         """Copy durable entries not yet in the database into it; False while the database is unreachable."""

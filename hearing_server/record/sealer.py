@@ -127,9 +127,11 @@ class Sealer:
             hearing_id, EventType.HEARING_SEALED, actor=actor, details={"signer": signer.subject}
         )
 
-    async def recover(self) -> None:
+    async def recover(self, hosted_elsewhere: frozenset[str] = frozenset()) -> None:
         """At start-up: live hearings become interrupted (now); ended ones are sealed and missing playback
-        copies of sealed ones rendered in the background, so that start-up does not wait for hashing."""
+        copies of sealed ones rendered in the background, so that start-up does not wait for hashing.
+
+        In a cluster, hearings another node hosts (``hosted_elsewhere``) are left to it."""
         unfinished = [s.value for s in (*LIVE, HearingStatus.ENDED)]
         # Only recently sealed hearings may still lack a playback copy; older ones were seen before.
         recent = datetime.now(UTC) - PLAYBACK_RECOVERY_WINDOW
@@ -145,9 +147,11 @@ class Sealer:
         to_finish: list[tuple[str, HearingStatus, str | None]] = []
         for hearing_id, raw, relative in rows:
             status = HearingStatus(raw)
+            if hearing_id in hosted_elsewhere:
+                continue
             if status in LIVE:
                 try:
-                    await self._interrupt(hearing_id)
+                    await self.interrupt(hearing_id)
                 except Exception:
                     log.exception("marking hearing %s interrupted failed", hearing_id)
             else:
@@ -177,12 +181,13 @@ class Sealer:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _interrupt(self, hearing_id: str) -> None:
+    async def interrupt(self, hearing_id: str, reason: str = "server_restarted") -> bool:
+        """Mark a live hearing ``interrupted`` as a server restart does (False: it was not live)."""
         now = datetime.now(UTC)
         async with self._sessions() as session:
-            hearing = await session.get(Hearing, hearing_id)
-            if hearing is None:
-                return
+            hearing = await session.get(Hearing, hearing_id, with_for_update=True)
+            if hearing is None or HearingStatus(hearing.status) not in LIVE:
+                return False
             previous = hearing.status
             hearing.status = HearingStatus.INTERRUPTED.value
             hearing.updated_at = now
@@ -191,8 +196,9 @@ class Sealer:
             hearing_id,
             EventType.HEARING_INTERRUPTED,
             actor="system",
-            details={"reason": "server_restarted", "previous_status": previous},
+            details={"reason": reason, "previous_status": previous},
         )
+        return True
 
 
 class SealChecks:

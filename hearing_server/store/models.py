@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -157,3 +168,30 @@ class HearingEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ClusterNode(Base):
+    """One server process of a cluster; its heartbeat time comes from the database clock."""
+
+    __tablename__ = "cluster_nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_url: Mapped[str] = mapped_column(String(500))
+    internal_url: Mapped[str] = mapped_column(String(500))
+    ice_addresses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    load: Mapped[float] = mapped_column(Float, default=0.0)
+    capacity: Mapped[int] = mapped_column(Integer)
+
+
+class HearingLease(Base):
+    """The node hosting a live hearing, until ``expires_at`` (renewed by that node's heartbeat)."""
+
+    __tablename__ = "hearing_leases"
+
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("cluster_nodes.id", ondelete="CASCADE"), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -20,6 +20,7 @@ from hearing_server.config import CONFIG, Config
 from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
+from hearing_server.web import cluster
 from hearing_server.web import ws as signaling_ws
 from web_client import routes as web_client_routes
 
@@ -30,7 +31,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(config.effective_database_url)
     app[ENGINE] = engine
     app[SESSIONS] = sessionmaker(engine)
-    app[EVENTS] = EventRecorder(app[SESSIONS], config.recordings_dir)
+    app[EVENTS] = EventRecorder(app[SESSIONS], config.recordings_dir, shared=config.clustered)
     yield
     await app[EVENTS].close()
     await engine.dispose()
@@ -50,7 +51,7 @@ def create_app(config: Config) -> web.Application:
     security.setup(app)
     app.cleanup_ctx.append(_database)
     api_routes.setup(app)
-
+    cluster.setup(app)
     app.cleanup_ctx.append(records.records_context)
     signaling_ws.setup(
         app,

@@ -15,6 +15,7 @@ from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
+from hearing_server.web.cluster import CLUSTER_NODE
 from hearing_server.web.entry import ConnectionGate, LiveEntry
 from signaling.live import LiveHearings, default_media_factory
 from signaling.room.media_session import MediaFactory, RecordingFactory
@@ -77,14 +78,18 @@ def room_settings(config: Config) -> RoomSettings:
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
+    node = app.get(CLUSTER_NODE)
     registry = LiveHearings(
         room_settings(app[CONFIG]),
         SqlRoomStore(app[SESSIONS], app[EVENTS]),
         media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),
+        placement=node,
     )
     app[LIVE_HEARINGS] = registry
+    if node is not None:
+        node.attach(registry.hosted, registry.leave)
     yield
     await registry.close()
 

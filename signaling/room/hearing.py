@@ -284,6 +284,12 @@ class LiveHearing:
                 )
             await self._shutdown(None, CloseCode.GOING_AWAY)
 
+    async def abandon(self) -> None:
+        """Another node took this hearing over: disconnect everyone here, leaving its status alone."""
+        async with self.lock:
+            if not self.closed:
+                await self._shutdown(None, CloseCode.GOING_AWAY)
+
     async def _shutdown(self, farewell: str | None, code: int) -> None:
         """Close the media and every connection, and leave the registry (lock held)."""
         self.closed = True

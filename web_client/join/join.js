@@ -14,11 +14,12 @@ const $ = (id) => document.getElementById(id);
 // Join failures (the server closes with 4004 after one of these) and how each is explained.
 const JOIN_ERRORS = new Set([
   'invitation_expired', 'invitation_revoked', 'invitation_invalid', 'hearing_not_open',
-  'hearing_closed', 'hearing_full', 'not_found', 'forbidden',
+  'hearing_closed', 'hearing_full', 'cluster_full', 'not_found', 'forbidden',
 ]);
 // Errors that end the page's visit whenever they come (also on a reconnect).
 const FATAL_ERRORS = new Set([
   'invitation_expired', 'invitation_revoked', 'invitation_invalid', 'hearing_not_open', 'hearing_closed', 'hearing_full',
+  'cluster_full',
 ]);
 const FAREWELLS = { hearing_ended: 'ended', removed: 'removed', denied: 'denied', replaced: 'replaced' };
 const CLOSE_ENDINGS = {
@@ -621,7 +622,7 @@ class PartyApp {
     } else {
       opens.hidden = true;
     }
-    $('error-retry').hidden = !['hearing_not_open', 'connection_refused', 'hearing_full', 'generic'].includes(known);
+    $('error-retry').hidden = !['hearing_not_open', 'connection_refused', 'hearing_full', 'cluster_full', 'generic'].includes(known);
     document.body.dataset.error = code;
     this._go('error');
   }
