@@ -106,7 +106,7 @@ class Config(BaseModel):
         2.0, gt=0, description="How often a node heartbeats and renews leases."
     )
     cluster_lease_s: float = Field(
-        10.0, gt=0, description="A hearing's lease (and a silent node's life) lasts this long, seconds."
+        8.0, gt=0, description="A hearing's lease (and a silent node's life) lasts this long, seconds."
     )
 
     @model_validator(mode="after")

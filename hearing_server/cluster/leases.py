@@ -14,6 +14,9 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+# Loads in the same band count as equal, and then the node the participant reached keeps the hearing (no
+# bridge): a node's few percent of CPU noise must not send a hearing away from an idle node.
+LOAD_BAND = 0.25
 # pg_advisory_xact_lock key of placement decisions ("hs-place" as an integer).
 PLACEMENT_LOCK = 0x68732D706C616365
 
@@ -174,10 +177,11 @@ class NodeTable:
                         " LEFT JOIN hearing_leases l ON l.node_id = n.id"
                         " WHERE n.state = 'active' AND n.heartbeat_at > now() - make_interval(secs => :ttl)"
                         " GROUP BY n.id HAVING count(l.hearing_id) < n.capacity"
-                        " ORDER BY greatest(count(l.hearing_id)::float / n.capacity, n.load),"
-                        " (n.id = :me) DESC, n.id LIMIT 1"
+                        " ORDER BY floor(greatest(count(l.hearing_id)::float / n.capacity, n.load) / :band),"
+                        " (n.id = :me) DESC, greatest(count(l.hearing_id)::float / n.capacity, n.load), n.id"
+                        " LIMIT 1"
                     ),
-                    {"ttl": self.lease_s, "me": self.node_id},
+                    {"ttl": self.lease_s, "me": self.node_id, "band": LOAD_BAND},
                 )
             ).first()
             if chosen is None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
+from integration_harness import ServerProcess
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.store.models import Hearing
+
+CLUSTER_SECRET = "the cluster secret of the tests"
 
 
 async def add_hearings(
@@ -34,3 +41,41 @@ async def add_hearings(
     async with sessions.begin() as session:
         session.add_all(hearings)
     return [h.id for h in hearings]
+
+
+class NodeProcess(ServerProcess):
+    """One cluster node: ``hearing-server serve`` with ``HEARING_NODE_ID`` and a shared PostgreSQL."""
+
+    def __init__(self, data_dir: Path, port: int, node_id: str, database_url: str, **options: str) -> None:
+        super().__init__(data_dir, port)
+        self.node_id = node_id
+        self.env = {
+            "HEARING_NODE_ID": node_id,
+            "HEARING_DATABASE_URL": database_url,
+            "HEARING_CLUSTER_SECRET": CLUSTER_SECRET,
+            "HEARING_ICE_HOST_ADDRESSES": "127.0.0.1",
+            **{f"HEARING_{k.upper()}": v for k, v in options.items()},
+        }
+
+    async def start(self) -> str | None:
+        """Start and wait until it listens; returns the first-start admin password if one was made."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARING_")} | self.env
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hearing_server", "serve", "--plain-http", "--host", "127.0.0.1",
+            "--port", str(self.port), "--data-dir", str(self.data_dir),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._readers.append(asyncio.ensure_future(self._drain(self.process.stderr)))
+        password = None
+        async with asyncio.timeout(60):
+            while line := (await self.process.stdout.readline()).decode():
+                self.output.append(line)
+                if "one-time password" in line:
+                    password = line.rsplit(": ", 1)[1].strip()
+                if "listening on" in line:
+                    break
+            else:
+                raise AssertionError("the node exited:\n" + "".join(self.output))
+        self._readers.append(asyncio.ensure_future(self._drain(self.process.stdout)))
+        return password

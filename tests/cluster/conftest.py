@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearing_server.store.db import create_engine, sessionmaker
+_TESTS = Path(__file__).resolve().parent.parent
+for _folder in ("integration", "signaling", "media", "recording"):
+    if str(_TESTS / _folder) not in sys.path:
+        sys.path.append(str(_TESTS / _folder))  # their harness modules, imported by name as there
+
+from integration_harness import Clip, make_clip  # noqa: E402
+
+from hearing_server.store.db import create_engine, sessionmaker  # noqa: E402
+from media.aiortc_adapter import install_host_addresses, uninstall_host_addresses  # noqa: E402
+from media.contract import MediaSettings  # noqa: E402
 
 
 async def _empty(url: str) -> None:
@@ -42,3 +53,17 @@ async def sessions(cluster_url: str) -> AsyncIterator[async_sessionmaker[AsyncSe
     engine = create_engine(cluster_url)
     yield sessionmaker(engine)
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def clips() -> list[Clip]:
+    """Courtroom (red, 440 Hz) and two parties (green 660 Hz, blue 880 Hz), encoded once per session."""
+    return [make_clip(index) for index in range(3)]
+
+
+@pytest.fixture
+def loopback_ice() -> Iterator[None]:
+    """This process's aiortc peers gather host candidates on loopback (aioice skips it by itself)."""
+    install_host_addresses(MediaSettings(host_addresses=["127.0.0.1"]))
+    yield
+    uninstall_host_addresses()
