@@ -10,7 +10,7 @@ import time
 from collections import deque
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from hearing_server.domain.errors import HearingError
 from signaling import protocol as p
@@ -50,8 +50,16 @@ class TokenBucket:
 class SignalingSession:
     """A participant's signaling connection; implements the room's ``Connection``."""
 
-    def __init__(self, ws: web.WebSocketResponse, client: ClientInfo, live: LiveHearings, gate: Gate) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        client: ClientInfo,
+        live: LiveHearings,
+        gate: Gate,
+        first: WSMessage | None = None,
+    ) -> None:
         self.client = client
+        self._first = first  # a frame read before the session began (a cluster node looks at the join)
         self._ws = ws
         self._gate = gate
         self._live = live
@@ -97,6 +105,8 @@ class SignalingSession:
         writer = self._live.track(asyncio.create_task(self._write()))
         worker = self._live.track(asyncio.create_task(self._work(writer)))
         try:
+            if self._first is not None and (text := self._admit(self._first)) is not None:
+                self._inbox.put_nowait(text)
             async for frame in self._ws:
                 if self._closing:
                     break

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hearing_server.api.metrics import METRICS
+from hearing_server.cluster.bridge_auth import OpeningVerifier
 from hearing_server.cluster.leases import NodeTable
 from hearing_server.cluster.node import ClusterNode
 from hearing_server.config import CONFIG
@@ -17,6 +18,7 @@ from hearing_server.store.db import SESSIONS
 log = logging.getLogger(__name__)
 
 CLUSTER_NODE = web.AppKey("cluster_node", ClusterNode)
+BRIDGE_VERIFIER = web.AppKey("bridge_verifier", OpeningVerifier)
 
 
 async def _cluster(app: web.Application) -> AsyncIterator[None]:
@@ -49,6 +51,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
     # The start-up recovery (after this) leaves alone what other nodes host; this node's own are interrupted.
     app[LEFT_TO_OTHER_NODES] = frozenset(await table.hosted_elsewhere())
     app[CLUSTER_NODE] = node
+    app[BRIDGE_VERIFIER] = OpeningVerifier(config.cluster_secret, config.node_id)
     log.info("node %s joined the cluster (capacity %d)", node.node_id, config.node_capacity)
     yield
     await node.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import WSMessage, WSMsgType, web
 
 from hearing_server import turn
 from hearing_server.api.registry import ROUTES, endpoint
@@ -15,6 +15,7 @@ from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
+from hearing_server.web.bridge import BRIDGE_PATH, bridge, remote_host, verify_opening
 from hearing_server.web.cluster import CLUSTER_NODE
 from hearing_server.web.entry import ConnectionGate, LiveEntry
 from signaling.live import LiveHearings, default_media_factory
@@ -55,7 +56,33 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
     await ws.prepare(request)
     client = ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
+    first: WSMessage | None = None
+    if CLUSTER_NODE in request.app:
+        # A cluster node looks at the join first: a hearing hosted by another node is bridged there.
+        first = await ws.receive()
+        if first.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return ws
+        if first.type is WSMsgType.TEXT and len(first.data) <= config.ws_max_message_bytes:
+            remote = await remote_host(request.app, first.data)
+            if remote is not None:
+                await bridge(request.app, request, ws, first.data, *remote)
+                return ws
     gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
+    await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate, first).run()
+    return ws
+
+
+async def bridged_websocket(request: web.Request) -> web.StreamResponse:
+    """The hosting node's end of the bridge: a signed opening from another node, then a normal session
+    with the party's own address and user agent."""
+    _hearing_id, ip, agent = verify_opening(request)
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
+    if not ws.can_prepare(request).ok:
+        raise web.HTTPBadRequest(text="WebSocket upgrade expected")
+    await ws.prepare(request)
+    client = ClientInfo(ip=ip, user_agent=agent)
+    gate = ConnectionGate(request.app[LIVE_ENTRY], request, ip)
     await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate).run()
     return ws
 
@@ -125,5 +152,17 @@ def setup(
             openapi=False,
         )(websocket)
     )
+    if app[CONFIG].clustered:
+        app[ROUTES].add(
+            endpoint(
+                "GET",
+                BRIDGE_PATH,
+                access=PUBLIC,  # between nodes: every opening is signed with the cluster secret (bridge_auth)
+                summary="Internal signaling bridge from another node of the cluster",
+                tag="live",
+                raw=True,
+                openapi=False,
+            )(bridged_websocket)
+        )
     app.cleanup_ctx.append(_live_hearings)
     app.on_shutdown.append(_interrupt_live_hearings)

@@ -1,6 +1,8 @@
-"""Two nodes as real server processes on one PostgreSQL and one recordings folder: the hosting node is
-killed with SIGKILL mid-hearing; the other node interrupts the hearing, hosts it when the operator resumes,
-and it is sealed with segments from both nodes."""
+"""Two nodes as real server processes on one PostgreSQL and one recordings folder.
+
+Parties reach the hearing through the node that does not host it (their sockets are bridged); the hosting
+node is killed with SIGKILL mid-hearing; the other node interrupts the hearing, hosts it when the operator
+resumes, and it is sealed with segments from both nodes."""
 
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from cluster_harness import NodeProcess
+from cluster_harness import CLUSTER_SECRET, NodeProcess
 from integration_harness import Browser, Clip, ServerApi, free_port, sealed_record, stop_renders, until
 from signaling_harness import WsPeer
 from sqlalchemy import text
 
 from hearing_server.bootstrap import FIRST_ADMIN
+from hearing_server.cluster.bridge_auth import sign_opening
 from hearing_server.store.db import create_engine
 from recording.confirmation_log import LOG_FILE_NAME
 from recording.seal import MANIFEST_NAME
@@ -62,6 +66,38 @@ async def rejoin(api: ServerApi, token: str, user_agent: str) -> WsPeer:
     return peer
 
 
+async def refuses_bad_openings(node: NodeProcess, hearing_id: str) -> None:
+    """Forged, misdirected, stale and replayed bridge openings get 403 from the node's internal endpoint."""
+    url = f"ws://127.0.0.1:{node.port}/internal/bridge"
+
+    def opening(**changes: Any) -> dict[str, str]:
+        fields: dict[str, Any] = {
+            "from_node": "node-b",
+            "to_node": node.node_id,
+            "hearing_id": hearing_id,
+            "client_ip": "198.18.0.9",
+            "client_agent": "Forger/1.0",
+        }
+        secret = changes.pop("secret", CLUSTER_SECRET)
+        return sign_opening(secret, **(fields | changes))
+
+    replayed = opening()
+    cases = {
+        "unsigned": {},
+        "forged": opening(secret="not the cluster secret at all"),
+        "misdirected": opening(to_node="node-c"),
+        "stale": opening(now=time.time() - 120),
+        "replayed": replayed,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, headers=replayed) as first:
+            assert not first.closed  # a good opening is accepted once
+        for name, headers in cases.items():
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(url, headers=headers)
+            assert refused.value.status == 403, name
+
+
 async def test_a_killed_nodes_hearing_is_interrupted_resumed_on_the_other_node_and_sealed(
     tmp_path: Path, clips: list[Clip], loopback_ice: None, cluster_url: str
 ) -> None:
@@ -86,22 +122,20 @@ async def test_a_killed_nodes_hearing_is_interrupted_resumed_on_the_other_node_a
         await court.send("open_waiting_room")
         await court.expect("state", lambda m: m["hearing"]["status"] == "open")
         assert await lease_holder(cluster_url, hearing_id) == "node-a"
+        # The parties' links lead to node B: their sockets are bridged to node A, which hosts the hearing.
         peers = []
         for number, (party_id, token) in enumerate(parties):
-            peer = await api_a.waiting_party(token, f"PartyPhone/1.0 ({number})")
+            peer = await api_b.waiting_party(token, f"PartyPhone/1.0 ({number})")
             await court.send("admit", party_id=party_id)
             await peer.expect_state("in_hearing")
             peers.append(peer)
+        assert await lease_holder(cluster_url, hearing_id) == "node-a"
+        waited = [e for e in await api_a.events(hearing_id) if e["event"] == "party_waiting"]
+        assert [e["details"]["user_agent"] for e in waited] == ["PartyPhone/1.0 (0)", "PartyPhone/1.0 (1)"]
+        assert {e["details"]["ip"] for e in waited} == {"127.0.0.1"}
+        await refuses_bad_openings(a, hearing_id)
 
-        # Node B does not host a second copy of a hearing node A holds.
-        stray = await api_b.socket("PartyPhone/1.0 (stray)", staff=False)
-        await stray.send("join", token=parties[0][1])
-        assert (await stray.expect_error("hosted_elsewhere"))["message"].startswith("hearing hosted by node")
-        await stray.ws.close()
-
-        pages = [Browser(court, clips[0])] + [
-            Browser(p, clip) for p, clip in zip(peers, clips[1:], strict=True)
-        ]
+        pages = [Browser(peer, clip) for peer, clip in zip([court, *peers], clips, strict=True)]
         for page in pages:
             await page.publish()
         await connected(pages)
@@ -132,9 +166,7 @@ async def test_a_killed_nodes_hearing_is_interrupted_resumed_on_the_other_node_a
         court = await api_b.courtroom(hearing_id)
         assert await lease_holder(cluster_url, hearing_id) == "node-b"
         back = [await rejoin(api_b, token, f"PartyPhone/1.0 ({n})") for n, (_, token) in enumerate(parties)]
-        pages = [Browser(court, clips[0])] + [
-            Browser(p, clip) for p, clip in zip(back, clips[1:], strict=True)
-        ]
+        pages = [Browser(peer, clip) for peer, clip in zip([court, *back], clips, strict=True)]
         for page in pages:
             await page.publish()
         await connected(pages)
