@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=["toml", "json"], default="toml")
     show.set_defaults(run=_config_show)
 
+    node = commands.add_parser("node", help="cluster node commands").add_subparsers(
+        dest="node_command", required=True
+    )
+    drain = node.add_parser(
+        "drain", parents=[common], help="a node takes no new hearings and exits after its live ones end"
+    )
+    drain.add_argument("--node-id", help="the node to drain (default: HEARING_NODE_ID of this shell)")
+    drain.set_defaults(run=_node_drain)
+
     # The archive tools parse their own options (and --help): all after `archive` goes to them untouched.
     archive = commands.add_parser(
         "archive", add_help=False, help="verify PACKAGE.zip|FOLDER, or purge hearings past retention"
@@ -166,6 +175,31 @@ def _read_password(from_stdin: bool) -> str:
     if getpass.getpass("Repeat the password: ") != first:
         raise ConfigError("the passwords differ")
     return first
+
+
+def _node_drain(args: argparse.Namespace) -> int:
+    config = _load(args)
+    node_id = args.node_id or config.node_id
+    if not node_id or not config.clustered:
+        _say("node drain: a cluster node is needed (HEARING_NODE_ID and a PostgreSQL HEARING_DATABASE_URL)")
+        return 2
+    if not asyncio.run(_set_draining(config, node_id)):
+        _say(f"node drain: no node {node_id!r} in the cluster")
+        return 1
+    _say(f"node {node_id} is draining: no new hearings; it exits after its live hearings end")
+    return 0
+
+
+async def _set_draining(config: Config, node_id: str) -> bool:
+    from hearing_server.cluster.leases import NodeState, NodeTable
+    from hearing_server.store.db import create_engine, sessionmaker
+
+    engine = create_engine(config.effective_database_url)
+    try:
+        table = NodeTable(sessionmaker(engine), config.node_id, config.cluster_lease_s)
+        return await table.set_state(NodeState.DRAINING, node_id)
+    finally:
+        await engine.dispose()
 
 
 def _user_add(args: argparse.Namespace) -> int:

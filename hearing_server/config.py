@@ -105,6 +105,9 @@ class Config(BaseModel):
     cluster_heartbeat_s: float = Field(
         2.0, gt=0, description="How often a node heartbeats and renews leases."
     )
+    drain_limit_s: float = Field(
+        14400.0, ge=0, description="A draining node interrupts hearings still live after this, then exits."
+    )
     cluster_lease_s: float = Field(
         8.0, gt=0, description="A hearing's lease (and a silent node's life) lasts this long, seconds."
     )

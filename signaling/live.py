@@ -82,6 +82,11 @@ class LiveHearings:
         return [hearing_id for hearing_id, room in self._rooms.items() if not room.closed]
 
     @property
+    def idle(self) -> bool:
+        """No live hearing here and no work left over from one (e.g. sealing after its end)."""
+        return not self.hosted() and not self._tasks
+
+    @property
     def accepting(self) -> bool:
         """Whether new hearings may still go live here (not while draining or shutting down)."""
         return not self._closing and not self._draining

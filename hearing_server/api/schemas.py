@@ -172,6 +172,32 @@ class UserList(BaseModel):
     items: list[UserOut]
 
 
+# --- cluster ----------------------------------------------------------------
+
+
+class NodeOut(BaseModel):
+    """One node of the cluster as the database sees it."""
+
+    id: str
+    state: Literal["active", "draining", "dead"]
+    alive: bool = Field(description="Heartbeat within the lease length (database clock).")
+    public_url: str
+    internal_url: str
+    ice_addresses: list[str]
+    heartbeat_at: datetime
+    load: float = Field(description="Last reported load, 0 to 1 (CPU share; media workers' rates later).")
+    capacity: int
+    hearings: list[str] = Field(description="Live hearings whose lease the node holds.")
+
+
+class NodeList(BaseModel):
+    """The cluster's nodes; ``clustered`` is false for a single server (no nodes listed)."""
+
+    clustered: bool
+    node_id: str
+    items: list[NodeOut]
+
+
 # --- hearings ---------------------------------------------------------------
 
 

@@ -82,6 +82,7 @@ class NodeTable:
         self._sessions = sessions
         self.node_id = node_id
         self.lease_s = lease_s
+        self.state = NodeState.ACTIVE  # as of the last heartbeat (``hearing-server node drain`` changes it)
 
     async def register(
         self, public_url: str, internal_url: str, ice_addresses: list[str], capacity: int
@@ -116,13 +117,15 @@ class NodeTable:
     async def heartbeat(self, load: float, hosted: list[str]) -> list[str]:
         """Say this node lives, renew the leases of ``hosted``; return those whose lease is lost."""
         async with self._sessions.begin() as session:
-            await session.execute(
+            state = await session.execute(
                 text(
                     "UPDATE cluster_nodes SET heartbeat_at = now(), load = :load,"
                     " state = CASE WHEN state = 'dead' THEN 'active' ELSE state END WHERE id = :id"
+                    " RETURNING state"
                 ),
                 {"id": self.node_id, "load": load},
             )
+            self.state = NodeState(state.scalar_one())
             renewed = await session.execute(
                 text(
                     "UPDATE hearing_leases SET expires_at = now() + make_interval(secs => :ttl)"
@@ -141,13 +144,17 @@ class NodeTable:
             )
         return [hearing_id for hearing_id in hosted if hearing_id not in kept]
 
-    async def set_state(self, state: NodeState) -> None:
-        """Mark this node active, draining or dead (dead: it has left)."""
+    async def set_state(self, state: NodeState, node_id: str | None = None) -> bool:
+        """Mark this node (or ``node_id``) active, draining or dead (dead: it has left); False if unknown."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                text("UPDATE cluster_nodes SET state = :state, heartbeat_at = now() WHERE id = :id"),
-                {"id": self.node_id, "state": state.value},
+            changed = await session.execute(
+                text("UPDATE cluster_nodes SET state = :state WHERE id = :id RETURNING id"),
+                {"id": node_id or self.node_id, "state": state.value},
             )
+            found = changed.first() is not None
+        if node_id in (None, self.node_id):
+            self.state = state
+        return found
 
     async def place(self, hearing_id: str) -> Host:
         """Choose the node to host ``hearing_id`` and give it the lease (:class:`ClusterFull`,

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
+from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from hearing_server.cluster.leases import ClusterFull, LeaseHeld, NodeState, NodeTable
@@ -29,20 +30,27 @@ class Refused(HearingError):
 
 
 class ProcessLoad:
-    """The node's load between 0 and 1: the share of one core this process used since the last call.
+    """The node's load between 0 and 1: this process's share of one core, smoothed over about
+    ``window_s`` so that bursts (a login's password hash, a start-up) do not move hearings around.
 
     The media workers' packet rates replace or join it through ``ClusterNode(load=...)``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, window_s: float = 30.0) -> None:
+        self._window_s = window_s
         self._last = (time.monotonic(), sum(os.times()[:2]))
+        self._smoothed = 0.0
 
     def __call__(self) -> float:
         now, cpu = time.monotonic(), sum(os.times()[:2])
         wall = now - self._last[0]
-        used = (cpu - self._last[1]) / wall if wall > 0 else 0.0
+        if wall <= 0:
+            return self._smoothed
+        used = max(0.0, min((cpu - self._last[1]) / wall, 1.0))
         self._last = (now, cpu)
-        return max(0.0, min(used, 1.0))
+        weight = min(1.0, wall / self._window_s)
+        self._smoothed += weight * (used - self._smoothed)
+        return self._smoothed
 
 
 class ClusterNode:
@@ -65,17 +73,24 @@ class ClusterNode:
         self._on_refused = on_refused
         self._hosted: Callable[[], list[str]] = list
         self._on_lost: Callable[[str], Awaitable[None]] | None = None
+        self._on_drain: Callable[[], None] | None = None
+        self.draining = False
         self._task: asyncio.Task[None] | None = None
         self.refusals = 0
         self.reaped = 0
         self.database_ok = True
 
     def attach(
-        self, hosted: Callable[[], list[str]], on_lost: Callable[[str], Awaitable[None]] | None = None
+        self,
+        hosted: Callable[[], list[str]],
+        on_lost: Callable[[str], Awaitable[None]] | None = None,
+        on_drain: Callable[[], None] | None = None,
     ) -> None:
-        """Tell the node which hearings it hosts and what to do with one whose lease another took."""
+        """Tell the node which hearings it hosts, what to do with one whose lease another took, and what
+        to do when it is told to drain (``hearing-server node drain`` from another shell)."""
         self._hosted = hosted
         self._on_lost = on_lost
+        self._on_drain = on_drain
 
     async def start(self, public_url: str, internal_url: str, ice: list[str], capacity: int) -> list[str]:
         """Register and start heartbeating; return the hearings a previous run of this node held."""
@@ -108,6 +123,7 @@ class ClusterNode:
 
     async def drain(self) -> None:
         """Take no new hearings (placement skips draining nodes)."""
+        self.draining = True
         await self.table.set_state(NodeState.DRAINING)
 
     async def beat(self) -> None:
@@ -122,6 +138,11 @@ class ClusterNode:
                 log.warning("cluster heartbeat failed (live hearings carry on): %s", type(exc).__name__)
             self.database_ok = False
             return
+        if self.table.state is NodeState.DRAINING and not self.draining:
+            self.draining = True
+            log.warning("node %s told to drain", self.node_id)
+            if self._on_drain is not None:
+                self._on_drain()
         for hearing_id in lost:
             log.error("lease of hearing %s was taken by another node; leaving it", hearing_id)
             if self._on_lost is not None:
@@ -159,3 +180,6 @@ class ClusterNode:
                 await self._task
         with contextlib.suppress(SQLAlchemyError, OSError):
             await self.table.set_state(NodeState.DEAD)
+
+
+CLUSTER_NODE = web.AppKey("cluster_node", ClusterNode)

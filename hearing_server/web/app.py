@@ -20,7 +20,7 @@ from hearing_server.config import CONFIG, Config
 from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
-from hearing_server.web import cluster
+from hearing_server.web import cluster, drain
 from hearing_server.web import ws as signaling_ws
 from web_client import routes as web_client_routes
 
@@ -58,6 +58,7 @@ def create_app(config: Config) -> web.Application:
         recording_factory=records.recording_factory(app),
         on_ended=functools.partial(records.seal_when_ended, app),
     )
+    drain.setup(app)
     archive_routes.setup(app)
     web_client_routes.setup(app)
     return app

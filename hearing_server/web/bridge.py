@@ -17,11 +17,12 @@ from hearing_server.auth.client import client_ip
 from hearing_server.auth.invitations import resolve_invitation
 from hearing_server.cluster.bridge_auth import BridgeRefused, sign_opening
 from hearing_server.cluster.leases import ClusterFull, Host, LeaseHeld
+from hearing_server.cluster.node import CLUSTER_NODE
 from hearing_server.config import CONFIG
 from hearing_server.domain.errors import HearingError
 from hearing_server.domain.ids import is_valid_id
 from hearing_server.store.db import SESSIONS
-from hearing_server.web.cluster import BRIDGE_VERIFIER, CLUSTER_NODE
+from hearing_server.web.cluster import BRIDGE_VERIFIER
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,13 @@ from aiohttp import web
 from hearing_server.api.metrics import METRICS
 from hearing_server.cluster.bridge_auth import OpeningVerifier
 from hearing_server.cluster.leases import NodeTable
-from hearing_server.cluster.node import ClusterNode
+from hearing_server.cluster.node import CLUSTER_NODE, ClusterNode
 from hearing_server.config import CONFIG
 from hearing_server.record.context import LEFT_TO_OTHER_NODES, SEALER
 from hearing_server.store.db import SESSIONS
 
 log = logging.getLogger(__name__)
 
-CLUSTER_NODE = web.AppKey("cluster_node", ClusterNode)
 BRIDGE_VERIFIER = web.AppKey("bridge_verifier", OpeningVerifier)
 
 

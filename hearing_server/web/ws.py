@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -11,12 +12,12 @@ from hearing_server import turn
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
 from hearing_server.auth.client import client_ip, user_agent
+from hearing_server.cluster.node import CLUSTER_NODE
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
 from hearing_server.web.bridge import BRIDGE_PATH, bridge, remote_host, verify_opening
-from hearing_server.web.cluster import CLUSTER_NODE
 from hearing_server.web.entry import ConnectionGate, LiveEntry
 from signaling.live import LiveHearings, default_media_factory
 from signaling.room.media_session import MediaFactory, RecordingFactory
@@ -29,6 +30,7 @@ LIVE_ENTRY = web.AppKey("live_entry", LiveEntry)
 MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
 RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
 ON_ENDED: web.AppKey[Callable[[str], Awaitable[None]]] = web.AppKey("on_hearing_ended")
+BRIDGED: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("bridged_sockets")
 HEARTBEAT_S = 15.0
 
 
@@ -65,7 +67,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if first.type is WSMsgType.TEXT and len(first.data) <= config.ws_max_message_bytes:
             remote = await remote_host(request.app, first.data)
             if remote is not None:
-                await bridge(request.app, request, ws, first.data, *remote)
+                bridges = request.app[BRIDGED]
+                bridges.add(ws)
+                try:
+                    await bridge(request.app, request, ws, first.data, *remote)
+                finally:
+                    bridges.discard(ws)
                 return ws
     gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
     await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate, first).run()
@@ -116,7 +123,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     )
     app[LIVE_HEARINGS] = registry
     if node is not None:
-        node.attach(registry.hosted, registry.leave)
+        node.attach(registry.hosted, registry.leave)  # hearing_server.web.drain adds what a drain does
     yield
     await registry.close()
 
@@ -125,6 +132,10 @@ async def _interrupt_live_hearings(app: web.Application) -> None:
     # Runs before open connections are cancelled, so hearings end as "interrupted", not as mass disconnects.
     if LIVE_HEARINGS in app:
         await app[LIVE_HEARINGS].close()
+    # Bridged clients go away now (their pages reconnect through another node), not at the shutdown timeout.
+    for ws in list(app.get(BRIDGED, ())):
+        with contextlib.suppress(Exception):
+            await ws.close(code=1001)
 
 
 def setup(
@@ -164,5 +175,6 @@ def setup(
                 openapi=False,
             )(bridged_websocket)
         )
+    app[BRIDGED] = set()
     app.cleanup_ctx.append(_live_hearings)
     app.on_shutdown.append(_interrupt_live_hearings)

@@ -49,6 +49,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/hearings/{hearing_id}/parties/{party_id}/invitation"): MANAGERS,
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
+    ("GET", "/api/v1/cluster/nodes"): ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
     ("GET", "/api/v1/hearings/{hearing_id}/events"): READERS,
     ("GET", "/api/v1/hearings/{hearing_id}/record"): READERS,
