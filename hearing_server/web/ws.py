@@ -107,6 +107,7 @@ def room_settings(config: Config) -> RoomSettings:
         ws_max_message_bytes=config.ws_max_message_bytes,
         ws_messages_per_s=config.ws_messages_per_s,
         readmit_after_interruption=config.readmit_after_interruption,
+        node_id=config.node_id,
     )
 
 

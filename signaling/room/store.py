@@ -33,6 +33,7 @@ class RoomSettings:
     ws_max_message_bytes: int = 65536
     ws_messages_per_s: float = 20.0
     readmit_after_interruption: Literal["operator", "automatic"] = "operator"
+    node_id: str = ""  # in a cluster: this node's name, shown to staff in the hearing's state
 
 
 class RoomStore(Protocol):

@@ -28,15 +28,22 @@ def participant_view(part: Participant) -> dict[str, Any]:
 
 
 def snapshot(
-    viewer: Participant, status: HearingStatus, recording: str, participants: Iterable[Participant]
+    viewer: Participant,
+    status: HearingStatus,
+    recording: str,
+    participants: Iterable[Participant],
+    node: str = "",
 ) -> dict[str, Any]:
     """The ``state`` message as ``viewer`` may see it: the room only once admitted, the waiting room
     only for the operator."""
     everyone = list(participants)
     sees_room = viewer.in_room or viewer.staff
+    hearing: dict[str, Any] = {"status": status.value, "recording": recording}
+    if node and viewer.staff:
+        hearing["node"] = node  # a cluster: the node hosting the hearing, shown in the console
     message: dict[str, Any] = {
         "type": "state",
-        "hearing": {"status": status.value, "recording": recording},
+        "hearing": hearing,
         "you": {
             "participant_id": viewer.party_id,
             "state": viewer.state.value,

@@ -28,11 +28,13 @@ async def metric(node: NodeProcess, name: str) -> float:
     raise AssertionError(f"no metric {name}")
 
 
-async def open_room(api: ServerApi, hearing_id: str) -> WsPeer:
-    """The courtroom joins through ``api``'s node and opens the waiting room (the hearing goes live)."""
+async def open_room(api: ServerApi, hearing_id: str, host: str) -> WsPeer:
+    """The courtroom joins through ``api``'s node and opens the waiting room; the console is told which
+    node hosts the hearing."""
     court = await api.courtroom(hearing_id)
     await court.send("open_waiting_room")
-    await court.expect("state", lambda m: m["hearing"]["status"] == "open")
+    state = await court.expect("state", lambda m: m["hearing"]["status"] == "open")
+    assert state["hearing"]["node"] == host
     return court
 
 
@@ -64,8 +66,8 @@ async def test_full_cluster_refuses_and_a_drained_node_exits_after_its_hearing(
         await clerk_a.staff_operator()
         await clerk_b.login("clerk", "a long enough password for tests")
         h1, h2, h3 = [(await clerk_a.schedule(5 + i))["id"] for i in range(3)]  # distinct case numbers
-        court1 = await open_room(clerk_a, h1)
-        court2 = await open_room(clerk_b, h2)
+        court1 = await open_room(clerk_a, h1, "node-a")
+        court2 = await open_room(clerk_b, h2, "node-b")
         nodes = await admin.ok("GET", "/cluster/nodes")
         assert nodes["clustered"] and nodes["node_id"] == "node-a"
         by_id = {n["id"]: n for n in nodes["items"]}
@@ -88,7 +90,7 @@ async def test_full_cluster_refuses_and_a_drained_node_exits_after_its_hearing(
         await court2.send("end")
         await court2.expect("hearing_ended")
         await asyncio.sleep(0.5)
-        court3 = await open_room(clerk_a, h3)  # reached through A, hosted by B (bridged)
+        court3 = await open_room(clerk_a, h3, "node-b")  # reached through A, hosted by B (bridged)
         nodes = {n["id"]: n for n in (await admin.ok("GET", "/cluster/nodes"))["items"]}
         assert nodes["node-b"]["hearings"] == [h3] and nodes["node-a"]["hearings"] == [h1]
         await asyncio.sleep(2.0)

@@ -242,6 +242,8 @@ class RunPage {
     statusEl.className = `status status-${status}`;
     document.body.dataset.hearingStatus = status;
     document.body.dataset.recording = hearing.recording;
+    $('run-node').hidden = !hearing.node;
+    $('run-node-id').textContent = hearing.node || '';
     $('cmd-open').hidden = !['scheduled', 'interrupted'].includes(status);
     $('cmd-start').hidden = !['open', 'interrupted'].includes(status);
     $('cmd-recess').hidden = status !== 'in_session';
