@@ -44,12 +44,16 @@ class EventRecorder:
         self._shared = shared
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._logs: dict[str, ConfirmationLog] = {}
+        self._folders: dict[str, Path] = {}
         self._unmirrored: list[LogEntry] = []
         # One flush at a time: concurrent flushes would insert the same pending entries twice.
         self._mirror_lock = asyncio.Lock()
 
     async def folder(self, hearing_id: str) -> Path:
         """The hearing's folder, created (and remembered on the hearing) on first use."""
+        known = self._folders.get(hearing_id)
+        if known is not None:
+            return known  # a hearing's folder never moves: no database needed (it may be away)
         async with self._sessions() as session:
             hearing = await session.get(Hearing, hearing_id)
             if hearing is None:
@@ -59,6 +63,7 @@ class EventRecorder:
                 await session.commit()
             folder = resolve_folder(self._recordings_dir, hearing.recording_path)
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        self._folders[hearing_id] = folder
         return folder
 
     async def confirmation_log(self, hearing_id: str) -> ConfirmationLog:

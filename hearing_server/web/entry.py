@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.auth.invitations import resolve_invitation
@@ -128,11 +129,24 @@ class ConnectionGate:
 
     async def party_entrant(self, token: str, language: str | None) -> tuple[str, Entrant]:
         """The hearing and party an invitation token admits to."""
-        return await self._entry.party_entrant(token, language, self._address)
+        try:
+            return await self._entry.party_entrant(token, language, self._address)
+        except (SQLAlchemyError, OSError) as exc:
+            raise _unreachable() from exc
 
     async def staff_entrant(self, hearing_id: str, seat: str, language: str | None) -> Entrant:
         """The seat of the staff member logged in on this connection."""
-        user = await session_user(self._request)
-        if user is None:
-            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "log in as court staff first")
-        return await self._entry.staff_entrant(user, hearing_id, seat, language)
+        try:
+            user = await session_user(self._request)
+            if user is None:
+                raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "log in as court staff first")
+            return await self._entry.staff_entrant(user, hearing_id, seat, language)
+        except (SQLAlchemyError, OSError) as exc:
+            raise _unreachable() from exc
+
+
+def _unreachable() -> ProtocolError:
+    # Joins need the database (links, logins, placement); hearings already live carry on without it.
+    return ProtocolError(
+        ErrorCode.INTERNAL_ERROR, "the court's database cannot be reached; try again shortly"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from datetime import UTC, datetime
@@ -79,3 +80,57 @@ class NodeProcess(ServerProcess):
                 raise AssertionError("the node exited:\n" + "".join(self.output))
         self._readers.append(asyncio.ensure_future(self._drain(self.process.stdout)))
         return password
+
+
+class DatabaseLink:
+    """A unix-socket relay in front of PostgreSQL that the test can cut (every connection dropped, new
+    ones refused) and restore: the database "unreachable" for the nodes that use it, and only for them."""
+
+    def __init__(self, folder: Path, target: str = "/var/run/postgresql/.s.PGSQL.5432") -> None:
+        self.folder = folder
+        self._target = target
+        self._server: asyncio.AbstractServer | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` pointed at this relay instead of the server's own socket."""
+        base = database_url.split("?", 1)[0]
+        return f"{base}?host={self.folder}"
+
+    async def start(self) -> None:
+        """Accept connections (again)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.folder / ".s.PGSQL.5432"))
+
+    async def cut(self) -> None:
+        """Drop every relayed connection and refuse new ones."""
+        assert self._server is not None
+        self._server.close()
+        for pipe in list(self._pipes):
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / ".s.PGSQL.5432").unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        try:
+            up_reader, up_writer = await asyncio.open_unix_connection(self._target)
+            try:
+                await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+            finally:
+                up_writer.close()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            self._pipes.discard(task)
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
