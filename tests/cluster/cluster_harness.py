@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from integration_harness import ServerProcess
+from netlab import IP, PREFIX, Host, Netlab, netns_supported, sh
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.store.models import Hearing
@@ -44,25 +47,71 @@ async def add_hearings(
     return [h.id for h in hearings]
 
 
-class NodeProcess(ServerProcess):
-    """One cluster node: ``hearing-server serve`` with ``HEARING_NODE_ID`` and a shared PostgreSQL."""
+@dataclass(frozen=True)
+class NodeNet:
+    """Where the nodes of a test live: each its address (and test host), the test process its own."""
 
-    def __init__(self, data_dir: Path, port: int, node_id: str, database_url: str, **options: str) -> None:
+    client: str  # this process's address: its aiortc peers' host candidate
+    nodes: list[tuple[str, str | None]]  # (address, network namespace or None for this one) per node
+
+
+@contextlib.contextmanager
+def node_network(count: int) -> Iterator[NodeNet]:
+    """``count`` node hosts on one switch with this process as another host of it (netlab, 198.18.40.0/24);
+    loopback for every node where namespaces cannot be made."""
+    if netns_supported() is not None:
+        yield NodeNet("127.0.0.1", [("127.0.0.1", None)] * count)
+        return
+    with Netlab() as lab:
+        switch = lab.bridge("lan")
+        # This very process joins the lab under a name of its own, outside lab.hosts: closing the lab
+        # kills what runs in its hosts, and this process must survive it.
+        own = f"{PREFIX}-{lab.tag}-tester"
+        sh([IP, "netns", "attach", own, str(os.getpid())])
+        try:
+            lab.attach(Host(lab, "tester", own), switch, "198.18.40.1/24")
+            nodes: list[tuple[str, str | None]] = []
+            for number in range(count):
+                host = lab.host(f"node{number}")
+                lab.attach(host, switch, f"198.18.40.{11 + number}/24")
+                nodes.append((host.address(), host.netns))
+            yield NodeNet("198.18.40.1", nodes)
+        finally:
+            sh([IP, "netns", "del", own], check=False)  # only the name: this namespace lives on
+
+
+class NodeProcess(ServerProcess):
+    """One cluster node: ``hearing-server serve`` with ``HEARING_NODE_ID`` and a shared PostgreSQL, on
+    ``address`` inside network namespace ``netns`` (a netlab host) or in this one."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        node_id: str,
+        database_url: str,
+        where: tuple[str, str | None] = ("127.0.0.1", None),
+        **options: str,
+    ) -> None:
         super().__init__(data_dir, port)
         self.node_id = node_id
+        self.address, self.netns = where
+        self.base = f"http://{self.address}:{port}"
         self.env = {
             "HEARING_NODE_ID": node_id,
             "HEARING_DATABASE_URL": database_url,
             "HEARING_CLUSTER_SECRET": CLUSTER_SECRET,
-            "HEARING_ICE_HOST_ADDRESSES": "127.0.0.1",
+            "HEARING_ICE_HOST_ADDRESSES": self.address,
+            "HEARING_CLUSTER_INTERNAL_URL": self.base,
             **{f"HEARING_{k.upper()}": v for k, v in options.items()},
         }
 
     async def start(self) -> str | None:
         """Start and wait until it listens; returns the first-start admin password if one was made."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARING_")} | self.env
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hearing_server", "serve", "--plain-http", "--host", "127.0.0.1",
+            *inside, sys.executable, "-m", "hearing_server", "serve", "--plain-http", "--host", self.address,
             "--port", str(self.port), "--data-dir", str(self.data_dir),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip

@@ -11,10 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _TESTS = Path(__file__).resolve().parent.parent
-for _folder in ("integration", "signaling", "media", "recording"):
+for _folder in ("integration", "signaling", "media", "recording", "network"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.append(str(_TESTS / _folder))  # their harness modules, imported by name as there
 
+from cluster_harness import NodeNet, node_network  # noqa: E402
 from integration_harness import Clip, make_clip  # noqa: E402
 
 from hearing_server.store.db import create_engine, sessionmaker  # noqa: E402
@@ -67,3 +68,15 @@ def loopback_ice() -> Iterator[None]:
     install_host_addresses(MediaSettings(host_addresses=["127.0.0.1"]))
     yield
     uninstall_host_addresses()
+
+
+@pytest.fixture
+def cluster_net() -> Iterator[NodeNet]:
+    """Two node hosts and this process on a lab switch (loopback where namespaces cannot be made); this
+    process's aiortc peers offer its lab address."""
+    with node_network(2) as net:
+        install_host_addresses(MediaSettings(host_addresses=[net.client]))
+        try:
+            yield net
+        finally:
+            uninstall_host_addresses()

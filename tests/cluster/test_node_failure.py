@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from cluster_harness import CLUSTER_SECRET, NodeProcess
+from cluster_harness import CLUSTER_SECRET, NodeNet, NodeProcess
 from integration_harness import Browser, Clip, ServerApi, free_port, sealed_record, stop_renders, until
 from signaling_harness import WsPeer
 from sqlalchemy import text
@@ -68,7 +68,7 @@ async def rejoin(api: ServerApi, token: str, user_agent: str) -> WsPeer:
 
 async def refuses_bad_openings(node: NodeProcess, hearing_id: str) -> None:
     """Forged, misdirected, stale and replayed bridge openings get 403 from the node's internal endpoint."""
-    url = f"ws://127.0.0.1:{node.port}/internal/bridge"
+    url = node.base.replace("http://", "ws://") + "/internal/bridge"
 
     def opening(**changes: Any) -> dict[str, str]:
         fields: dict[str, Any] = {
@@ -99,14 +99,15 @@ async def refuses_bad_openings(node: NodeProcess, hearing_id: str) -> None:
 
 
 async def test_a_killed_nodes_hearing_is_interrupted_resumed_on_the_other_node_and_sealed(
-    tmp_path: Path, clips: list[Clip], loopback_ice: None, cluster_url: str
+    tmp_path: Path, clips: list[Clip], cluster_net: NodeNet, cluster_url: str
 ) -> None:
     shared = tmp_path / "shared"  # one data folder (recordings, court key) mounted on both nodes
     options: dict[str, Any] = {"readmit_after_interruption": "automatic"}
-    a = NodeProcess(shared, free_port(), "node-a", cluster_url, **options)
-    b = NodeProcess(shared, free_port(), "node-b", cluster_url, **options)
+    a = NodeProcess(shared, free_port(), "node-a", cluster_url, cluster_net.nodes[0], **options)
+    b = NodeProcess(shared, free_port(), "node-b", cluster_url, cluster_net.nodes[1], **options)
     apis: list[ServerApi] = []
     pages: list[Browser] = []
+    print(f"nodes at {a.base} and {b.base}, participants at {cluster_net.client}")
     try:
         password = await a.start()
         assert password is not None
@@ -132,7 +133,7 @@ async def test_a_killed_nodes_hearing_is_interrupted_resumed_on_the_other_node_a
         assert await lease_holder(cluster_url, hearing_id) == "node-a"
         waited = [e for e in await api_a.events(hearing_id) if e["event"] == "party_waiting"]
         assert [e["details"]["user_agent"] for e in waited] == ["PartyPhone/1.0 (0)", "PartyPhone/1.0 (1)"]
-        assert {e["details"]["ip"] for e in waited} == {"127.0.0.1"}
+        assert {e["details"]["ip"] for e in waited} == {cluster_net.client}  # the party's, not node B's
         await refuses_bad_openings(a, hearing_id)
 
         pages = [Browser(peer, clip) for peer, clip in zip([court, *peers], clips, strict=True)]
