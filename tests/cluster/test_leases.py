@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from cluster_harness import add_hearings
@@ -139,3 +143,26 @@ async def test_a_node_refused_claim_is_a_protocol_error_with_the_code(sessions: 
     with pytest.raises(Refused) as elsewhere:
         await a.claim(h[1])
     assert elsewhere.value.code == "hosted_elsewhere" and elsewhere.value.host_url == "https://b.test"
+
+
+async def test_node_drain_command_marks_a_node_draining(sessions: Sessions, cluster_url: str) -> None:
+    b = await _node(sessions, "b", capacity=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEARING_")} | {
+        "HEARING_DATABASE_URL": cluster_url,
+        "HEARING_NODE_ID": "ops-shell",
+        "HEARING_CLUSTER_SECRET": "the cluster secret of the tests",
+    }
+    script = str(Path(sys.executable).with_name("hearing-server"))
+
+    def drain(node_id: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [script, "node", "drain", "--node-id", node_id], capture_output=True, text=True, env=env
+        )
+
+    done = await asyncio.to_thread(drain, "b")
+    assert done.returncode == 0 and "node b is draining" in done.stdout, done.stdout + done.stderr
+    assert {n.id: n.state for n in await b.nodes()} == {"b": "draining"}
+    await b.heartbeat(0.0, [])
+    assert b.state is NodeState.DRAINING  # what the running node learns from its next heartbeat
+    unknown = await asyncio.to_thread(drain, "nobody")
+    assert unknown.returncode == 1 and "no node 'nobody'" in unknown.stdout
