@@ -123,6 +123,10 @@ async def test_the_reaper_interrupts_a_dead_nodes_hearings_once(sessions: Sessio
     await b.beat()
     assert len(interrupted) == 2  # reaped once
     assert (await b_table.place(h[0])).node_id == "b"  # resumed: placed on the living node
+    # Node a was only cut off, not dead: when it is back, its heartbeat says both leases are gone, and it
+    # lets go of those hearings (it rejoins as active, with nothing of its old hearings).
+    assert sorted(await a.heartbeat(0.0, h)) == sorted(h)
+    assert {n.id: (n.state, n.hearings) for n in await a.nodes()}["a"] == ("active", [])
 
 
 async def test_a_node_refused_claim_is_a_protocol_error_with_the_code(sessions: Sessions) -> None:
