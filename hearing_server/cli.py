@@ -92,7 +92,13 @@ def _serve(args: argparse.Namespace) -> int:
     from hearing_server.web.app import create_app
 
     config = _load(
-        args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
+        args,
+        host=args.host,
+        port=args.port,
+        tls_cert=args.cert,
+        tls_key=args.key,
+        plain_http=args.plain_http,
+        media_workers=args.media_workers,
     )
     setup_logging(config.log_level, json_lines=config.log_json)
     config.data_dir.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,17 @@ class Config(BaseModel):
         default_factory=list, description="STUN/TURN URLs; none unless configured."
     )
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
+    media_workers: int | None = Field(
+        None,
+        ge=0,
+        description="Media worker processes hosting hearings' media and recording; default one per core, "
+        "0 = media in the server process.",
+    )
+    worker_max_hearings: int = Field(
+        8,
+        ge=1,
+        description="Hearings one media worker hosts at most; beyond every worker's, starting is refused.",
+    )
     min_free_disk_mb: int = Field(1024, ge=0, description="Hearings do not start below this free space.")
     retention_days: int = Field(3650, ge=1, description="Default retention of sealed hearings.")
     log_json: bool = Field(False, description="Write logs as JSON lines.")

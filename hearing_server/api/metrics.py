@@ -3,11 +3,57 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+
+@dataclass(frozen=True)
+class WorkerSample:
+    """One media worker's figures at scrape time."""
+
+    name: str
+    up: bool
+    hearings: int
+    participants: int
+    forwarded_per_s: float
+    forwarded_total: int
+    cpu_seconds: float
+    restarts: int
+
+
+class _WorkerCollector(Collector):
+    """Per-worker gauges and counters, read from the worker pool when scraped."""
+
+    def __init__(self, source: Callable[[], list[WorkerSample]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        samples = self._source()
+        families: list[tuple[type, str, str, Callable[[WorkerSample], float]]] = [
+            (GaugeMetricFamily, "hearing_worker_up", "1 while the media worker runs.", lambda w: float(w.up)),
+            (GaugeMetricFamily, "hearing_worker_hearings", "Hearings hosted by the media worker.",
+             lambda w: w.hearings),
+            (GaugeMetricFamily, "hearing_worker_participants", "Participants with media on the worker.",
+             lambda w: w.participants),
+            (GaugeMetricFamily, "hearing_worker_forwarded_rate",
+             "Media units (frames, or packets on a packet-level plane) the worker forwarded per second.",
+             lambda w: w.forwarded_per_s),
+            (CounterMetricFamily, "hearing_worker_cpu_seconds", "CPU time of the worker process.",
+             lambda w: w.cpu_seconds),
+            (CounterMetricFamily, "hearing_worker_restarts", "Restarts of the worker slot after a crash.",
+             lambda w: w.restarts),
+        ]  # fmt: skip
+        for family_type, name, doc, value in families:
+            family = family_type(name, doc, labels=["worker"])
+            for sample in samples:
+                family.add_metric([sample.name], value(sample))
+            yield family
 
 
 class Metrics:
@@ -38,6 +84,10 @@ class Metrics:
         self.live_participants = Gauge(
             "hearing_live_participants", "Participants connected to live hearings.", registry=self.registry
         )
+
+    def watch_workers(self, source: Callable[[], list[WorkerSample]]) -> None:
+        """Export the media workers' figures, read from ``source`` at each scrape."""
+        self.registry.register(_WorkerCollector(source))
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""

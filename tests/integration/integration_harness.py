@@ -473,9 +473,11 @@ def process_cpu_seconds(pid: int) -> float:
 class ServerProcess:
     """``python -m hearing_server serve`` on a loopback port (plain HTTP): started, killed, restarted."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, media_workers: int = 0, **settings: str) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.media_workers = media_workers
+        self.settings = settings
         self.base = f"http://127.0.0.1:{port}"
         self.process: asyncio.subprocess.Process | None = None
         self.output: list[str] = []
@@ -490,6 +492,8 @@ class ServerProcess:
         """Start and wait until it listens; returns the first-start admin password if one was made."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARING_")}
         env["HEARING_ICE_HOST_ADDRESSES"] = "127.0.0.1"
+        env["HEARING_MEDIA_WORKERS"] = str(self.media_workers)
+        env.update({f"HEARING_{name.upper()}": value for name, value in self.settings.items()})
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hearing_server", "serve", "--plain-http", "--host", "127.0.0.1",
             "--port", str(self.port), "--data-dir", str(self.data_dir),

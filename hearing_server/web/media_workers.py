@@ -1,0 +1,96 @@
+"""Media worker processes in the application: the pool's lifecycle, the media factory, crash handling."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hearing_server.api.metrics import METRICS, WorkerSample
+from hearing_server.config import CONFIG
+from hearing_server.domain.ids import new_id
+from hearing_server.media_workers.pool import WorkerPool, default_worker_count
+from hearing_server.media_workers.remote_recorder import WorkerRecorder
+from hearing_server.media_workers.remote_router import RemoteRouter
+from hearing_server.record.live_recording import LiveRecording
+from hearing_server.web.ws import LIVE_HEARINGS, MEDIA_FACTORY
+from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from signaling.room.media_session import MediaFactory
+
+log = logging.getLogger(__name__)
+
+WORKER_POOL = web.AppKey("worker_pool", WorkerPool)
+
+
+def worker_media_factory(pool: WorkerPool) -> MediaFactory:
+    """Places each hearing's media (and recorder) on a worker of ``pool``; refuses when all are full."""
+
+    def make(settings: MediaSettings, events: MediaEvents, sink: FrameSink | None) -> MediaRouter:
+        hearing_id = settings.hearing_id or new_id()
+        worker = pool.place(hearing_id)  # raises MediaError capacity_exhausted
+        router = RemoteRouter(
+            worker, hearing_id, settings, events, on_closed=lambda r: pool.release(r.hearing_id, r.worker)
+        )
+        if isinstance(sink, LiveRecording):
+            sink.recorder_factory = functools.partial(WorkerRecorder, router)
+        remote: MediaRouter = router
+        return remote
+
+    return make
+
+
+def _samples(pool: WorkerPool) -> list[WorkerSample]:
+    return [
+        WorkerSample(
+            name=worker.name,
+            up=worker.alive,
+            hearings=len(pool.hearings_on(worker)),
+            participants=worker.load.participants,
+            forwarded_per_s=worker.load.forwarded_per_s,
+            forwarded_total=worker.load.forwarded_total,
+            cpu_seconds=worker.load.cpu_seconds,
+            restarts=pool.restarts_of(worker.index),
+        )
+        for worker in pool.workers
+    ]
+
+
+def _interrupt(app: web.Application, hearing_ids: list[str]) -> None:
+    """A worker died: its hearings become ``interrupted``, as after a server restart."""
+    hearings = app[LIVE_HEARINGS]
+    for hearing_id in hearing_ids:
+        room = hearings.get(hearing_id)
+        if room is not None:
+            log.error("hearing %s lost its media worker: interrupting it", hearing_id)
+            hearings.track(asyncio.ensure_future(room.interrupt()))
+
+
+async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
+    """Start the configured media workers before the live hearings, stop them after."""
+    config = app[CONFIG]
+    count = default_worker_count() if config.media_workers is None else config.media_workers
+    if count == 0:
+        yield
+        return
+    pool = WorkerPool(
+        count,
+        config.worker_max_hearings,
+        on_lost=lambda ids: _interrupt(app, ids),
+        log_level=config.log_level,
+    )
+    await pool.start()
+    app[WORKER_POOL] = pool
+    app[MEDIA_FACTORY] = worker_media_factory(pool)
+    app[METRICS].watch_workers(lambda: _samples(pool))
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def setup(app: web.Application) -> None:
+    """Add the worker pool; call before ``ws.setup`` so that the live hearings find its media factory."""
+    app.cleanup_ctx.append(worker_pool_context)

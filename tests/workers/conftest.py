@@ -1,0 +1,58 @@
+"""Fixtures of the media-worker tests: a bare worker process on a channel the test speaks directly."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parent.parent
+for _folder in ("signaling", "media", "recording", "integration"):
+    if str(_TESTS / _folder) not in sys.path:
+        sys.path.append(str(_TESTS / _folder))  # their harness modules, imported by name as there
+
+from media_worker.channel import Channel  # noqa: E402
+
+
+@dataclass
+class BareWorker:
+    """``python -m media_worker`` with the test holding the other end of its channel."""
+
+    process: asyncio.subprocess.Process
+    channel: Channel
+
+    async def next_message(self, within: float = 10.0) -> Any:
+        """The next message that is not a load report."""
+        async with asyncio.timeout(within):
+            while True:
+                message = await self.channel.receive()
+                if message.get("type") != "load":
+                    return message
+
+
+@pytest.fixture
+async def bare_worker() -> AsyncIterator[BareWorker]:
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "media_worker", "--fd", str(child.fileno()), pass_fds=[child.fileno()]
+    )
+    child.close()
+    worker = BareWorker(process, await Channel.open(parent))
+    try:
+        ready = await worker.next_message(30)
+        assert ready["type"] == "ready" and ready["pid"] == process.pid
+        yield worker
+    finally:
+        await worker.channel.close()
+        try:
+            async with asyncio.timeout(10):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
