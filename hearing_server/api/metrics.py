@@ -18,6 +18,7 @@ class WorkerSample:
     """One media worker's figures at scrape time."""
 
     name: str
+    pid: int | None
     up: bool
     hearings: int
     participants: int
@@ -49,6 +50,10 @@ class _WorkerCollector(Collector):
             (CounterMetricFamily, "hearing_worker_restarts", "Restarts of the worker slot after a crash.",
              lambda w: w.restarts),
         ]  # fmt: skip
+        info = GaugeMetricFamily("hearing_worker_info", "The media worker's process id.", labels=["worker", "pid"])
+        for sample in samples:
+            info.add_metric([sample.name, str(sample.pid or "")], 1.0)
+        yield info
         for family_type, name, doc, value in families:
             family = family_type(name, doc, labels=["worker"])
             for sample in samples:

@@ -46,6 +46,7 @@ def _samples(pool: WorkerPool) -> list[WorkerSample]:
     return [
         WorkerSample(
             name=worker.name,
+            pid=worker.pid,
             up=worker.alive,
             hearings=len(pool.hearings_on(worker)),
             participants=worker.load.participants,
