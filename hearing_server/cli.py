@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="serve plain HTTP (only behind a TLS reverse proxy)",
     )
+    serve.add_argument(
+        "--media-workers",
+        type=int,
+        metavar="N",
+        help="media worker processes (or HEARING_MEDIA_WORKERS; default one per core, 0 = in-process media)",
+    )
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)

@@ -50,7 +50,9 @@ class _WorkerCollector(Collector):
             (CounterMetricFamily, "hearing_worker_restarts", "Restarts of the worker slot after a crash.",
              lambda w: w.restarts),
         ]  # fmt: skip
-        info = GaugeMetricFamily("hearing_worker_info", "The media worker's process id.", labels=["worker", "pid"])
+        info = GaugeMetricFamily(
+            "hearing_worker_info", "The media worker's process id.", labels=["worker", "pid"]
+        )
         for sample in samples:
             info.add_metric([sample.name, str(sample.pid or "")], 1.0)
         yield info

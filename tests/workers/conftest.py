@@ -56,3 +56,22 @@ async def bare_worker() -> AsyncIterator[BareWorker]:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@pytest.fixture(scope="session")
+def clips() -> list[Any]:
+    """Two hearings' courtrooms and parties: four participants' media, encoded once per session."""
+    from integration_harness import make_clip
+
+    return [make_clip(index) for index in range(4)]
+
+
+@pytest.fixture
+def loopback_ice() -> Any:
+    """This process's aiortc peers gather host candidates on loopback (aioice skips it by itself)."""
+    from media.aiortc_adapter import install_host_addresses, uninstall_host_addresses
+    from media.contract import MediaSettings
+
+    install_host_addresses(MediaSettings(host_addresses=["127.0.0.1"]))
+    yield
+    uninstall_host_addresses()

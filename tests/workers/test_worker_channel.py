@@ -37,12 +37,24 @@ async def test_malformed_messages_get_error_replies_and_the_worker_keeps_running
             9,
             "'paused'",
         ),
-        (_frame(json.dumps({"type": "open", "id": 10, "hearing_id": "h", "settings": {"video_codec": 5,
-                                                                                     "x": 1}}).encode()),
-         10, ""),  # fmt: skip
-        (_frame(json.dumps({"type": "publish", "id": 11, "hearing_id": "nope", "participant_id": "p",
-                            "sdp": "v=0"}).encode()),
-         11, "no such hearing"),  # fmt: skip
+        (
+            _frame(
+                json.dumps(
+                    {"type": "open", "id": 10, "hearing_id": "h", "settings": {"video_codec": 5, "x": 1}}
+                ).encode()
+            ),
+            10,
+            "",
+        ),  # fmt: skip
+        (
+            _frame(
+                json.dumps(
+                    {"type": "publish", "id": 11, "hearing_id": "nope", "participant_id": "p", "sdp": "v=0"}
+                ).encode()
+            ),
+            11,
+            "no such hearing",
+        ),  # fmt: skip
     ]
     for index, (data, request_id, says) in enumerate(hostile):
         writer.write(data)
