@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hearing_server import turn
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
 from hearing_server.auth.client import client_ip, user_agent
@@ -66,6 +67,7 @@ def room_settings(config: Config) -> RoomSettings:
         timezone=config.timezone,
         ice_host_addresses=list(config.ice_host_addresses),
         ice_servers=list(config.ice_servers),
+        ice_servers_for=turn.ice_servers_for(config),
         video_codec=config.video_codec,
         ws_max_message_bytes=config.ws_max_message_bytes,
         ws_messages_per_s=config.ws_messages_per_s,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from hearing_server.domain.hearing import HearingStatus
@@ -134,6 +135,9 @@ class MediaSession:
                 hearing_id=self._hearing_id,
                 host_addresses=list(self._settings.ice_host_addresses),
                 ice_servers=[{"urls": url} for url in self._settings.ice_servers],
+                ice_servers_source=partial(self._settings.ice_servers_for, None)
+                if self._settings.ice_servers_for
+                else None,
                 video_codec=self._settings.video_codec,
             )
             self.router = self._media_factory(settings, RoomMediaEvents(self._room), recording)

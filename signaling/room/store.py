@@ -6,6 +6,7 @@ The room never touches the database or the confirmation log directly: the contro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -25,6 +26,9 @@ class RoomSettings:
     timezone: str = "UTC"
     ice_host_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     ice_servers: list[str] = field(default_factory=list)
+    # ICE servers of a participant (None: the server's own connections) with fresh TURN credentials
+    # (hearing_server.turn); without it, ``ice_servers`` with no credentials.
+    ice_servers_for: Callable[[str | None], list[dict[str, Any]]] | None = None
     video_codec: Literal["VP8", "H264"] = "VP8"
     ws_max_message_bytes: int = 65536
     ws_messages_per_s: float = 20.0

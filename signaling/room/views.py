@@ -113,7 +113,9 @@ def hearing_message(
         },
         media={
             "video_codec": settings.video_codec,
-            "ice_servers": [{"urls": url} for url in settings.ice_servers],
+            "ice_servers": settings.ice_servers_for(part.party_id)
+            if settings.ice_servers_for
+            else [{"urls": url} for url in settings.ice_servers],
         },
         limits={
             "max_message_bytes": settings.ws_max_message_bytes,
