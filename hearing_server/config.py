@@ -93,6 +93,12 @@ class Config(BaseModel):
         description="Media worker processes hosting hearings' media and recording; default one per core, "
         "0 = media in the server process.",
     )
+    ice_port_min: int | None = Field(
+        None, ge=1, le=65535, description="Lowest UDP port for ICE (media); open this range in the firewall."
+    )
+    ice_port_max: int | None = Field(
+        None, ge=1, le=65535, description="Highest UDP port for ICE; both or neither of the pair are set."
+    )
     worker_max_hearings: int = Field(
         8,
         ge=1,
@@ -111,6 +117,15 @@ class Config(BaseModel):
             raise ValueError(f"turn_urls: not a turn: or turns: URL: {', '.join(bad)}")
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_secret: required when turn_urls are set")
+        return self
+
+    @model_validator(mode="after")
+    def _ice_port_range(self) -> Config:
+        low, high = self.ice_port_min, self.ice_port_max
+        if (low is None) != (high is None):
+            raise ValueError("ice_port_min and ice_port_max: set both or neither")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"ice_port_min ({low}) is above ice_port_max ({high})")
         return self
 
     @property

@@ -8,6 +8,7 @@ the worker answers each with ``reply`` (same id, ``result``) or ``error`` (same 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,7 +19,12 @@ MAX_FRAME_BYTES: Final = 1 << 20  # an SDP with every codec is ~10 KB; anything 
 # Requests and the fields each must carry (name → accepted types).
 REQUESTS: Final[dict[str, dict[str, tuple[type, ...]]]] = {
     "open": {"hearing_id": (str,), "settings": (dict,)},
-    "publish": {"hearing_id": (str,), "participant_id": (str,), "sdp": (str,)},
+    "publish": {
+        "hearing_id": (str,),
+        "participant_id": (str,),
+        "sdp": (str,),
+        "ice_servers": (list, type(None)),  # fresh (TURN credentials) for the new connections, or as before
+    },
     "subscriber_answer": {"hearing_id": (str,), "participant_id": (str,), "sdp": (str,)},
     "set_muted": {"hearing_id": (str,), "participant_id": (str,), "kind": (str,), "muted": (bool,)},
     "set_paused": {"hearing_id": (str,), "paused": (bool,)},
@@ -79,18 +85,35 @@ def parse_request(message: object) -> Request:
     return Request(request_id, kind, fields)
 
 
+_LOCAL_ONLY = frozenset({"ice_servers_source"})  # callables of the control plane: resolved before sending
+
+
+def current_ice_servers(settings: MediaSettings) -> list[dict[str, Any]]:
+    """The ICE servers a new connection would use now (fresh TURN credentials when there is a source)."""
+    return settings.ice_servers_source() if settings.ice_servers_source else list(settings.ice_servers)
+
+
 def settings_to_dict(settings: MediaSettings) -> dict[str, Any]:
-    """A hearing's media settings as a message field."""
-    return dataclasses.asdict(settings)
+    """A hearing's media settings as a message field (the ICE servers resolved now)."""
+    data = {f.name: getattr(settings, f.name) for f in dataclasses.fields(MediaSettings)}
+    for name in _LOCAL_ONLY:
+        data.pop(name, None)
+    data["ice_servers"] = current_ice_servers(settings)
+    return data
 
 
-def settings_from_dict(data: dict[str, Any]) -> MediaSettings:
+def settings_from_dict(
+    data: dict[str, Any], ice_servers_source: Callable[[], list[dict[str, Any]]] | None = None
+) -> MediaSettings:
     """The media settings of an ``open`` request (unknown keys ignored, bad values refused)."""
-    known = {f.name for f in dataclasses.fields(MediaSettings)}
+    known = {f.name for f in dataclasses.fields(MediaSettings)} - _LOCAL_ONLY
     try:
-        return MediaSettings(**{k: v for k, v in data.items() if k in known})
+        settings = MediaSettings(**{k: v for k, v in data.items() if k in known})
     except TypeError as exc:
         raise InvalidMessage(f"open: bad settings: {exc}") from exc
+    if ice_servers_source is not None:
+        settings = dataclasses.replace(settings, ice_servers_source=ice_servers_source)
+    return settings
 
 
 def mapping_to_dict(mapping: TrackMapping) -> dict[str, Any]:

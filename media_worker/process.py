@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from media.aiortc_adapter import install_port_range
 from media.contract import ConnectionState, MediaSettings, TrackMapping
 from media.errors import MediaError, MediaErrorCode
 from media.router import Router
@@ -39,6 +40,7 @@ LOAD_INTERVAL_S = 1.0
 class _Hearing:
     router: Router
     sink: HearingSink
+    ice_servers: list[dict[str, Any]]  # refreshed by each publish (short-lived TURN credentials)
     recorder: HearingRecorder | None = None
 
 
@@ -172,13 +174,19 @@ class Worker:
         hearing_id = request.fields["hearing_id"]
         if hearing_id in self._hearings:
             raise MediaError(MediaErrorCode.ROUTER_CLOSED, "the hearing is already open on this worker")
-        settings: MediaSettings = settings_from_dict(request.fields["settings"])
+        servers = list(request.fields["settings"].get("ice_servers") or [])
+        settings: MediaSettings = settings_from_dict(
+            request.fields["settings"], lambda: list(hearing.ice_servers)
+        )
         sink = HearingSink()
         router = Router(settings, _Events(self._channel, hearing_id), sink)
-        self._hearings[hearing_id] = _Hearing(router, sink)
+        hearing = _Hearing(router, sink, servers)
+        self._hearings[hearing_id] = hearing
         return {"pid": os.getpid()}
 
     async def _publish(self, request: Request) -> dict[str, Any]:
+        if request.fields["ice_servers"] is not None:
+            self._hearing(request).ice_servers = request.fields["ice_servers"]
         sdp = await self._hearing(request).router.publish(
             request.fields["participant_id"], request.fields["sdp"]
         )
@@ -313,12 +321,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="media_worker")
     parser.add_argument("--fd", type=int, required=True, help="the inherited channel socket")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--ice-ports", metavar="MIN-MAX", help="bind ICE host candidates in this UDP range")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="media-worker %(process)d %(levelname)s %(name)s: %(message)s"
     )
-    # The control plane stops workers by closing the channel; a terminal's Ctrl-C goes to it, not here.
+    # The control plane stops workers by closing the channel; a terminal's Ctrl-C goes to it, not here;
+    # SIGTERM too: a service manager signalling the whole group must not kill hearings before the
+    # control plane has interrupted them (it then closes the channel, and the worker exits).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.ice_ports:
+        low, _, high = args.ice_ports.partition("-")
+        install_port_range(int(low), int(high))
     loop = _new_loop()
     try:
         loop.run_until_complete(_serve(args.fd))

@@ -37,6 +37,7 @@ class WorkerPool:
         max_hearings: int,
         on_lost: Callable[[list[str]], None] | None = None,
         log_level: str = "INFO",
+        ice_ports: tuple[int, int] | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("a worker pool needs at least one worker")
@@ -44,13 +45,14 @@ class WorkerPool:
         self.on_lost = on_lost
         self._restarts = [0] * count
         self._log_level = log_level
+        self._ice_ports = ice_ports
         self._workers: list[WorkerProcess] = [self._new(index) for index in range(count)]
         self._placed: dict[str, WorkerProcess] = {}  # hearing id → its worker
         self._closing = False
         self._restarting: set[asyncio.Task[None]] = set()
 
     def _new(self, index: int) -> WorkerProcess:
-        return WorkerProcess(index, self._worker_exited, self._log_level)
+        return WorkerProcess(index, self._worker_exited, self._log_level, self._ice_ports)
 
     @property
     def workers(self) -> list[WorkerProcess]:

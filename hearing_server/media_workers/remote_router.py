@@ -9,7 +9,7 @@ from typing import Any
 
 from media.contract import ConnectionQuality, MediaEvents, MediaSettings, TrackKind
 from media.errors import MediaError, MediaErrorCode
-from media_worker.messages import mapping_from_dict, quality_from_dict, settings_to_dict
+from media_worker.messages import current_ice_servers, mapping_from_dict, quality_from_dict, settings_to_dict
 
 from .worker import WorkerProcess
 
@@ -36,6 +36,7 @@ class RemoteRouter:
         self.recorder_events: Callable[[dict[str, Any]], None] | None = None
         self.on_lost: list[Callable[[], None]] = []
         self._events = events
+        self._settings = settings
         self._on_closed = on_closed
         self._lost = False
         self._closed = False
@@ -67,7 +68,10 @@ class RemoteRouter:
     async def publish(self, participant_id: str, offer_sdp: str) -> str:
         """Accept the participant's publish offer; return the answer."""
         self._check_open()
-        result = await self.request("publish", participant_id=participant_id, sdp=offer_sdp)
+        servers = current_ice_servers(self._settings) if self._settings.ice_servers_source else None
+        result = await self.request(
+            "publish", participant_id=participant_id, sdp=offer_sdp, ice_servers=servers
+        )
         return str(result["sdp"])
 
     async def subscriber_answer(self, participant_id: str, answer_sdp: str) -> None:

@@ -58,13 +58,20 @@ class WorkerLoad:
 class WorkerProcess:
     """A spawned ``python -m media_worker`` and its channel; ``index`` names its slot in the pool."""
 
-    def __init__(self, index: int, on_exit: Callable[[WorkerProcess], None], log_level: str = "INFO") -> None:
+    def __init__(
+        self,
+        index: int,
+        on_exit: Callable[[WorkerProcess], None],
+        log_level: str = "INFO",
+        ice_ports: tuple[int, int] | None = None,
+    ) -> None:
         self.index = index
         self.load = WorkerLoad()
         self.listeners: dict[str, HearingListener] = {}
         self.started_at = 0.0
         self._on_exit = on_exit
         self._log_level = log_level
+        self._ice_ports = ice_ports
         self._process: asyncio.subprocess.Process | None = None
         self._channel: Channel | None = None
         self._ids = itertools.count(1)
@@ -97,10 +104,12 @@ class WorkerProcess:
     async def start(self) -> None:
         """Spawn the process with one end of a private socketpair and wait for its ``ready``."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        arguments = ["--fd", str(child.fileno()), "--log-level", self._log_level]
+        if self._ice_ports is not None:
+            arguments += ["--ice-ports", f"{self._ice_ports[0]}-{self._ice_ports[1]}"]
         try:
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "media_worker", "--fd", str(child.fileno()),
-                "--log-level", self._log_level,
+                sys.executable, "-m", "media_worker", *arguments,
                 pass_fds=[child.fileno()], stdin=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
         finally:

@@ -17,6 +17,7 @@ from hearing_server.media_workers.remote_recorder import WorkerRecorder
 from hearing_server.media_workers.remote_router import RemoteRouter
 from hearing_server.record.live_recording import LiveRecording
 from hearing_server.web.ws import LIVE_HEARINGS, MEDIA_FACTORY
+from media.aiortc_adapter import install_port_range, uninstall_port_range
 from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
 from signaling.room.media_session import MediaFactory
 
@@ -73,14 +74,26 @@ async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
     """Start the configured media workers before the live hearings, stop them after."""
     config = app[CONFIG]
     count = default_worker_count() if config.media_workers is None else config.media_workers
+    ports = (
+        (config.ice_port_min, config.ice_port_max)
+        if config.ice_port_min is not None and config.ice_port_max is not None
+        else None
+    )
     if count == 0:
-        yield
+        if ports is not None:  # media in this process binds in the range too
+            install_port_range(*ports)
+        try:
+            yield
+        finally:
+            if ports is not None:
+                uninstall_port_range()
         return
     pool = WorkerPool(
         count,
         config.worker_max_hearings,
         on_lost=lambda ids: _interrupt(app, ids),
         log_level=config.log_level,
+        ice_ports=ports,
     )
     await pool.start()
     app[WORKER_POOL] = pool

@@ -6,7 +6,6 @@ import asyncio
 import socket
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,9 @@ for _folder in ("signaling", "media", "recording", "integration"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.append(str(_TESTS / _folder))  # their harness modules, imported by name as there
 
+from worker_harness import BareWorker  # noqa: E402
+
 from media_worker.channel import Channel  # noqa: E402
-
-
-@dataclass
-class BareWorker:
-    """``python -m media_worker`` with the test holding the other end of its channel."""
-
-    process: asyncio.subprocess.Process
-    channel: Channel
-
-    async def next_message(self, within: float = 10.0) -> Any:
-        """The next message that is not a load report."""
-        async with asyncio.timeout(within):
-            while True:
-                message = await self.channel.receive()
-                if message.get("type") != "load":
-                    return message
 
 
 @pytest.fixture

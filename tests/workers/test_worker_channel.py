@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import struct
 
-from conftest import BareWorker
+from worker_harness import BareWorker
 
 from media_worker.messages import MAX_FRAME_BYTES
 

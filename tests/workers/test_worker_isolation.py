@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,24 @@ class TimedPage(Browser):
         return gaps
 
 
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive UDP ports free on loopback now."""
+    for base in range(43000, 60000, size):
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + size):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise AssertionError("no free block of UDP ports")
+
+
+def candidate_ports(sdp: str) -> set[int]:
+    return {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+
 async def worker_pids(api: ServerApi) -> dict[str, int]:
     """Worker name → pid, from ``/metrics``."""
     async with api.http.get(f"{api.base}/metrics") as response:
@@ -88,7 +107,12 @@ async def open_hearing(api: ServerApi, clips: list[Clip], starts_in: int) -> tup
     pages = [TimedPage(court, clips[0]), TimedPage(party, clips[1])]
     for page in pages:
         await page.publish()
-    await connected(pages)
+    try:
+        await connected(pages)
+    except BaseException:
+        for page in pages:
+            print("PAGE", [(m["type"], m.get("code"), m.get("message"), [(p["connection"]) for p in m.get("participants", [])]) for m in page.messages if m["type"] != "quality"])
+        raise
     return hearing_id, pages
 
 
@@ -128,7 +152,15 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
     tmp_path: Path, clips: list[Clip], loopback_ice: None
 ) -> None:
     data_dir = tmp_path / "data"
-    server = ServerProcess(data_dir, free_port(), media_workers=2, worker_max_hearings="1")
+    low = free_port_block(40)
+    server = ServerProcess(
+        data_dir,
+        free_port(),
+        media_workers=2,
+        worker_max_hearings="1",
+        ice_port_min=str(low),
+        ice_port_max=str(low + 39),
+    )
     api: ServerApi | None = None
     pages: list[TimedPage] = []
     try:
@@ -139,8 +171,11 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
         await api.staff_operator()
         pids = await worker_pids(api)
         assert sorted(pids) == ["worker-0", "worker-1"], pids
-
-        first, first_pages = await open_hearing(api, clips[0:2], 5)
+        try:
+            first, first_pages = await open_hearing(api, clips[0:2], 5)
+        except BaseException:
+            print("DEBUG", "".join(l for l in server.output if "access" not in l)[-6000:])
+            raise
         second, second_pages = await open_hearing(api, clips[2:4], 7)
         pages = first_pages + second_pages
         first_host = await start_recording(first_pages)
@@ -217,6 +252,15 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
         for hearing_id in (first, second):
             record = await sealed_record(api, hearing_id)
             assert record["status"] == "sealed" and record["seal"]["valid"] is True, record["seal"]
+        # Every server-side ICE candidate of every worker was in the configured port range.
+        server_ports = {
+            port
+            for page in pages
+            for message in page.messages
+            if message["type"] in ("publish_answer", "subscribe_offer")
+            for port in candidate_ports(message["sdp"])
+        }
+        assert len(server_ports) >= 8 and server_ports <= set(range(low, low + 40)), (low, server_ports)
     finally:
         for page in pages:
             await page.close()
@@ -235,4 +279,56 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
         (s.path.name, s.duration) for s in before
     ]
     assert after and all(s.epoch == before[0].epoch for s in after)
+    assert not any("Traceback" in line for line in server.output), "".join(server.output)[-4000:]
+
+
+async def test_sigterm_stops_the_workers_and_interrupts_the_hearing(
+    tmp_path: Path, clips: list[Clip], loopback_ice: None
+) -> None:
+    data_dir = tmp_path / "data"
+    server = ServerProcess(data_dir, free_port(), media_workers=1)
+    api: ServerApi | None = None
+    pages: list[TimedPage] = []
+    try:
+        password = await server.start()
+        assert password is not None
+        api = ServerApi(server.base)
+        await api.login(FIRST_ADMIN, password)
+        await api.staff_operator()
+        [worker_pid] = (await worker_pids(api)).values()
+        hearing_id, pages = await open_hearing(api, clips[0:2], 5)
+        assert await start_recording(pages) == "worker-0"
+        await asyncio.sleep(1.0)
+        await api.close()
+        api = None
+        stopping = time.monotonic()
+        await server.stop()  # SIGTERM
+        stopped_after = time.monotonic() - stopping
+        assert server.process is not None and server.process.returncode == 0, "".join(server.output)[-3000:]
+        assert not await asyncio.to_thread(os.path.exists, f"/proc/{worker_pid}"), (
+            "the worker outlived the server"
+        )
+        print(f"\nSIGTERM: server and worker stopped after {stopped_after:.2f} s")
+        for page in pages:
+            await page.close()
+        pages = []
+
+        assert await server.start() is None
+        api = ServerApi(server.base)
+        await api.login("clerk", "a long enough password for tests")
+        assert (await api.ok("GET", f"/hearings/{hearing_id}"))["status"] == "interrupted"
+        events = await api.events(hearing_id)
+        stopped = [e for e in events if e["event"] == "recording_stopped"]
+        assert stopped and stopped[-1]["details"]["reason"] == "interrupted", stopped
+        assert stopped[-1]["details"]["segments"] == 4 and not stopped[-1]["details"]["failure"], stopped[-1]
+        assert events[-1]["event"] == "hearing_interrupted" or "hearing_interrupted" in [
+            e["event"] for e in events
+        ]
+    finally:
+        for page in pages:
+            await page.close()
+        if api is not None:
+            await api.close()
+        await server.stop()
+        stop_renders(data_dir)
     assert not any("Traceback" in line for line in server.output), "".join(server.output)[-4000:]
