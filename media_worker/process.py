@@ -149,6 +149,8 @@ class Worker:
             result = await self._handlers[request.type](request)
         except MediaError as exc:
             self._reply_error(request.id, exc.code.value, exc.message)
+        except InvalidMessage as exc:
+            self._reply_error(request.id, "bad_message", str(exc))
         except InsufficientDiskSpaceError as exc:
             self._reply_error(request.id, "disk_space_low", str(exc))
         except OSError as exc:
@@ -179,7 +181,10 @@ class Worker:
             request.fields["settings"], lambda: list(hearing.ice_servers)
         )
         sink = HearingSink()
-        router = Router(settings, _Events(self._channel, hearing_id), sink)
+        try:
+            router = Router(settings, _Events(self._channel, hearing_id), sink)
+        except (ValueError, TypeError) as exc:
+            raise InvalidMessage(f"open: unusable settings: {exc}", request.id) from exc
         hearing = _Hearing(router, sink, servers)
         self._hearings[hearing_id] = hearing
         return {"pid": os.getpid()}

@@ -131,24 +131,31 @@ class WorkerProcess:
 
         A refusal raises :class:`MediaError` (its codes) or :class:`WorkerError` (any other code).
         """
+        return await self._send(message_type, fields)
+
+    def post(self, message_type: str, /, **fields: Any) -> None:
+        """Send a request now (in order with every other) without waiting for it; a refusal is logged."""
+        if not self._alive:
+            return
+        try:
+            future = self._send(message_type, fields)
+        except MediaError as exc:
+            log.warning("media %s: %s not sent: %s", self.name, message_type, exc)
+            return
+        future.add_done_callback(lambda f: self._log_refusal(message_type, f))
+
+    def _send(self, message_type: str, fields: dict[str, Any]) -> asyncio.Future[Any]:
+        """Write the request at once (requests reach the worker in call order); the future gets its reply."""
         if not self._alive or self._channel is None:
             raise MediaError(MediaErrorCode.WORKER_LOST, f"media {self.name} is not running")
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
         try:
             self._channel.send({**fields, "type": message_type, "id": request_id})
         except FrameError as exc:
-            self._pending.pop(request_id, None)
             raise MediaError(MediaErrorCode.SDP_INVALID, str(exc)) from exc
-        return await future
-
-    def post(self, message_type: str, /, **fields: Any) -> None:
-        """Send a request without waiting; a refusal is logged."""
-        if not self._alive:
-            return
-        future = asyncio.ensure_future(self.request(message_type, **fields))
-        future.add_done_callback(lambda f: self._log_refusal(message_type, f))
+        self._pending[request_id] = future
+        return future
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are onto the channel (tests of the worker's input checking)."""
@@ -223,22 +230,27 @@ class WorkerProcess:
             if not future.done():
                 future.set_exception(MediaError(MediaErrorCode.WORKER_LOST, f"media {self.name} stopped"))
         self._pending.clear()
-        if self._process is not None:
-            await self._process.wait()
-        if not self._stopping:
-            log.error("media %s (pid %s) died with status %s", self.name, self.pid, self.returncode)
         listeners, self.listeners = self.listeners, {}
         for listener in listeners.values():
             try:
                 listener.worker_lost()
             except Exception:
                 log.exception("a hearing of media %s did not take the loss", self.name)
+        if self._process is not None:
+            await self._process.wait()
+        if not self._stopping:
+            log.error("media %s (pid %s) died with status %s", self.name, self.pid, self.returncode)
         self._on_exit(self)
 
     @property
     def returncode(self) -> int | None:
         """The exit status once the process has ended."""
         return self._process.returncode if self._process is not None else None
+
+    async def stopped(self) -> None:
+        """Wait until the process has ended and its loss was handled."""
+        if self._reader is not None:
+            await asyncio.shield(self._reader)
 
     def kill(self) -> None:
         """SIGKILL the process (a crash, as far as everyone else can tell)."""

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
+from typing import Any
 
+import pytest
 from worker_harness import BareWorker
 
+from hearing_server.media_workers.remote_router import RemoteRouter
+from hearing_server.media_workers.worker import WorkerProcess
+from media.contract import MediaSettings
+from media.errors import MediaError, MediaErrorCode
 from media_worker.messages import MAX_FRAME_BYTES
 
 
@@ -74,3 +81,40 @@ async def test_an_oversized_frame_is_skipped_unread_and_refused(bare_worker: Bar
     assert "exceeds" in reply["message"]
     # the stream is still in step: the next frame is read as a frame
     await _alive(worker, 1)
+
+
+class _Events:
+    """MediaEvents that keep what they are told."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[str, str]] = []
+
+    async def subscriber_offer(self, participant_id: str, sdp: str, tracks: list[Any]) -> None:
+        pass
+
+    def connection_state_changed(self, participant_id: str, state: str) -> None:
+        self.states.append((participant_id, state))
+
+
+async def test_requests_reach_the_worker_in_call_order_and_a_dead_worker_fails_them() -> None:
+    exits: list[WorkerProcess] = []
+    worker = WorkerProcess(0, exits.append)
+    await worker.start()
+    try:
+        router = RemoteRouter(worker, "hearing-1", MediaSettings(), _Events())  # posts "open"
+        router.set_paused(True)  # posted: must not overtake "open"
+        router.set_muted("p", "audio", True)
+        assert await router.stats() == []  # would be "no such hearing" had anything overtaken "open"
+        assert worker.alive and router.host == "worker-0"
+        worker.kill()
+        with pytest.raises(MediaError) as refused:
+            while True:  # until the loss is noticed (EOF on the channel)
+                await router.stats()
+                await asyncio.sleep(0.05)
+        assert refused.value.code in (MediaErrorCode.WORKER_LOST,)
+        assert router.lost
+        await asyncio.wait_for(worker.stopped(), 5)
+        assert exits == [worker] and worker.returncode == -9
+        await router.close()  # nothing to ask a dead worker: returns at once
+    finally:
+        await worker.stop()
