@@ -51,8 +51,8 @@ async def test_malformed_messages_get_error_replies_and_the_worker_keeps_running
                 ).encode()
             ),
             10,
-            "",
-        ),  # fmt: skip
+            "unusable settings",
+        ),
         (
             _frame(
                 json.dumps(
