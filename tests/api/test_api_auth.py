@@ -153,3 +153,26 @@ async def test_passwords_are_taken_exactly_as_typed(api: Api) -> None:
     await api.user(StaffRole.JUDGE, "judge", password="  spaced out password  ")
     assert (await login(api, "judge", "  spaced out password  ")).status == 200
     assert (await login(api, "judge", "spaced out password")).status == 401
+
+
+async def test_the_login_page_drops_a_next_that_could_leave_the_site(api: Api) -> None:
+    from urllib.parse import quote
+
+    from yarl import URL
+
+    hostile = ["/\\evil.example", "//evil.example", "/\t/evil.example", "https://evil.example", "evil.x"]
+    for value in hostile:
+        url = URL("/login?next=" + quote(value, safe=""), encoded=True)
+        async with api.client.get(url, allow_redirects=False) as response:
+            assert response.status == 302, value
+            assert response.headers["Location"] == "/login", value
+    twice = URL("/login?next=%2F&next=%2F%2Fevil", encoded=True)
+    async with api.client.get(twice, allow_redirects=False) as r:
+        assert (r.status, r.headers["Location"]) == (302, "/login")  # two answers: none is trusted
+    for value in ("/console/", "/console/hearing/abc?x=1"):
+        async with api.client.get("/login", params={"next": value}, allow_redirects=False) as response:
+            assert response.status == 200, value
+            assert response.headers["Cache-Control"] == "no-store"
+    async with api.client.get("/console/hearing/abc", allow_redirects=False) as response:
+        # the redirect to the login page itself always carries a path of this site
+        assert response.status == 302 and response.headers["Location"].startswith("/login?next=/console/")

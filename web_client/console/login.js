@@ -2,13 +2,13 @@
 
 import { I18n, mountLanguageSwitch, preferredLanguage } from '../shared/i18n.js';
 import { Api, clientSettings } from '../shared/api.js';
+import { safeNextPath } from '../shared/redirect.js';
 
 const $ = (id) => document.getElementById(id);
 
 /** Where to go after logging in: a path on this site, never another origin. */
 function nextPath() {
-  const next = new URLSearchParams(window.location.search).get('next') || '';
-  return next.startsWith('/') && !next.startsWith('//') ? next : '/console/';
+  return safeNextPath(new URLSearchParams(window.location.search).get('next'));
 }
 
 async function main() {
