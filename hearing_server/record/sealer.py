@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,36 +196,71 @@ class Sealer:
         )
 
 
-class SealChecks:
-    """Checks sealed hearing folders against the court certificate, once per state of their files."""
+# File system timestamps can be coarse (a tick of a few ms, whole seconds on some file systems): a change made
+# within this margin of a check may carry the same ctime as the state the check saw, so it is not trusted.
+SETTLE_NS = 2_000_000_000
 
-    def __init__(self, court_cert: Path, remembered: int = 256) -> None:
+
+@dataclass(frozen=True)
+class FolderState:
+    """What the file system says about every sealed file of a folder, and the newest change among them."""
+
+    files: tuple[object, ...]
+    newest_change_ns: int
+
+
+@dataclass(frozen=True)
+class _Checked:
+    state: FolderState
+    report: VerificationReport
+    settled: bool
+
+
+class SealChecks:
+    """Checks sealed hearing folders against the court certificate, once per state of their files.
+
+    A file's state is its size, mtime, ctime, inode and device: a same-size edit with the mtime put back
+    (``os.utime``) still moves the ctime, which no system call can set back.  A result is reused only when
+    the folder did not change while it was being checked and every file was last changed well before the
+    check began; on any doubt the folder is verified again.
+    """
+
+    def __init__(self, court_cert: Path, remembered: int = 256, *, settle_ns: int = SETTLE_NS) -> None:
         self._court_cert = court_cert
         self._remembered = remembered
-        self._cache: dict[Path, tuple[tuple[object, ...], VerificationReport]] = {}
+        self._settle_ns = settle_ns
+        self._cache: dict[Path, _Checked] = {}
+        self.verifications = 0  # full checks run (each hashes every file)
 
     async def check(self, folder: Path) -> VerificationReport:
         """The verification of a sealed folder; redone whenever any of its files changes."""
-        fingerprint = await asyncio.to_thread(_fingerprint, folder)
+        before = await asyncio.to_thread(folder_state, folder)
         cached = self._cache.get(folder)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
+        if cached is not None and cached.settled and cached.state == before:
+            return cached.report
+        started_ns = time.time_ns()
         trusted = self._court_cert if self._court_cert.exists() else None
         report = await asyncio.to_thread(verify_hearing, folder, trusted)
+        self.verifications += 1
+        after = await asyncio.to_thread(folder_state, folder)
+        settled = after == before and before.newest_change_ns < started_ns - self._settle_ns
         self._cache.pop(folder, None)
-        self._cache[folder] = (fingerprint, report)
+        self._cache[folder] = _Checked(before, report, settled)
         while len(self._cache) > self._remembered:
             del self._cache[next(iter(self._cache))]  # the longest unchecked
         return report
 
 
-def _fingerprint(folder: Path) -> tuple[object, ...]:
+def folder_state(folder: Path) -> FolderState:
+    """The state of every sealed file of ``folder`` (absent files included) as the file system reports it."""
     parts: list[object] = []
+    newest = 0
     for path in [*evidence_files(folder), folder / MANIFEST_NAME, folder / SIGNATURE_NAME]:
         try:
             stat = path.stat()
         except FileNotFoundError:
             parts.append((str(path), None))
             continue
-        parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    return tuple(parts)
+        parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev))
+        newest = max(newest, stat.st_mtime_ns, stat.st_ctime_ns)
+    return FolderState(tuple(parts), newest)
