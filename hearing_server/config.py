@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "HEARING_"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -35,6 +37,10 @@ class Config(BaseModel):
     database_url: str = Field("", description="SQLAlchemy URL; default SQLite file DATA_DIR/hearing.db.")
     plain_http: bool = Field(
         False, description="Serve plain HTTP (only behind a TLS-terminating reverse proxy)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; default none.",
     )
     tls_cert: Path | None = Field(
         None, description="TLS certificate (PEM); default self-signed DATA_DIR/tls/cert.pem."
@@ -81,6 +87,21 @@ class Config(BaseModel):
     log_json: bool = Field(False, description="Write logs as JSON lines.")
     log_level: str = Field("INFO", description="Log level.")
     uvloop: bool = Field(True, description="Run the server on uvloop when installed.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR: {item!r}") from exc
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The trusted reverse proxies as networks (a single address is a /32 or /128)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:

@@ -10,7 +10,9 @@ from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import LoginIn, PasswordChangeIn, SessionOut
 from hearing_server.auth import staff
 from hearing_server.auth.access import ANY_STAFF, PUBLIC
+from hearing_server.auth.client import client_ip
 from hearing_server.auth.passwords import PASSWORDS, check_password_rules
+from hearing_server.auth.ratelimit import LOGIN_LIMITER
 from hearing_server.domain.errors import InvalidInput
 from hearing_server.store.models import User
 
@@ -24,6 +26,7 @@ TAG = "session"
     tag=TAG,
     body=LoginIn,
     response=SessionOut,
+    no_store=True,
     summary="Log in: sets the hs_session cookie (a new session id every time) and returns the CSRF token.",
 )
 async def login(call: Call) -> web.StreamResponse:
@@ -52,6 +55,7 @@ async def logout(call: Call) -> web.StreamResponse:
     access=ANY_STAFF,
     tag=TAG,
     response=SessionOut,
+    no_store=True,
     summary="The logged-in user and the session's CSRF token.",
 )
 async def me(call: Call) -> SessionOut:
@@ -69,18 +73,25 @@ async def me(call: Call) -> SessionOut:
     tag=TAG,
     body=PasswordChangeIn,
     status=204,
-    summary="Change one's own password; the user's other sessions end.",
+    summary="Change one's own password; the user's other sessions end. Wrong current passwords count "
+    "towards the login rate limit.",
 )
 async def change_password(call: Call) -> None:
     body: PasswordChangeIn = call.body
     passwords = call.request.app[PASSWORDS]
+    limiter = call.request.app[LOGIN_LIMITER]
     check_password_rules(body.new_password)
     session = call.session
     assert session is not None
+    ip = client_ip(call.request)
+    # A stolen session must not become a way to guess the password without the login's limit.
+    limiter.check(session.user.username, ip)
     async with call.transaction() as db:
         user = await db.get(User, session.user_id)
         if user is None or not await passwords.verify(user.password_hash, body.current_password):
+            limiter.failed(session.user.username, ip)
             raise InvalidInput("the current password is wrong", code="wrong_password")
+        limiter.succeeded(session.user.username, ip)
         user.password_hash = await passwords.hash(body.new_password)
         await staff.end_sessions(db, user.id, keep=session.id_hash)
 

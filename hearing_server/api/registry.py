@@ -40,6 +40,7 @@ class Endpoint:
     raw: bool = False  # the handler takes the request and returns a response (pages, text, WebSockets)
     media_type: str = "application/json"
     openapi: bool = True
+    no_store: bool = False  # the response carries a secret (CSRF token, a link): never kept in any cache
 
     @property
     def key(self) -> tuple[str, str]:
@@ -66,6 +67,7 @@ def endpoint(
     raw: bool = False,
     media_type: str = "application/json",
     openapi: bool = True,
+    no_store: bool = False,
 ) -> Callable[[Handler], Endpoint]:
     """Declare a handler as an endpoint; ``access`` has no default, so no route is left unguarded."""
 
@@ -84,6 +86,7 @@ def endpoint(
             raw=raw,
             media_type=media_type,
             openapi=openapi,
+            no_store=no_store,
         )
 
     return declare
@@ -153,7 +156,10 @@ def _dispatcher(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             body=await _read_body(request, ep.body) if ep.body is not None else None,
             query=_read_query(request, ep.query) if ep.query is not None else None,
         )
-        return to_response(await ep.handler(call), ep.status)
+        response = to_response(await ep.handler(call), ep.status)
+        if ep.no_store:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     dispatch.__name__ = getattr(ep.handler, "__name__", "dispatch")
     return dispatch
