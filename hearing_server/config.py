@@ -56,6 +56,9 @@ class Config(BaseModel):
         6.0, ge=0, description="Links expire at the end of the hearing's day plus this."
     )
     session_hours: float = Field(12.0, gt=0, description="Lifetime of a staff login session.")
+    first_password_hours: float = Field(
+        24.0, gt=0, description="The first admin's one-time password stops working after this many hours."
+    )
     login_attempts: int = Field(
         5, ge=1, description="Failed logins allowed per username and address per window."
     )

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from hearing_server.api.call import Call
 from hearing_server.api.errors import UnsupportedMediaType
 from hearing_server.auth.access import PUBLIC, Access
-from hearing_server.auth.staff import check_csrf, current_session
+from hearing_server.auth.staff import check_csrf, check_password_changed, current_session
 from hearing_server.domain.errors import Forbidden, InvalidInput, NotAuthenticated
 
 Handler = Callable[..., Awaitable[Any]]
@@ -41,6 +41,7 @@ class Endpoint:
     media_type: str = "application/json"
     openapi: bool = True
     no_store: bool = False  # the response carries a secret (CSRF token, a link): never kept in any cache
+    before_password_change: bool = False  # callable while the user must still change a one-time password
 
     @property
     def key(self) -> tuple[str, str]:
@@ -68,6 +69,7 @@ def endpoint(
     media_type: str = "application/json",
     openapi: bool = True,
     no_store: bool = False,
+    before_password_change: bool = False,
 ) -> Callable[[Handler], Endpoint]:
     """Declare a handler as an endpoint; ``access`` has no default, so no route is left unguarded."""
 
@@ -87,6 +89,7 @@ def endpoint(
             media_type=media_type,
             openapi=openapi,
             no_store=no_store,
+            before_password_change=before_password_change,
         )
 
     return declare
@@ -147,6 +150,8 @@ def _dispatcher(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             if not ep.access.allows(session.user.role):
                 raise Forbidden(f"the {session.user.role} role may not do this", code="forbidden")
             check_csrf(request, session)
+            if not ep.before_password_change:
+                check_password_changed(session)
         if ep.raw:
             response: web.StreamResponse = await ep.handler(request)
             return response

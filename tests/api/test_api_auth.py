@@ -49,7 +49,9 @@ async def test_login_sets_a_hardened_cookie_and_me_returns_the_csrf_token(api: A
     me = await api.call("GET", "/api/v1/auth/me", headers=me_headers(token))
     assert me.status == 200
     assert me.json["csrf_token"] == result.json["csrf_token"] and me.json["user"]["id"] == user.id
-    assert "password" not in me.body.decode() and "argon2" not in me.body.decode()
+    assert set(me.json) == {"user", "csrf_token", "expires_at", "must_change_password"}
+    assert me.json["must_change_password"] is False
+    assert "password_hash" not in me.body.decode() and "argon2" not in me.body.decode()
 
 
 async def test_plain_http_cookie_is_not_secure(make_api: MakeApi) -> None:
