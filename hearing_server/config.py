@@ -63,6 +63,12 @@ class Config(BaseModel):
         5, ge=1, description="Failed logins allowed per username and address per window."
     )
     login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
+    checkpoint_entries: int = Field(
+        25, ge=1, description="Sign a live confirmation log (a checkpoint) at least every this many entries."
+    )
+    checkpoint_interval_s: float = Field(
+        60.0, gt=0, description="Sign a live log's unsigned entries within about this many seconds."
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
     max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
     ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")

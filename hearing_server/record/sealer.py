@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from hearing_server.record.event_log import EventRecorder
 from hearing_server.record.folder import resolve_folder
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.store.models import Hearing
+from recording.checkpoints import CHECKPOINTS_NAME, read_checkpoints
 from recording.seal import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -34,6 +37,11 @@ from recording.verify import VerificationReport, verify_hearing
 log = logging.getLogger(__name__)
 
 PLAYBACK_RECOVERY_WINDOW = timedelta(days=7)
+
+
+@asynccontextmanager
+async def _nothing_signed() -> AsyncIterator[int]:
+    yield 0
 
 
 def load_signer(config: Config) -> CourtSigner:
@@ -103,10 +111,7 @@ class Sealer:
                         await asyncio.to_thread(orphan.unlink)
                 await self._log_sealed(hearing_id, actor, signer)
                 await self._events.close_log(hearing_id)
-                try:
-                    await asyncio.to_thread(seal_hearing, folder, hearing_id, signer)
-                except SealError as exc:
-                    raise Conflict(f"the hearing cannot be sealed: {exc}", code="seal_failed") from exc
+                await self._seal_files(folder, hearing_id, signer)
             now = datetime.now(UTC)
             async with self._sessions() as session:
                 await session.execute(
@@ -118,6 +123,21 @@ class Sealer:
         log.info("hearing %s sealed by %s", hearing_id, signer.subject)
         self._playback.enqueue(folder)
         return SealOutcome(hearing_id, folder, signer.subject, now)
+
+    async def _seal_files(self, folder: Path, hearing_id: str, signer: CourtSigner) -> None:
+        """Write and sign the manifest with no checkpoint added meanwhile; a log that contradicts a signed
+        checkpoint, or a checkpoints file that lost one this server signed, is not sealed."""
+        checkpoints = self._events.checkpoints
+        async with checkpoints.held(hearing_id) if checkpoints else _nothing_signed() as signed_seq:
+            lines = await asyncio.to_thread(read_checkpoints, folder)
+            kept = max((i.checkpoint.seq for i in lines if i.checkpoint is not None), default=0)
+            try:
+                if kept < signed_seq:
+                    raise SealError(f"{CHECKPOINTS_NAME} lost the checkpoint signed at seq {signed_seq}")
+                await asyncio.to_thread(seal_hearing, folder, hearing_id, signer)
+            except SealError as exc:
+                log.error("hearing %s not sealed: %s", hearing_id, exc)
+                raise Conflict(f"the hearing cannot be sealed: {exc}", code="seal_failed") from exc
 
     async def _log_sealed(self, hearing_id: str, actor: str, signer: CourtSigner) -> None:
         confirmation_log = await self._events.confirmation_log(hearing_id)

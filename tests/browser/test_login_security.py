@@ -61,7 +61,7 @@ async def test_the_first_admin_chooses_a_password_before_anything_else(
         form = page.locator("#password-form")
         await expect(form).to_be_visible()
         await expect(page.locator("#login-form")).to_be_hidden()
-        await expect(form.locator("h1")).to_have_text(t(language, "password_change.title"))
+        await expect(form.locator("h2")).to_have_text(t(language, "password_change.title"))
         await expect(page.locator("#password-current")).to_have_value(one_time)
         await assert_all_text_from_catalog(page, language)
         await screenshot(page, "password", language, "change")
