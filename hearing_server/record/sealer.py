@@ -23,6 +23,8 @@ from hearing_server.record.folder import resolve_folder
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.store.models import Hearing
 from recording.checkpoints import CHECKPOINTS_NAME, read_checkpoints
+from recording.confirmation_log import LOG_FILE_NAME
+from recording.hashchain import read_chain
 from recording.seal import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -125,8 +127,12 @@ class Sealer:
         return SealOutcome(hearing_id, folder, signer.subject, now)
 
     async def _seal_files(self, folder: Path, hearing_id: str, signer: CourtSigner) -> None:
-        """Write and sign the manifest with no checkpoint added meanwhile; a log that contradicts a signed
-        checkpoint, or a checkpoints file that lost one this server signed, is not sealed."""
+        """Write and sign the manifest with no checkpoint added meanwhile.
+
+        Not sealed: a log that contradicts its database mirror or a signed checkpoint, or a checkpoints file
+        that lost one this server signed.
+        """
+        await self._check_mirror(folder, hearing_id)
         checkpoints = self._events.checkpoints
         async with checkpoints.held(hearing_id) if checkpoints else _nothing_signed() as signed_seq:
             lines = await asyncio.to_thread(read_checkpoints, folder)
@@ -138,6 +144,22 @@ class Sealer:
             except SealError as exc:
                 log.error("hearing %s not sealed: %s", hearing_id, exc)
                 raise Conflict(f"the hearing cannot be sealed: {exc}", code="seal_failed") from exc
+
+    async def _check_mirror(self, folder: Path, hearing_id: str) -> None:
+        """The log file must still hold every entry the database mirrored, hash for hash (the mirror may lag
+        behind the file after an outage or a crash, never the other way round)."""
+        await self._events.flush_mirror()
+        mirrored = {row.seq: row.hash for row in await self._events.entries(hearing_id)}
+        entries = await asyncio.to_thread(read_chain, folder / LOG_FILE_NAME)
+        in_file = {int(entry["seq"]): entry.get("hash") for entry in entries}
+        differs = sorted(seq for seq, digest in mirrored.items() if in_file.get(seq) != digest)
+        if differs:
+            log.error("hearing %s not sealed: log entries %s differ from the database", hearing_id, differs)
+            raise Conflict(
+                f"the hearing cannot be sealed: confirmation log entry {differs[0]} differs from its "
+                f"database mirror ({len(differs)} entries differ)",
+                code="seal_failed",
+            )
 
     async def _log_sealed(self, hearing_id: str, actor: str, signer: CourtSigner) -> None:
         confirmation_log = await self._events.confirmation_log(hearing_id)

@@ -1,5 +1,6 @@
 """The running server signs checkpoints of live confirmation logs (every N entries, at a recess, after a
-quiet interval) and will not seal a log rewritten behind them, nor one whose checkpoints were removed."""
+quiet interval) and will not seal a log rewritten behind them — nor one that differs from its database
+mirror, nor one whose checkpoints were removed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hearing_server.domain.events import EventType
 from hearing_server.domain.party import StaffRole
 from hearing_server.record.context import SEALER
 from hearing_server.record.event_log import EVENTS
-from hearing_server.store.models import Hearing
+from hearing_server.store.models import Hearing, HearingEvent
 from recording.checkpoints import CHECKPOINTS_NAME, read_checkpoints
 from recording.confirmation_log import LOG_FILE_NAME
 from recording.hashchain import GENESIS_HASH, canonical_json, entry_hash, read_chain, verify_chain
@@ -43,6 +44,17 @@ async def _end(api: Api, hearing_id: str) -> None:
     await _log(api, hearing_id, 1, EventType.HEARING_ENDED)
     async with api.db() as db, db.begin():
         await db.execute(update(Hearing).where(Hearing.id == hearing_id).values(status="ended"))
+
+
+async def _rewrite_mirror(api: Api, folder: Path, hearing_id: str) -> None:
+    """Someone who can also write the database brings its mirror in line with the rewritten file."""
+    async with api.db() as db, db.begin():
+        for entry in read_chain(folder / LOG_FILE_NAME):
+            await db.execute(
+                update(HearingEvent)
+                .where(HearingEvent.hearing_id == hearing_id, HearingEvent.seq == entry["seq"])
+                .values(hash=entry["hash"], prev_hash=entry["prev_hash"], details=entry["details"])
+            )
 
 
 def _rewrite_consistently(folder: Path, change_seq: int) -> None:
@@ -93,6 +105,9 @@ async def test_a_log_rewritten_behind_a_checkpoint_is_not_sealed(make_api: MakeA
     # Rewritten while the server does not hold the file (as after a restart): the chain resumes from it.
     await api.app[EVENTS].close_log(hearing_id)
     _rewrite_consistently(folder, change_seq=3)
+    with pytest.raises(Conflict, match="entry 3 differs from its database mirror"):
+        await api.app[SEALER].seal(hearing_id)  # the file alone: the database mirror anchors it
+    await _rewrite_mirror(api, folder, hearing_id)
     with pytest.raises(Conflict) as refused:
         await api.app[SEALER].seal(hearing_id)
     assert refused.value.code == "seal_failed"
@@ -110,6 +125,7 @@ async def test_a_log_whose_checkpoints_were_removed_is_not_sealed(make_api: Make
     await api.app[EVENTS].close_log(hearing_id)
     (folder / CHECKPOINTS_NAME).unlink()
     _rewrite_consistently(folder, change_seq=3)
+    await _rewrite_mirror(api, folder, hearing_id)
     with pytest.raises(Conflict, match="lost the checkpoint"):
         await api.app[SEALER].seal(hearing_id)
     assert not (folder / MANIFEST_NAME).exists()
