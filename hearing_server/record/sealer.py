@@ -79,13 +79,17 @@ class Sealer:
         self._events = events
         self._playback = playback
         self._signer: CourtSigner | None = None
+        self._signer_lock = asyncio.Lock()
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
     async def signer(self) -> CourtSigner:
         """The court's signer, loaded (or generated for development) once."""
-        if self._signer is None:
-            self._signer = await asyncio.to_thread(load_signer, self._config)
+        # One loader at a time: checkpoints and a seal may ask together, and two threads generating the
+        # development pair at once could leave one's certificate beside the other's key.
+        async with self._signer_lock:
+            if self._signer is None:
+                self._signer = await asyncio.to_thread(load_signer, self._config)
         return self._signer
 
     async def seal(self, hearing_id: str, actor: str = "system") -> SealOutcome:
