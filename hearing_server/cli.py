@@ -102,8 +102,9 @@ def _serve(args: argparse.Namespace) -> int:
     password = asyncio.run(first_start(config))
     if password is not None:
         _say(
-            f"First start: created the account '{FIRST_ADMIN}' with the one-time password: {password}",
-            "  (shown only now; log in and change it, or set a new one with `hearing-server user add`)",
+            f"The account '{FIRST_ADMIN}' has the one-time password: {password}",
+            f"  (shown only now; valid for {config.first_password_hours:g} h and to be changed at the first"
+            " login; a new one is issued at the next start if it expires unused)",
         )
     web.run_app(
         create_app(config),

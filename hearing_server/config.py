@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -12,7 +13,10 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 ENV_PREFIX = "HEARING_"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -36,6 +40,10 @@ class Config(BaseModel):
     plain_http: bool = Field(
         False, description="Serve plain HTTP (only behind a TLS-terminating reverse proxy)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; default none.",
+    )
     tls_cert: Path | None = Field(
         None, description="TLS certificate (PEM); default self-signed DATA_DIR/tls/cert.pem."
     )
@@ -50,10 +58,19 @@ class Config(BaseModel):
         6.0, ge=0, description="Links expire at the end of the hearing's day plus this."
     )
     session_hours: float = Field(12.0, gt=0, description="Lifetime of a staff login session.")
+    first_password_hours: float = Field(
+        24.0, gt=0, description="The first admin's one-time password stops working after this many hours."
+    )
     login_attempts: int = Field(
         5, ge=1, description="Failed logins allowed per username and address per window."
     )
     login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
+    checkpoint_entries: int = Field(
+        25, ge=1, description="Sign a live confirmation log (a checkpoint) at least every this many entries."
+    )
+    checkpoint_interval_s: float = Field(
+        60.0, gt=0, description="Sign a live log's unsigned entries within about this many seconds."
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
     max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
     ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")
@@ -101,6 +118,21 @@ class Config(BaseModel):
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_secret: required when turn_urls are set")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR: {item!r}") from exc
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The trusted reverse proxies as networks (a single address is a /32 or /128)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:

@@ -42,6 +42,7 @@ def qr_codes(url: str) -> QrCodes:
     tag=TAG,
     response=IssuedInvitationOut,
     status=201,
+    no_store=True,
     summary="Issue a new link for the party (the previous one stops working); the link is shown only now.",
 )
 async def issue_invitation(call: Call) -> IssuedInvitationOut:

@@ -133,6 +133,9 @@ class SessionOut(BaseModel):
     user: UserOut
     csrf_token: str
     expires_at: datetime
+    must_change_password: bool = Field(
+        False, description="Only changing the password, logout and auth/me work until it is changed."
+    )
 
 
 class PasswordChangeIn(Body):
