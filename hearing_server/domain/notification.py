@@ -60,7 +60,7 @@ def normalize_email(raw: str) -> str:
 
 
 def normalize_phone(raw: str) -> str:
-    """The number in E.164 form (+77051234567); a Kazakh 8-prefixed number becomes +7, else :class:`InvalidInput`."""
+    """The number in E.164 form (+77051234567; a Kazakh 8-prefix becomes +7), or :class:`InvalidInput`."""
     digits = _PHONE_SEPARATORS.sub("", raw.strip())
     if len(digits) == 11 and digits.startswith("8") and digits.isdigit():
         digits = "+7" + digits[1:]

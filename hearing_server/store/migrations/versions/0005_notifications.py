@@ -18,7 +18,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("invitations") as batch:
-        batch.add_column(sa.Column("channel", sa.String(length=16), server_default="handover", nullable=False))
+        batch.add_column(
+            sa.Column("channel", sa.String(length=16), server_default="handover", nullable=False)
+        )
         batch.add_column(sa.Column("recipient", sa.String(length=254), server_default="", nullable=False))
         batch.add_column(sa.Column("link_sealed", sa.Text(), nullable=True))
     op.create_table(
