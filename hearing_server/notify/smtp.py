@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import ssl
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
@@ -17,19 +18,24 @@ from hearing_server.notify.notifier import DeliveryFailed, OutgoingMessage, Rece
 log = logging.getLogger(__name__)
 
 
-def build_email(message: OutgoingMessage, *, sender: str, court: str) -> EmailMessage:
-    """The mail as sent: plain UTF-8 text in the party's language, marked as automatically generated."""
-    mail = EmailMessage()
-    mail["From"] = Address(display_name=court, addr_spec=sender)
+def build_email(message: OutgoingMessage, *, sender: str, court: str) -> Message:
+    """The mail as sent: plain UTF-8 text in the party's language, marked as automatically generated.
+
+    Headers are encoded with :class:`email.header.Header`: the newer ``EmailMessage`` folding loses the
+    space between an encoded word and the next word ("2026 іс" arrived as "2026іс") in long Kazakh subjects.
+    """
+    mail = MIMEText(message.text, "plain", "utf-8")
+    author = Header(court, "utf-8") if court else Header()
+    author.append(f"<{sender}>", "us-ascii")
+    mail["From"] = author
     mail["To"] = message.recipient
-    mail["Subject"] = message.subject
+    mail["Subject"] = Header(message.subject, "utf-8")
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = make_msgid(
         idstring=message.notification_id, domain=sender.rpartition("@")[2] or None
     )
     mail["Content-Language"] = message.language
     mail["Auto-Submitted"] = "auto-generated"
-    mail.set_content(message.text, charset="utf-8")
     return mail
 
 
@@ -71,6 +77,8 @@ class SmtpNotifier:
         try:
             errors, reply = await aiosmtplib.send(
                 mail,
+                sender=self._sender,
+                recipients=[message.recipient],
                 hostname=self._host,
                 port=self._port,
                 use_tls=self._security == "tls",
