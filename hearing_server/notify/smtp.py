@@ -27,9 +27,10 @@ def build_email(message: OutgoingMessage, *, sender: str, court: str) -> Message
     mail = MIMEText(message.text, "plain", "utf-8")
     author = Header(court, "utf-8") if court else Header()
     author.append(f"<{sender}>", "us-ascii")
-    mail["From"] = author
+    # Message takes Header objects (documented); typeshed types header values as str only.
+    mail["From"] = author  # type: ignore[assignment]
     mail["To"] = message.recipient
-    mail["Subject"] = Header(message.subject, "utf-8")
+    mail["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     mail["Message-ID"] = make_msgid(
         idstring=message.notification_id, domain=sender.rpartition("@")[2] or None

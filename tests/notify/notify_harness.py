@@ -39,10 +39,10 @@ async def rows(api: Api, hearing_id: str | None = None) -> list[Notification]:
 
 
 async def wait_rows(
-    api: Api, predicate: Any, hearing_id: str | None = None, timeout: float = 15.0
+    api: Api, predicate: Any, hearing_id: str | None = None, within_s: float = 15.0
 ) -> list[Notification]:
     """Wait until ``predicate(rows)`` holds; the rows."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within_s):
         while True:
             found = await rows(api, hearing_id)
             if predicate(found):
@@ -51,7 +51,7 @@ async def wait_rows(
 
 
 async def log_entries(api: Api, hearing_id: str, *events: str) -> list[dict[str, Any]]:
-    """The hearing's confirmation-log entries (from the file), optionally only ``events``; the chain verified."""
+    """The hearing's log entries (from the file, its chain verified), optionally only ``events``."""
     folder = await api.app[EVENTS].folder(hearing_id)
     assert verify_chain(folder / LOG_FILE_NAME).valid
     entries = read_chain(folder / LOG_FILE_NAME)

@@ -63,9 +63,9 @@ class MailDrop:
         self.arrived.set()
         return f"250 2.0.0 Ok: queued as Q{len(self.mails)}"
 
-    async def wait_for(self, count: int, timeout: float = 15.0) -> list[ReceivedMail]:
+    async def wait_for(self, count: int, within_s: float = 15.0) -> list[ReceivedMail]:
         """Wait until ``count`` mails have arrived; all of them."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while len(self.mails) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
@@ -122,6 +122,7 @@ class SmsGateway:
     default: str = "ok"
     requests: list[dict[str, Any]] = field(default_factory=list)
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -138,6 +139,7 @@ class SmsGateway:
         if request.headers.get("Authorization") != "Bearer test-key":
             return web.json_response({"error": "unauthorized"}, status=401)
         self.accepted.append(body)
+        self.arrived.set()
         return web.json_response({"id": f"sms-{len(self.accepted)}", "status": "queued"})
 
     @property
@@ -146,11 +148,12 @@ class SmsGateway:
         assert self.server is not None
         return str(self.server.make_url("/send"))
 
-    async def wait_for(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    async def wait_for(self, count: int, within_s: float = 15.0) -> list[dict[str, Any]]:
         """Wait until ``count`` messages were accepted."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while len(self.accepted) < count:
-                await asyncio.sleep(0.02)
+                self.arrived.clear()
+                await self.arrived.wait()
         return self.accepted
 
 

@@ -7,7 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from api_harness import Api, future_start
+from api_harness import future_start
 from conftest import StartApi
 from notify_harness import issue_by, log_entries, rows, time_zone, wait_rows
 from notify_peers import SmtpPeer, rfc2047, start_silent_server
