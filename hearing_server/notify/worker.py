@@ -153,7 +153,7 @@ class NotificationWorker:
         """Stop taking messages, let the attempt in progress finish (bounded), close the channels."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=self.policy.send_timeout_s + 5)
             except TimeoutError:
