@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "HEARING_"
 
@@ -118,6 +118,25 @@ class Config(BaseModel):
     notify_link_key: Path | None = Field(
         None, description="Key that encrypts links kept for reminders; default DATA_DIR/keys/link.key."
     )
+
+    @field_validator("sms_body_template")
+    @classmethod
+    def _usable_template(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from exc
+        if not isinstance(parsed, dict) or "{to}" not in value or "{text}" not in value:
+            raise ValueError("must be a JSON object containing {to} and {text}")
+        return value
+
+    @field_validator("sms_auth_header")
+    @classmethod
+    def _one_header(cls, value: str) -> str:
+        name, sep, _ = value.partition(":")
+        if value and (not sep or not name.strip() or "\r" in value or "\n" in value):
+            raise ValueError("must look like 'Name: value'")
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 
 @dataclass
@@ -85,20 +85,48 @@ class SmtpPeer:
         self.server.close()
 
 
-async def start_smtp(tls_context: ssl.SSLContext | None = None, require_starttls: bool = False) -> SmtpPeer:
-    """An SMTP server on 127.0.0.1 (a free port) in this event loop."""
+@dataclass
+class Accounts:
+    """The SMTP server's logins: who may send, and who tried."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    tried: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        login, password = data.login.decode(), data.password.decode()
+        self.tried.append((mechanism, login))
+        if self.users.get(login) == password:
+            return AuthResult(success=True, auth_data=data)
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+
+
+async def start_smtp(
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    accounts: Accounts | None = None,
+) -> SmtpPeer:
+    """An SMTP server on 127.0.0.1 (a free port) in this event loop: plain, STARTTLS (required) or implicit
+    TLS, with logins required when ``accounts`` is given."""
     drop = MailDrop()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(
             drop,
             hostname="mail.court.test",
-            tls_context=tls_context,
-            require_starttls=require_starttls,
+            tls_context=starttls,
+            require_starttls=starttls is not None,
+            authenticator=accounts,
+            auth_required=accounts is not None,
+            # aiosmtpd does not see a TLS socket it did not upgrade itself; the socket is TLS anyway.
+            auth_require_tls=implicit_tls is None,
             loop=loop,
         ),
         "127.0.0.1",
         0,
+        ssl=implicit_tls,
     )
     port = server.sockets[0].getsockname()[1]
     return SmtpPeer(drop, server, port)
