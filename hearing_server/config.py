@@ -115,6 +115,14 @@ class Config(BaseModel):
     notify_recipient_per_hour: int = Field(
         10, ge=1, description="Most messages sent to one address or number per hour (the rest wait)."
     )
+    act_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest court act (PDF) accepted for signing, bytes."
+    )
+    act_link_days: float = Field(
+        30.0,
+        ge=0,
+        description="A party's link still opens the hearing's acts this many days after it expires.",
+    )
     notify_link_key: Path | None = Field(
         None, description="Key that encrypts links kept for reminders; default DATA_DIR/keys/link.key."
     )

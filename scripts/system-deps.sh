@@ -9,6 +9,7 @@ if [ "${1:-base}" = test ]; then
   need chromium
   need iproute2
   need util-linux
+  need poppler-utils  # pdfsig: a second validator of signed court acts
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"

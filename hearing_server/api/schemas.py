@@ -362,3 +362,41 @@ class IssuedInvitationOut(BaseModel):
     channel: Channel = Channel.HANDOVER
     recipient: str = ""
     delivery: DeliveryOut | None = None
+
+
+# --- court acts ----------------------------------------------------------------
+
+
+class PartyActOut(Out):
+    """A signed act as a party sees it on their link's page."""
+
+    id: str
+    title: str
+    file_name: str
+    pages: int
+    signed_size: int
+    signed_sha256: str
+    signer_subject: str
+    signed_at: datetime
+
+
+class ActOut(PartyActOut):
+    """A signed act as staff see it."""
+
+    hearing_id: str
+    original_size: int
+    original_sha256: str
+    uploaded_by: str
+    created_at: datetime
+
+
+class ActList(BaseModel):
+    """The acts of a hearing, oldest first."""
+
+    items: list[ActOut]
+
+
+class PartyActList(BaseModel):
+    """The acts a party may download, oldest first."""
+
+    items: list[PartyActOut]

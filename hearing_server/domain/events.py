@@ -47,3 +47,5 @@ class EventType(StrEnum):
     NOTIFICATION_SENT = "notification_sent"
     NOTIFICATION_FAILED = "notification_failed"
     NOTIFICATION_RECOVERED = "notification_recovered"
+    ACT_SIGNED = "act_signed"
+    ACT_DELIVERED = "act_delivered"

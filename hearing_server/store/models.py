@@ -177,6 +177,28 @@ class Notification(Base):
     message_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class Act(Base):
+    """A court act of a hearing: a PDF signed PAdES with the court's key, kept in the hearing folder."""
+
+    __tablename__ = "acts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str] = mapped_column(String(200))
+    # The signed PDF, relative to the hearing folder (acts/<id>.pdf).
+    path: Mapped[str] = mapped_column(String(300))
+    pages: Mapped[int] = mapped_column(Integer)
+    original_size: Mapped[int] = mapped_column(Integer)
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    signed_size: Mapped[int] = mapped_column(Integer)
+    signed_sha256: Mapped[str] = mapped_column(String(64))
+    signer_subject: Mapped[str] = mapped_column(String(500))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class HearingEvent(Base):
     """The database mirror of one confirmation-log entry."""
 
