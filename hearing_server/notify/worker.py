@@ -204,12 +204,10 @@ class NotificationWorker:
         now = datetime.now(UTC)
         for row in stuck:
             was_sent = row.id in sent_ids
-            await self._events.record(
-                row.hearing_id,
+            await self._log(
+                row,
                 EventType.NOTIFICATION_RECOVERED,
-                actor=ACTOR,
-                party_id=row.party_id,
-                details={
+                {
                     "notification_id": row.id,
                     "attempt": row.attempts,
                     "outcome": "sent" if was_sent else "tried again",
@@ -334,6 +332,19 @@ class NotificationWorker:
             notification_id=row.id, recipient=row.recipient, language=row.language, subject=subject, text=text
         )
 
+    async def _log(self, row: Notification, event: EventType, details: dict[str, Any]) -> None:
+        """Write ``event`` to the hearing's confirmation log, unless the hearing was sealed meanwhile: a
+        sealed log cannot grow (its last hash is signed) until addendum seals exist; then say so in the
+        server log instead."""
+        async with self._sessions() as db:
+            status = (await db.execute(select(Hearing.status).where(Hearing.id == row.hearing_id))).scalar()
+        if status == HearingStatus.SEALED.value:
+            log.warning(
+                "hearing %s is sealed; %s of %s not in its log: %s", row.hearing_id, event, row.id, details
+            )
+            return
+        await self._events.record(row.hearing_id, event, actor=ACTOR, party_id=row.party_id, details=details)
+
     def _details(self, row: Notification, attempt: int, sha256: str | None) -> dict[str, Any]:
         return {
             "notification_id": row.id,
@@ -354,9 +365,7 @@ class NotificationWorker:
         }
         if row.channel == Channel.EMAIL.value:
             details["subject"] = message.subject
-        await self._events.record(
-            row.hearing_id, EventType.NOTIFICATION_SENT, actor=ACTOR, party_id=row.party_id, details=details
-        )
+        await self._log(row, EventType.NOTIFICATION_SENT, details)
         await self._set(
             row.id,
             DeliveryStatus.SENDING,
@@ -377,9 +386,7 @@ class NotificationWorker:
             "retry_at": retry_at.isoformat() if retry_at else None,
             "gave_up": final,
         }
-        await self._events.record(
-            row.hearing_id, EventType.NOTIFICATION_FAILED, actor=ACTOR, party_id=row.party_id, details=details
-        )
+        await self._log(row, EventType.NOTIFICATION_FAILED, details)
         values: dict[str, Any] = {"last_error": reason[:2000], "message_sha256": sha256}
         if final:
             values["status"] = DeliveryStatus.FAILED.value
