@@ -98,7 +98,8 @@ def sign_act(data: bytes, *, cert_path: Path, key_path: Path, court: str, reason
     signed = signers.sign_pdf(writer, meta, signer=signer)
     certificate = signer.signing_cert
     assert certificate is not None
-    subject = certificate.subject.human_friendly
+    # The signer as people name it (the certificate's common name), e.g. "Алматы қалалық соты".
+    subject = str(certificate.subject.native.get("common_name") or certificate.subject.human_friendly)
     return SignedAct(
         data=signed.getvalue(), signer_subject=subject, signed_at=_signing_time(signed.getvalue())
     )
