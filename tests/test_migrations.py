@@ -19,7 +19,9 @@ from hearing_server.store.db import alembic_config, create_engine, upgrade_sync
 from hearing_server.store.models import Base
 
 PG_URL_ENV = "HEARING_TEST_DATABASE_URL"
-TABLES = {"users", "staff_sessions", "hearings", "parties", "invitations", "hearing_events", "notifications", "acts"}
+TABLES = {
+    "users", "staff_sessions", "hearings", "parties", "invitations", "hearing_events", "notifications", "acts",
+}  # fmt: skip
 
 
 def _admin(base: str, statement: str) -> None:
