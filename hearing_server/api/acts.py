@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from archive.audit import AUDIT, AccessRecord
 from hearing_server.api.call import Call
 from hearing_server.api.errors import UnsupportedMediaType
+from hearing_server.api.invitations import record_queued
 from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import ActList, ActOut, PartyActList, PartyActOut
 from hearing_server.auth.access import ACT_SIGNERS, HEARING_READERS, PUBLIC
@@ -32,10 +33,11 @@ from hearing_server.domain.errors import Conflict, InvalidInput, NotFound, TooLa
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id, new_id
+from hearing_server.notify.worker import NOTIFICATIONS
 from hearing_server.record.context import SEALER
 from hearing_server.record.court_act import check_pdf, sign_act
 from hearing_server.record.event_log import EVENTS
-from hearing_server.services import hearings
+from hearing_server.services import hearings, notifications
 from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Act
 from recording.durable import write_durably
@@ -151,9 +153,16 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
                 signer=act.signer_subject,
                 path=act.path,
             )
+            await db.flush()
+            planned = await notifications.plan_act_notices(
+                db, current, act.id, keep_days=config.act_link_days, now=datetime.now(UTC)
+            )
+            record_queued(call, planned)
     except BaseException:
         await asyncio.to_thread(target.unlink, missing_ok=True)
         raise
+    if planned:
+        request.app[NOTIFICATIONS].wake()
     log.info("act %s of hearing %s signed (%d bytes)", act.id, hearing.id, act.signed_size)
     return to_response(act_out(act), 201)
 

@@ -23,6 +23,7 @@ class NotificationKind(StrEnum):
     REMINDER = "reminder"
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
+    ACT = "act"
 
     @property
     def carries_link(self) -> bool:

@@ -21,6 +21,7 @@ class HearingFacts:
     zone: str
     party_name: str
     link: str
+    act_title: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,16 @@ TEMPLATES: dict[str, dict[NotificationKind, Template]] = {
             ),
             sms="{court}: № {case} іс бойынша {when} сот отырысы болмайды.",
         ),
+        NotificationKind.ACT: Template(
+            subject="{court}: № {case} іс бойынша сот актісі: {act}",
+            body=(
+                "Құрметті {name}!\n\n"
+                "№ {case} іс ({title}) бойынша сот актісіне соттың электрондық қолтаңбасымен қол қойылды: "
+                "{act}.\n\n"
+                "Оны жеке сілтемеңіз арқылы ашылатын беттен жүктеп алуға болады:\n{link}"
+            ),
+            sms="{court}: № {case} іс бойынша сот актісі ({act}). Жүктеп алу: {link}",
+        ),
     },
     "ru": {
         NotificationKind.INVITATION: Template(
@@ -127,6 +138,15 @@ TEMPLATES: dict[str, dict[NotificationKind, Template]] = {
                 "Ссылка для входа больше не действует. О новой дате вам сообщат отдельно."
             ),
             sms="{court}: заседание по делу № {case} {when} отменено.",
+        ),
+        NotificationKind.ACT: Template(
+            subject="{court}: судебный акт по делу № {case}: {act}",
+            body=(
+                "Уважаемый(ая) {name}!\n\n"
+                "По делу № {case} ({title}) подписан электронной подписью суда судебный акт: {act}.\n\n"
+                "Его можно скачать на странице вашей личной ссылки:\n{link}"
+            ),
+            sms="{court}: судебный акт по делу № {case} ({act}). Скачать: {link}",
         ),
     },
     "en": {
@@ -173,6 +193,16 @@ TEMPLATES: dict[str, dict[NotificationKind, Template]] = {
             ),
             sms="{court}: hearing in case {case} on {when} is cancelled.",
         ),
+        NotificationKind.ACT: Template(
+            subject="{court}: court act in case {case}: {act}",
+            body=(
+                "Dear {name},\n\n"
+                "A court act in case {case} ({title}) has been signed with the court's electronic signature: "
+                "{act}.\n\n"
+                "You can download it from the page of your personal link:\n{link}"
+            ),
+            sms="{court}: court act in case {case} ({act}). Download: {link}",
+        ),
     },
 }
 
@@ -194,6 +224,7 @@ def render(kind: NotificationKind, channel: Channel, language: str, facts: Heari
         "zone": facts.zone,
         "name": facts.party_name,
         "link": facts.link,
+        "act": facts.act_title,
     }
     subject = template.subject.format_map(values)
     if channel is Channel.SMS:

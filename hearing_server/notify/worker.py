@@ -35,7 +35,7 @@ from hearing_server.notify.smtp import SmtpNotifier
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.services import notifications as queue
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Hearing, HearingEvent, Invitation, Notification, Party
+from hearing_server.store.models import Act, Hearing, HearingEvent, Invitation, Notification, Party
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class DeliveryPolicy:
     recipient_per_hour: int = 10
     send_timeout_s: float = 60.0
     time_zone: str = "Asia/Almaty"
+    act_link_days: float = 30.0
     batch: int = 50
 
     @classmethod
@@ -69,6 +70,7 @@ class DeliveryPolicy:
             recipient_per_hour=config.notify_recipient_per_hour,
             send_timeout_s=max(config.smtp_timeout_s, config.sms_timeout_s) + 5.0,
             time_zone=config.timezone,
+            act_link_days=config.act_link_days,
         )
 
     def retry_delay(self, attempt: int) -> timedelta:
@@ -102,16 +104,21 @@ def notifiers_from_config(config: Config) -> dict[Channel, Notifier]:
 
 
 def _withdraw_reason(
-    row: Notification, hearing: Hearing, invitation: Invitation | None, now: datetime
+    row: Notification, hearing: Hearing, invitation: Invitation | None, now: datetime, act_link_days: float
 ) -> str:
     kind = NotificationKind(row.kind)
     if kind is NotificationKind.CANCELLED:
         return "" if hearing.status == HearingStatus.CANCELLED.value else "the hearing is not cancelled"
-    if hearing.status in OVER:
+    if kind is NotificationKind.ACT:
+        # Acts are announced also after the hearing, as long as the link still opens them.
+        if hearing.status == HearingStatus.CANCELLED.value:
+            return "the hearing is cancelled"
+    elif hearing.status in OVER:
         return f"the hearing is {hearing.status}"
     if invitation is None or invitation.revoked_at is not None or invitation.link_sealed is None:
         return "the link was withdrawn"
-    if invitation.expires_at <= now:
+    grace = timedelta(days=act_link_days) if kind is NotificationKind.ACT else timedelta(0)
+    if invitation.expires_at + grace <= now:
         return "the link expired"
     return ""
 
@@ -269,7 +276,12 @@ class NotificationWorker:
             invitation = await db.get(Invitation, row.invitation_id) if row.invitation_id else None
             if hearing is None or party is None:
                 return 0
-            reason = _withdraw_reason(row, hearing, invitation, now)
+            reason = _withdraw_reason(row, hearing, invitation, now, self.policy.act_link_days)
+            act_title = ""
+            if row.act_id is not None:
+                act = await db.get(Act, row.act_id)
+                act_title = act.title if act is not None else ""
+                reason = reason or ("" if act is not None else "the act is gone")
             if reason:
                 await self._set(
                     row.id, DeliveryStatus.PENDING, status=DeliveryStatus.CANCELLED.value, last_error=reason
@@ -286,7 +298,7 @@ class NotificationWorker:
                 return 0
         attempt = row.attempts + 1
         try:
-            message = self._message(row, hearing, party, invitation)
+            message = self._message(row, hearing, party, invitation, act_title)
         except LinkVaultError as exc:
             await self._failed(row, attempt, str(exc), sha256=None, final=True)
             return 1
@@ -311,7 +323,12 @@ class NotificationWorker:
         return 1
 
     def _message(
-        self, row: Notification, hearing: Hearing, party: Party, invitation: Invitation | None
+        self,
+        row: Notification,
+        hearing: Hearing,
+        party: Party,
+        invitation: Invitation | None,
+        act_title: str = "",
     ) -> OutgoingMessage:
         kind = NotificationKind(row.kind)
         link = ""
@@ -326,6 +343,7 @@ class NotificationWorker:
             zone=self.policy.time_zone,
             party_name=party.display_name,
             link=link,
+            act_title=act_title,
         )
         subject, text = render(kind, Channel(row.channel), row.language, facts)
         return OutgoingMessage(

@@ -151,6 +151,33 @@ async def plan_cancellation_notices(
     return rows
 
 
+async def plan_act_notices(
+    db: AsyncSession, hearing: Hearing, act_id: str, *, keep_days: float, now: datetime
+) -> list[Notification]:
+    """Queue a notice of a new court act to every party whose link the server sent and that still opens
+    the hearing's acts (not withdrawn; expired less than ``keep_days`` ago)."""
+    rows = await db.execute(
+        select(Party, Invitation)
+        .join(Invitation, Invitation.party_id == Party.id)
+        .where(
+            Invitation.hearing_id == hearing.id,
+            Invitation.revoked_at.is_(None),
+            Invitation.link_sealed.is_not(None),
+            Invitation.expires_at > now - timedelta(days=keep_days),
+            Invitation.channel.in_(SENT_BY_SERVER),
+        )
+        .order_by(Party.created_at, Party.id)
+    )
+    planned = []
+    for row in rows:
+        notice = _row(hearing, row[0], row[1], NotificationKind.ACT, now, now)
+        notice.act_id = act_id
+        planned.append(notice)
+    db.add_all(planned)
+    await db.flush()
+    return planned
+
+
 async def due(db: AsyncSession, now: datetime, limit: int) -> list[Notification]:
     """Pending messages whose time has come, oldest due first."""
     rows = await db.execute(

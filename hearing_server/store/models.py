@@ -162,6 +162,8 @@ class Notification(Base):
     invitation_id: Mapped[str | None] = mapped_column(
         ForeignKey("invitations.id", ondelete="SET NULL"), nullable=True
     )
+    # The court act a message of kind "act" announces.
+    act_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(254))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -23,8 +24,11 @@ from browser_harness import (
     watch_console,
 )
 from playwright.async_api import Playwright, expect
+from sqlalchemy import select
 
 from hearing_server.config import load_config
+from hearing_server.store.db import SESSIONS
+from hearing_server.store.models import Notification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))
 from notify_peers import SmtpPeer, rfc2047, start_smtp  # noqa: E402
@@ -67,6 +71,11 @@ async def mail_server(tmp_path: Path, sqlite_template: Path, smtp: SmtpPeer) -> 
         yield live
     finally:
         await live.close()
+
+
+async def _status(server: LiveServer) -> str | None:
+    async with server.app[SESSIONS]() as db:
+        return (await db.execute(select(Notification.status))).scalar()
 
 
 @pytest.mark.browser
@@ -123,7 +132,13 @@ async def test_secretary_sends_the_link_by_email_and_the_party_opens_it(
         assert mail.text.startswith("Құрметті Сапарова Айгүл!")
         assert url in mail.text.splitlines()
 
-        # The party's row shows that the court's mail server accepted the message.
+        # The party's row shows that the court's mail server accepted the message (once the worker has
+        # written the acceptance down, a moment after the server answered).
+        async with asyncio.timeout(10):
+            while True:  # polls the database: no event to wait on
+                if await _status(mail_server) == "sent":
+                    break
+                await asyncio.sleep(0.05)
         await page.reload()
         party_row = page.locator("#parties-body tr", has_text="Сапарова Айгүл")
         delivery = party_row.locator(".delivery")

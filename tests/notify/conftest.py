@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,12 @@ if str(_TESTS / "api") not in sys.path:
     sys.path.insert(0, str(_TESTS / "api"))
 
 from api_harness import Api, cheap_passwords  # noqa: E402
+from notify_harness import StartApi  # noqa: E402
 from notify_peers import SmsGateway, SmtpPeer, start_gateway, start_smtp  # noqa: E402
 
 from hearing_server.auth.passwords import PASSWORDS  # noqa: E402
 from hearing_server.config import Config  # noqa: E402
 from hearing_server.web.app import create_app  # noqa: E402
-
-StartApi = Callable[..., Awaitable[Api]]
 
 
 @pytest.fixture

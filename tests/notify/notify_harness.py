@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from api_harness import Api, Who
@@ -13,6 +14,9 @@ from hearing_server.record.event_log import EVENTS
 from hearing_server.store.models import Notification
 from recording.confirmation_log import LOG_FILE_NAME
 from recording.hashchain import read_chain, verify_chain
+
+StartApi = Callable[..., Awaitable[Api]]
+"""Starts the app with configuration overrides (the ``start_api`` fixture)."""
 
 
 async def issue_by(

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from api_harness import future_start
-from conftest import StartApi
-from notify_harness import issue_by, log_entries, rows, time_zone, wait_rows
+from notify_harness import StartApi, issue_by, log_entries, rows, time_zone, wait_rows
 from notify_peers import SmtpPeer, rfc2047, start_silent_server
 
 from hearing_server.auth.invitations import resolve_invitation
@@ -33,6 +32,8 @@ async def test_kazakh_invitation_mail_arrives_with_a_working_link(
     assert issued["delivery"]["status"] == "pending"
 
     [mail] = await smtp.drop.wait_for(1)
+    # The server accepted it; the worker writes that down a moment later.
+    await wait_rows(api, lambda found: found[0].status == "sent")
     assert mail.rcpt_tos == ["aigul@example.kz"]
     assert mail.mail_from == "hearings@court.test"
     message = mail.message

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from conftest import StartApi
-from notify_harness import issue_by, log_entries, rows, wait_rows
+from notify_harness import StartApi, issue_by, log_entries, rows, wait_rows
 from notify_peers import SmtpPeer
 from sqlalchemy import update
 

@@ -7,8 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from conftest import StartApi
-from notify_harness import issue_by, log_entries, rows, time_zone, wait_rows
+from notify_harness import StartApi, issue_by, log_entries, rows, time_zone, wait_rows
 from notify_peers import SmtpPeer
 
 from hearing_server.domain.party import StaffRole

@@ -3,8 +3,7 @@ as it was signed (an addendum seal would be needed to add to it)."""
 
 from __future__ import annotations
 
-from conftest import StartApi
-from notify_harness import issue_by, wait_rows
+from notify_harness import StartApi, issue_by, wait_rows
 from notify_peers import SmtpPeer
 from sqlalchemy import update
 

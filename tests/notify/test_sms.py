@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import StartApi
-from notify_harness import issue_by, log_entries, rows, wait_rows
+from notify_harness import StartApi, issue_by, log_entries, rows, wait_rows
 from notify_peers import SmsGateway
 
 from hearing_server.domain.party import StaffRole

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import StartApi
-from notify_harness import issue_by, log_entries, wait_rows
+from notify_harness import StartApi, issue_by, log_entries, wait_rows
 from notify_peers import Accounts, SmtpPeer, start_smtp
 
 from hearing_server.domain.party import StaffRole

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("hearing_id", sa.String(length=36), nullable=False),
         sa.Column("party_id", sa.String(length=36), nullable=False),
         sa.Column("invitation_id", sa.String(length=36), nullable=True),
+        sa.Column("act_id", sa.String(length=36), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("recipient", sa.String(length=254), nullable=False),
