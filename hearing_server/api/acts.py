@@ -102,7 +102,7 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
         hearing = await hearings.get_visible(db, hearing_id, config.court_name)
     if hearing.status in CLOSED:
         raise Conflict(
-            f"the hearing is {hearing.status}; acts are added before it is sealed", code="hearing_closed"
+            f"the hearing is {hearing.status}; acts are added before it is sealed", code="acts_closed"
         )
     data = await _read_pdf(request, config.act_max_bytes)
     pages = await asyncio.to_thread(check_pdf, data)
@@ -138,7 +138,7 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
         async with call.transaction() as db:
             current = await hearings.get_visible(db, hearing.id, config.court_name)
             if current.status in CLOSED:
-                raise Conflict(f"the hearing was {current.status} meanwhile", code="hearing_closed")
+                raise Conflict(f"the hearing was {current.status} meanwhile", code="acts_closed")
             db.add(act)
             call.record(
                 hearing.id,

@@ -132,7 +132,7 @@ async def test_the_seal_covers_the_act_and_the_link_still_fetches_it_afterwards(
     ]
     # No new act once sealed (that needs an addendum seal).
     late = await upload(api, judge, hearing["id"], make_pdf())
-    assert (late.status, late.code) == (409, "hearing_closed")
+    assert (late.status, late.code) == (409, "acts_closed")
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,52 @@ async def test_party_downloads_the_signed_act_with_their_link(
     events = [e.event for e in await server.events(hearing["id"])]
     assert "act_signed" in events and events.count("act_delivered") == 1
     assert events.index("act_delivered") < events.index("hearing_sealed")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+async def test_judge_signs_an_act_in_the_console(server: LiveServer, playwright: Playwright) -> None:
+    from browser_harness import desktop
+    from pdfs import with_javascript
+
+    hearing = await server.schedule(case="2-734/2026", notice_language="ru")
+    judge = await server.add_staff("judge2", StaffRole.JUDGE)
+    browser = await launch(playwright)
+    try:
+        page = await (await desktop(browser, "ru")).new_page()
+        problems: list[str] = []
+        watch_console(page, problems)
+        await page.goto(f"{server.base_url}/login?next=/console/%3Fhearing%3D{hearing['id']}")
+        await page.fill("#login-username", judge)
+        await page.fill("#login-password", STAFF_PASSWORD)
+        await page.click("#login-submit")
+        await expect(page.locator("#detail-case")).to_have_text("2-734/2026")
+        await expect(page.locator("#act-form")).to_be_visible()
+        await expect(page.locator("#acts-empty")).to_be_visible()
+
+        # A PDF with JavaScript is refused with a clear message.
+        await page.fill("#act-title", "Определение")
+        await page.set_input_files(
+            "#act-file", {"name": "bad.pdf", "mimeType": "application/pdf", "buffer": with_javascript()}
+        )
+        await page.click("#act-submit")
+        await expect(page.locator("#act-error")).to_have_text(t("ru", "api_error.pdf_active_content"))
+
+        await page.set_input_files(
+            "#act-file", {"name": "opredelenie.pdf", "mimeType": "application/pdf", "buffer": make_pdf()}
+        )
+        await page.click("#act-submit")
+        item = page.locator("#acts-staff-list li")
+        await expect(item).to_have_count(1)
+        await expect(item).to_contain_text("Определение")
+        await expect(item).to_contain_text("Алматы қаласының №2 аудандық соты")
+        await assert_all_text_from_catalog(page, "ru")
+        await screenshot(page, "acts", "ru", "console")
+        async with page.expect_download() as caught:
+            await item.locator("a").click()
+        assert (await caught.value).suggested_filename == "opredelenie.pdf"
+        assert not problems, problems
+    finally:
+        await browser.close()
+    events = [e.event for e in await server.events(hearing["id"])]
+    assert events.count("act_signed") == 1

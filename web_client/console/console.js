@@ -53,6 +53,10 @@ class ConsolePage {
       this.submitIssue();
     });
     $('issue-cancel').addEventListener('click', () => $('issue-dialog').close());
+    $('act-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.signAct();
+    });
     for (const radio of document.querySelectorAll('input[name="issue-channel"]')) {
       radio.addEventListener('change', () => this.renderIssueChannel());
     }
@@ -243,6 +247,65 @@ class ConsolePage {
     $('parties-body').replaceChildren(...parties.map((party) => this.partyRow(party, live)));
     $('parties-empty').hidden = parties.length > 0;
     this.renderLink();
+    const role = this.api.user ? this.api.user.role : '';
+    $('act-form').hidden = !['judge', 'admin'].includes(role) || ['sealed', 'cancelled'].includes(hearing.status);
+    this.loadActs(hearing.id);
+  }
+
+  // --- court acts: the judge signs a PDF with the court's key; everyone with the hearing sees them ------
+
+  async loadActs(hearingId) {
+    try {
+      const page = await this.api.get(`/hearings/${encodeURIComponent(hearingId)}/acts`);
+      if (!this.detail || this.detail.id !== hearingId) return;
+      this.acts = page.items || [];
+    } catch (error) {
+      this.acts = [];
+    }
+    this.renderActs();
+  }
+
+  renderActs() {
+    const acts = this.acts || [];
+    const hearingId = this.detail ? this.detail.id : '';
+    $('acts-empty').hidden = acts.length > 0;
+    $('acts-staff-list').replaceChildren(...acts.map((act) => {
+      const link = el('a', {
+        class: 'button button-small',
+        href: `/api/v1/hearings/${encodeURIComponent(hearingId)}/acts/${encodeURIComponent(act.id)}/pdf`,
+        download: act.file_name,
+      });
+      this.i18n.render(link, 'acts.download');
+      return el('li', { class: 'act', dataset: { actId: act.id } },
+        value(act.title, 'strong', { class: 'block' }),
+        tr(this.i18n, 'acts.signed', {
+          signer: act.signer_subject, time: formatDateTime(act.signed_at, this.i18n.language, this.timeZone),
+        }, 'span', { class: 'hint block' }),
+        link);
+    }));
+  }
+
+  async signAct() {
+    const error = $('act-error');
+    error.hidden = true;
+    const title = $('act-title').value.trim();
+    const file = $('act-file').files[0];
+    if (!title || !file) {
+      this.i18n.render(error, title ? 'acts.file_missing' : 'acts.title_missing');
+      error.hidden = false;
+      return;
+    }
+    $('act-submit').disabled = true;
+    try {
+      await this.api.upload(`/hearings/${encodeURIComponent(this.detail.id)}/acts`, file, { title, file_name: file.name });
+      $('act-title').value = '';
+      $('act-file').value = '';
+      await this.loadActs(this.detail.id);
+    } catch (failure) {
+      this.formError('act-error', failure);
+    } finally {
+      $('act-submit').disabled = false;
+    }
   }
 
   partyRow(party, live) {
