@@ -305,19 +305,26 @@ class NotificationWorker:
         digest = hashlib.sha256(message.text.encode("utf-8")).hexdigest()
         notifier = self._notifiers.get(Channel(row.channel))
         if notifier is None:
-            await self._failed(
-                row, attempt, f"no {row.channel} channel is configured", sha256=digest, final=True
-            )
+            reason = f"no {row.channel} channel is configured"
+            await self._failed(row, attempt, reason, sha256=digest, final=True, language=message.language)
             return 1
         try:
             receipt = await asyncio.wait_for(notifier.send(message), timeout=self.policy.send_timeout_s)
         except DeliveryFailed as exc:
-            await self._failed(row, attempt, exc.reason, sha256=digest)
+            await self._failed(row, attempt, exc.reason, sha256=digest, language=message.language)
         except TimeoutError:
-            await self._failed(row, attempt, f"no answer in {self.policy.send_timeout_s:g} s", sha256=digest)
+            await self._failed(
+                row,
+                attempt,
+                f"no answer in {self.policy.send_timeout_s:g} s",
+                sha256=digest,
+                language=message.language,
+            )
         except Exception as exc:
             log.exception("notification %s: unexpected error from the %s channel", row.id, row.channel)
-            await self._failed(row, attempt, f"{type(exc).__name__}: {exc}", sha256=digest)
+            await self._failed(
+                row, attempt, f"{type(exc).__name__}: {exc}", sha256=digest, language=message.language
+            )
         else:
             await self._sent(row, attempt, message, digest, receipt)
         return 1
@@ -345,9 +352,11 @@ class NotificationWorker:
             link=link,
             act_title=act_title,
         )
-        subject, text = render(kind, Channel(row.channel), row.language, facts)
+        # The party's language now (the operator may have changed it since the message was queued).
+        language = queue.party_language(hearing, party)
+        subject, text = render(kind, Channel(row.channel), language, facts)
         return OutgoingMessage(
-            notification_id=row.id, recipient=row.recipient, language=row.language, subject=subject, text=text
+            notification_id=row.id, recipient=row.recipient, language=language, subject=subject, text=text
         )
 
     async def _log(self, row: Notification, event: EventType, details: dict[str, Any]) -> None:
@@ -378,6 +387,7 @@ class NotificationWorker:
         self, row: Notification, attempt: int, message: OutgoingMessage, digest: str, receipt: Receipt
     ) -> None:
         details = self._details(row, attempt, digest) | {
+            "language": message.language,
             "reply": receipt.reply[:300],
             "message_id": receipt.message_id,
         }
@@ -390,16 +400,25 @@ class NotificationWorker:
             status=DeliveryStatus.SENT.value,
             sent_at=datetime.now(UTC),
             message_sha256=digest,
+            language=message.language,
             last_error="",
         )
         log.info("notification %s (%s, %s) accepted: %s", row.id, row.kind, row.channel, receipt.reply[:120])
 
     async def _failed(
-        self, row: Notification, attempt: int, reason: str, *, sha256: str | None, final: bool = False
+        self,
+        row: Notification,
+        attempt: int,
+        reason: str,
+        *,
+        sha256: str | None,
+        final: bool = False,
+        language: str | None = None,
     ) -> None:
         final = final or attempt >= self.policy.max_attempts
         retry_at = None if final else datetime.now(UTC) + self.policy.retry_delay(attempt)
         details = self._details(row, attempt, sha256) | {
+            "language": language or row.language,
             "reason": reason[:500],
             "retry_at": retry_at.isoformat() if retry_at else None,
             "gave_up": final,

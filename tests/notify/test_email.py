@@ -175,3 +175,27 @@ async def test_bad_addresses_and_unconfigured_channels_are_refused_and_write_not
     result = await api.call("POST", path, operator)
     assert result.status == 201 and result.json["channel"] == "handover" and result.json["delivery"] is None
     assert await rows(api) == []
+
+
+async def test_a_queued_message_follows_the_partys_current_language(
+    start_api: StartApi, smtp: SmtpPeer
+) -> None:
+    smtp.drop.mode = "refuse"  # the first attempt fails; the retry goes after the language changed
+    api = await start_api(notify_retry_base_s=0.5)
+    operator = await api.who(StaffRole.OPERATOR)
+    hearing = await api.schedule(operator)
+    party = await api.add_party(operator, hearing["id"], language="ru")
+    await issue_by(api, operator, hearing["id"], party["id"], "email", to="p@example.kz")
+    await wait_rows(api, lambda found: found[0].attempts == 1 and found[0].status == "pending")
+    changed = await api.call(
+        "PATCH", f"/api/v1/hearings/{hearing['id']}/parties/{party['id']}", operator, json={"language": "en"}
+    )
+    assert changed.status == 200
+    smtp.drop.mode = "accept"
+    [mail] = await smtp.drop.wait_for(1)
+    assert mail.message["Content-Language"] == "en" and mail.text.startswith("Dear ")
+    [row] = await wait_rows(api, lambda found: found[0].status == "sent")
+    assert row.language == "en"
+    [failed] = await log_entries(api, hearing["id"], "notification_failed")
+    [sent] = await log_entries(api, hearing["id"], "notification_sent")
+    assert failed["details"]["language"] == "ru" and sent["details"]["language"] == "en"
