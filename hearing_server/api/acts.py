@@ -35,7 +35,7 @@ from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id, new_id
 from hearing_server.notify.worker import NOTIFICATIONS
 from hearing_server.record.context import SEALER
-from hearing_server.record.court_act import check_pdf, sign_act
+from hearing_server.record.court_act import check_pdf, sign_act, signature_holds
 from hearing_server.record.event_log import EVENTS
 from hearing_server.services import hearings, notifications
 from hearing_server.store.db import SESSIONS
@@ -74,9 +74,24 @@ async def _read_pdf(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def act_out(act: Act) -> ActOut:
+def act_out(act: Act, signature_valid: bool = False) -> ActOut:
     """An act as staff see it."""
-    return ActOut.model_validate(act)
+    return ActOut.model_validate(act).model_copy(update={"signature_valid": signature_valid})
+
+
+async def _checked(request: web.Request, hearing_id: str, acts: list[Act]) -> list[tuple[Act, bool]]:
+    """Each act with whether its stored file's signature holds now (a changed file shows as not valid)."""
+    folder = await request.app[EVENTS].folder(hearing_id)
+    cert = request.app[CONFIG].court_cert_path
+    checked = []
+    for act in acts:
+        try:
+            data = await asyncio.to_thread((folder / act.path).read_bytes)
+        except OSError:
+            checked.append((act, False))
+            continue
+        checked.append((act, await signature_holds(data, cert)))
+    return checked
 
 
 @endpoint(
@@ -164,7 +179,7 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
     if planned:
         request.app[NOTIFICATIONS].wake()
     log.info("act %s of hearing %s signed (%d bytes)", act.id, hearing.id, act.signed_size)
-    return to_response(act_out(act), 201)
+    return to_response(act_out(act, await signature_holds(signed.data, config.court_cert_path)), 201)
 
 
 @endpoint("GET", LIST, access=HEARING_READERS, tag=TAG, response=ActList, summary="The acts of a hearing.")
@@ -172,7 +187,8 @@ async def list_acts(call: Call) -> ActList:
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), call.config.court_name)
         acts = await _acts_of(db, hearing.id)
-    return ActList(items=[act_out(a) for a in acts])
+    checked = await _checked(call.request, hearing.id, acts)
+    return ActList(items=[act_out(act, valid) for act, valid in checked])
 
 
 async def _acts_of(db: AsyncSession, hearing_id: str) -> list[Act]:
@@ -230,7 +246,13 @@ async def party_acts(call: Call) -> PartyActList:
             db, token, datetime.now(UTC), call.config.act_link_days
         )
         acts = await _acts_of(db, hearing.id)
-    return PartyActList(items=[PartyActOut.model_validate(a) for a in acts])
+    checked = await _checked(call.request, hearing.id, acts)
+    return PartyActList(
+        items=[
+            PartyActOut.model_validate(act).model_copy(update={"signature_valid": valid})
+            for act, valid in checked
+        ]
+    )
 
 
 @endpoint(

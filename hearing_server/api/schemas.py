@@ -378,6 +378,9 @@ class PartyActOut(Out):
     signed_sha256: str
     signer_subject: str
     signed_at: datetime
+    signature_valid: bool = Field(
+        False, description="The stored file's signature checked now: intact, valid, the court's, whole file."
+    )
 
 
 class ActOut(PartyActOut):

@@ -14,11 +14,15 @@ from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
+from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
 
 from hearing_server.domain.errors import InvalidInput
 
@@ -111,3 +115,15 @@ def _signing_time(data: bytes) -> datetime:
     claimed = signature.self_reported_timestamp
     assert claimed is not None
     return claimed
+
+
+async def signature_holds(data: bytes, cert_path: Path) -> bool:
+    """Whether the act's one signature is intact, valid and made with the court's certificate (pyHanko)."""
+    try:
+        [signature] = PdfFileReader(BytesIO(data)).embedded_signatures
+        status = await async_validate_pdf_signature(
+            signature, ValidationContext(trust_roots=[load_cert_from_pemder(str(cert_path))])
+        )
+    except (PdfError, ValueError, OSError):
+        return False
+    return bool(status.bottom_line and status.coverage == SignatureCoverageLevel.ENTIRE_FILE)

@@ -71,11 +71,13 @@ async def test_judge_signs_an_act_and_the_party_downloads_it(api: Api) -> None:
     assert act["title"] == "Решение по делу" and act["file_name"] == "reshenie.pdf" and act["pages"] == 1
     assert act["original_sha256"] == hashlib.sha256(original).hexdigest()
     assert "Алматы қалалық соты" in act["signer_subject"]
+    assert act["signature_valid"] is True
 
     # The party sees and downloads it with their own link.
     listed = await api.call("GET", f"/api/v1/join/{token}/acts")
     assert listed.status == 200 and [a["id"] for a in listed.json["items"]] == [act["id"]]
     assert "original_sha256" not in listed.json["items"][0]
+    assert listed.json["items"][0]["signature_valid"] is True
     download = await api.call("GET", f"/api/v1/join/{token}/acts/{act['id']}/pdf")
     assert download.status == 200 and download.headers["Content-Type"] == "application/pdf"
     assert 'filename="reshenie.pdf"' in download.headers["Content-Disposition"]
@@ -187,3 +189,13 @@ async def test_only_judges_and_admins_sign_and_links_see_only_their_hearing(api:
     await api.call("DELETE", f"/api/v1/hearings/{hearing['id']}/parties/{_party_id}/invitation", operator)
     gone = await api.call("GET", f"/api/v1/join/{token}/acts")
     assert (gone.status, gone.code) == (410, "invitation_revoked")
+
+
+async def test_a_changed_act_file_no_longer_shows_a_valid_signature(api: Api) -> None:
+    _operator, judge, hearing, _party_id, token = await in_session_with_party(api)
+    act = (await upload(api, judge, hearing["id"], make_pdf("Original text"))).json
+    path = (await api.app[EVENTS].folder(hearing["id"])) / f"acts/{act['id']}.pdf"
+    data = await asyncio.to_thread(path.read_bytes)
+    await asyncio.to_thread(path.write_bytes, data.replace(b"Original text", b"Changed  text", 1))
+    listed = await api.call("GET", f"/api/v1/join/{token}/acts")
+    assert listed.json["items"][0]["signature_valid"] is False

@@ -75,6 +75,7 @@ async def test_party_downloads_the_signed_act_with_their_link(
         item = page.locator(f"#acts-list li[data-act-id='{act['id']}']")
         await expect(item).to_contain_text("Сот шешімі")
         await expect(page.locator("#acts-title")).to_have_text(t("kk", "acts.title"))
+        await expect(item.locator("[data-valid]")).to_have_text(t("kk", "acts.valid"))
         await assert_all_text_from_catalog(page, "kk")
         await screenshot(page, "acts", "kk", "details")
         async with page.expect_download() as caught:

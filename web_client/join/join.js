@@ -122,6 +122,9 @@ class PartyApp {
           signer: act.signer_subject,
           time: formatDateTime(act.signed_at, this.i18n.language, this.timeZone),
         }, 'span', { class: 'hint block' }),
+        tr(this.i18n, act.signature_valid ? 'acts.valid' : 'acts.invalid', null, 'span', {
+          class: `badge ${act.signature_valid ? 'badge-ok' : 'badge-warn'}`, dataset: { valid: String(act.signature_valid) },
+        }),
         tr(this.i18n, 'acts.pages', { pages: act.pages }, 'span', { class: 'hint block' }),
         link);
     }));
