@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+import zipfile
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import func, select, update
 
 from archive.audit import audit_path
+from archive.package import verify_package
 from hearing_server.config import CONFIG
 from hearing_server.domain.party import StaffRole
 from hearing_server.record.context import SEALER
@@ -135,6 +137,18 @@ async def test_the_seal_covers_the_act_and_the_link_still_fetches_it_afterwards(
     # No new act once sealed (that needs an addendum seal).
     late = await upload(api, judge, hearing["id"], make_pdf())
     assert (late.status, late.code) == (409, "acts_closed")
+
+    # The archive's export package carries the act and verifies.
+    archivist = await api.who(StaffRole.ARCHIVIST)
+    exported = await api.call("GET", f"/api/v1/archive/hearings/{hearing['id']}/export", archivist)
+    assert exported.status == 200, exported.body[:300]
+    package = api.app[CONFIG].data_dir / "package.zip"
+    await asyncio.to_thread(package.write_bytes, exported.body)
+    with zipfile.ZipFile(package) as archive:
+        [inside] = [n for n in archive.namelist() if n.endswith(f"acts/{act['id']}.pdf")]
+        assert hashlib.sha256(archive.read(inside)).hexdigest() == act["signed_sha256"]
+    report = verify_package(package, api.app[CONFIG].court_cert_path)
+    assert report.valid, report.to_dict()
 
 
 @pytest.mark.parametrize(
