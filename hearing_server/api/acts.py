@@ -13,6 +13,7 @@ import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.invitations import resolve_for_acts
 from hearing_server.auth.staff import current_session
 from hearing_server.config import CONFIG
-from hearing_server.domain.errors import Conflict, InvalidInput, NotFound, TooLarge
+from hearing_server.domain.errors import Conflict, HearingError, InvalidInput, NotFound, TooLarge
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id, new_id
@@ -72,6 +73,12 @@ async def _read_pdf(request: web.Request, limit: int) -> bytes:
             raise TooLarge(f"an act may be at most {limit} bytes", code="act_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def content_disposition(file_name: str) -> str:
+    """An attachment header for any file name: an ASCII fallback plus the exact name (RFC 6266/5987)."""
+    fallback = file_name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 def act_out(act: Act, signature_valid: bool = False) -> ActOut:
@@ -119,8 +126,14 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
         raise Conflict(
             f"the hearing is {hearing.status}; acts are added before it is sealed", code="acts_closed"
         )
-    data = await _read_pdf(request, config.act_max_bytes)
-    pages = await asyncio.to_thread(check_pdf, data)
+    try:
+        data = await _read_pdf(request, config.act_max_bytes)
+        pages = await asyncio.to_thread(check_pdf, data)
+    except HearingError as exc:
+        log.warning(
+            "act upload by %s for hearing %s refused: %s (%s)", call.user.username, hearing.id, exc.code, exc
+        )
+        raise
     await request.app[SEALER].signer()  # makes the development court pair on first use
     signed = await asyncio.to_thread(
         sign_act,
@@ -205,7 +218,7 @@ async def _pdf_response(request: web.Request, hearing_id: str, act: Act) -> web.
         path,
         headers={
             "Content-Type": "application/pdf",
-            "Content-Disposition": f'attachment; filename="{act.file_name}"',
+            "Content-Disposition": content_disposition(act.file_name),
             "Cache-Control": "no-store",
         },
     )

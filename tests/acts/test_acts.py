@@ -165,13 +165,14 @@ async def test_the_seal_covers_the_act_and_the_link_still_fetches_it_afterwards(
     ids=["not-pdf", "wrong-type", "too-large", "javascript", "escaped-javascript", "launch", "broken-xref"],
 )
 async def test_bad_uploads_are_refused_and_leave_nothing(
-    api: Api, data: bytes, content_type: str, status: int, code: str
+    api: Api, data: bytes, content_type: str, status: int, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
     path = f"/api/v1/hearings/{hearing['id']}/acts?title=Act"
     result = await api.call("POST", path, judge, data=data, headers={"Content-Type": content_type})
     assert (result.status, result.code) == (status, code), result.json
     assert result.json["error"]["message"]
+    assert any(code in r.getMessage() and "refused" in r.getMessage() for r in caplog.records), "not logged"
     async with api.db() as db:
         assert (await db.execute(select(func.count()).select_from(Act))).scalar_one() == 0
     folder = await api.app[EVENTS].folder(hearing["id"])
@@ -199,6 +200,13 @@ async def test_only_judges_and_admins_sign_and_links_see_only_their_hearing(api:
     assert [a["id"] for a in staff.json["items"]] == [act["id"]]
     pdf = await api.call("GET", f"/api/v1/hearings/{hearing['id']}/acts/{act['id']}/pdf", operator)
     assert pdf.status == 200 and hashlib.sha256(pdf.body).hexdigest() == act["signed_sha256"]
+    # A Kazakh file name survives the download header (ASCII fallback plus the exact UTF-8 name).
+    named = (await upload(api, judge, hearing["id"], make_pdf(), file_name="шешім.pdf")).json
+    assert named["file_name"] == "шешім.pdf"
+    pdf = await api.call("GET", f"/api/v1/hearings/{hearing['id']}/acts/{named['id']}/pdf", operator)
+    assert pdf.headers["Content-Disposition"] == (
+        "attachment; filename=\"_____.pdf\"; filename*=UTF-8''%D1%88%D0%B5%D1%88%D1%96%D0%BC.pdf"
+    )
     # Withdrawing the party's link withdraws their access to the acts too.
     await api.call("DELETE", f"/api/v1/hearings/{hearing['id']}/parties/{_party_id}/invitation", operator)
     gone = await api.call("GET", f"/api/v1/join/{token}/acts")
