@@ -64,6 +64,17 @@ class CourtSigner:
         return cls(certificate, key)
 
 
+# RFC 5280 ub-common-name; cryptography counts it in UTF-8 bytes, so a Cyrillic court name of 33+ letters
+# would not fit (the organization name keeps the whole name).
+COMMON_NAME_BYTES = 64
+
+
+def common_name(court_name: str) -> str:
+    """The court's name cut (at a character) to what a certificate's common name may hold."""
+    cut = court_name.encode("utf-8")[:COMMON_NAME_BYTES].decode("utf-8", errors="ignore")
+    return cut.rstrip() or "court"
+
+
 def generate_court_certificate(
     cert_path: Path | str, key_path: Path | str, court_name: str, *, days: int = 3650
 ) -> CourtSigner:
@@ -74,7 +85,7 @@ def generate_court_certificate(
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, court_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name(court_name)),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, court_name),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "hearing-server development seal"),
         ]

@@ -82,7 +82,13 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def client_settings(request: web.Request) -> web.StreamResponse:
-    """What every page needs before anything else: the court's name, time zone and languages."""
+    """What every page needs first: the court's name, time zone, languages and how links can be sent."""
     config = request.app[CONFIG]
-    body = {"court_name": config.court_name, "timezone": config.timezone, "languages": list(LANGUAGES)}
+    channels = ["handover"] + (["email"] if config.smtp_host else []) + (["sms"] if config.sms_url else [])
+    body = {
+        "court_name": config.court_name,
+        "timezone": config.timezone,
+        "languages": list(LANGUAGES),
+        "channels": channels,
+    }
     return web.json_response(body, headers={"Cache-Control": "no-cache"})
