@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +20,6 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from archive.audit import AUDIT, AccessRecord
 from hearing_server.api.call import Call
 from hearing_server.api.errors import UnsupportedMediaType
 from hearing_server.api.invitations import record_queued
@@ -302,21 +302,15 @@ async def party_download_act(request: web.Request) -> web.StreamResponse:
     else:
         # A sealed confirmation log cannot grow (its last hash is signed) until addendum seals exist:
         # the delivery goes to the server's hash-chained access audit instead.
-        await request.app[AUDIT].record(
-            AccessRecord(
-                actor=f"party:{party.id}",
-                role="party",
-                action=EventType.ACT_DELIVERED.value,
-                status=200,
-                result="delivered",
-                hearing_id=hearing.id,
-                target=act.id,
-                ip=details["ip"],
-                user_agent=details["user_agent"],
-                details={"signed_sha256": act.signed_sha256},
-            )
+        await request.app[SEALED_ACT_DELIVERIES](
+            hearing.id, act.id, f"party:{party.id}", details["ip"], details["user_agent"], act.signed_sha256
         )
     return response
 
+
+SealedActDelivery = Callable[[str, str, str, str, str, str], Awaitable[None]]
+"""Records that a party downloaded an act of a sealed hearing: (hearing id, act id, actor, ip, user agent,
+signed SHA-256). The archive's access audit implements it (a sealed confirmation log cannot grow)."""
+SEALED_ACT_DELIVERIES: web.AppKey[SealedActDelivery] = web.AppKey("sealed_act_deliveries")
 
 ENDPOINTS = (upload_act, list_acts, download_act, party_acts, party_download_act)
