@@ -227,8 +227,9 @@ def _safe_url(url: str) -> str:
 
 
 def effective_settings(config: Config) -> dict[str, Any]:
-    """Every option with the value in use (derived defaults filled in, passwords and keys hidden)."""
-    values = config.model_dump(mode="json")
+    """Every option with the value in use (derived defaults filled in, passwords and keys hidden; unset
+    options without a default, such as the ICE port range, left out: TOML has no null)."""
+    values = {k: v for k, v in config.model_dump(mode="json").items() if v is not None}
     values.update(
         database_url=_safe_url(config.effective_database_url),
         public_url=config.effective_public_url,
@@ -237,6 +238,7 @@ def effective_settings(config: Config) -> dict[str, Any]:
         court_cert=str(config.court_cert_path),
         court_key=str(config.court_key_path),
         turn_secret="********" if config.turn_secret else "",
+        media_workers=config.effective_media_workers,
         notify_link_key=str(config.link_key_path),
         smtp_password=HIDDEN if config.smtp_password else "",
         sms_auth_header=(config.sms_auth_header.partition(":")[0] + ": " + HIDDEN)

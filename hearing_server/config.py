@@ -228,6 +228,16 @@ class Config(BaseModel):
         return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.trusted_proxies)
 
     @property
+    def effective_media_workers(self) -> int:
+        """Media worker processes to start: as configured, else one per core this process may use."""
+        if self.media_workers is not None:
+            return self.media_workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+
+    @property
     def effective_database_url(self) -> str:
         """The database URL in use."""
         return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'hearing.db').resolve()}"

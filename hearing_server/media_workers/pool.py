@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 
 from media.errors import MediaError, MediaErrorCode
@@ -15,14 +14,6 @@ log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 0.5
 FORWARDED_PER_CORE = 20_000.0  # frames (or packets) per second one worker can carry, roughly: for the score
-
-
-def default_worker_count() -> int:
-    """One worker per core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class WorkerPool:

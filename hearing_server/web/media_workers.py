@@ -12,7 +12,7 @@ from aiohttp import web
 from hearing_server.api.metrics import METRICS, WorkerSample
 from hearing_server.config import CONFIG
 from hearing_server.domain.ids import new_id
-from hearing_server.media_workers.pool import WorkerPool, default_worker_count
+from hearing_server.media_workers.pool import WorkerPool
 from hearing_server.media_workers.remote_recorder import WorkerRecorder
 from hearing_server.media_workers.remote_router import RemoteRouter
 from hearing_server.record.live_recording import LiveRecording
@@ -73,7 +73,7 @@ def _interrupt(app: web.Application, hearing_ids: list[str]) -> None:
 async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
     """Start the configured media workers before the live hearings, stop them after."""
     config = app[CONFIG]
-    count = default_worker_count() if config.media_workers is None else config.media_workers
+    count = config.effective_media_workers
     ports = (
         (config.ice_port_min, config.ice_port_max)
         if config.ice_port_min is not None and config.ice_port_max is not None
