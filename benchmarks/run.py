@@ -171,7 +171,8 @@ def plan(args: argparse.Namespace) -> list[Scenario]:
             Scenario("forwarding", args.hearings, n, recording, **common) for recording in recordings
         ]
         scenarios += [
-            Scenario("forwarding", args.hearings, n, True, media_workers=w, **common) for w in args.media_workers
+            Scenario("forwarding", args.hearings, n, True, media_workers=workers, **common)
+            for workers in args.media_workers
         ]
         if args.janus:
             scenarios.append(Scenario("janus", args.hearings, n, True, **common))
