@@ -39,6 +39,7 @@ LOAD_INTERVAL_S = 1.0
 @dataclass
 class _Hearing:
     router: Router
+    events: _Events
     sink: HearingSink
     ice_servers: list[dict[str, Any]]  # refreshed by each publish (short-lived TURN credentials)
     recorder: HearingRecorder | None = None
@@ -50,6 +51,7 @@ class _Events:
     def __init__(self, channel: Channel, hearing_id: str) -> None:
         self._channel = channel
         self._hearing_id = hearing_id
+        self.states: dict[str, ConnectionState] = {}  # the load report counts who is not closed
 
     async def subscriber_offer(self, participant_id: str, sdp: str, tracks: list[TrackMapping]) -> None:
         self._channel.send(
@@ -63,6 +65,10 @@ class _Events:
         )
 
     def connection_state_changed(self, participant_id: str, state: ConnectionState) -> None:
+        if state == "closed":
+            self.states.pop(participant_id, None)
+        else:
+            self.states[participant_id] = state
         self._channel.send(
             {
                 "type": "connection_state",
@@ -181,11 +187,12 @@ class Worker:
             request.fields["settings"], lambda: list(hearing.ice_servers)
         )
         sink = HearingSink()
+        events = _Events(self._channel, hearing_id)
         try:
-            router = Router(settings, _Events(self._channel, hearing_id), sink)
+            router = Router(settings, events, sink)
         except (ValueError, TypeError) as exc:
             raise InvalidMessage(f"open: unusable settings: {exc}", request.id) from exc
-        hearing = _Hearing(router, sink, servers)
+        hearing = _Hearing(router, events, sink, servers)
         self._hearings[hearing_id] = hearing
         return {"pid": os.getpid()}
 
@@ -297,7 +304,7 @@ class Worker:
                 {
                     "type": "load",
                     "hearings": len(self._hearings),
-                    "participants": sum(len(h.router.participant_ids) for h in self._hearings.values()),
+                    "participants": sum(len(h.events.states) for h in self._hearings.values()),
                     "forwarded_per_s": max(0.0, (count - last_count) / (now - last_at)),
                     "forwarded_total": count,
                     "cpu_seconds": usage.ru_utime + usage.ru_stime,
