@@ -51,7 +51,7 @@ def snapshot(
         },
         "participants": [participant_view(q) for q in everyone if q.in_room] if sees_room else [],
     }
-    if viewer.staff:
+    if viewer.staff and media_host is not None:
         message["hearing"]["media_host"] = media_host
     if viewer.operator:
         message["waiting"] = [
