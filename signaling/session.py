@@ -48,6 +48,18 @@ class TokenBucket:
         return False
 
 
+def _encode(message: dict[str, Any]) -> str:
+    """The JSON text of a server message; a lone surrogate that slipped past validation goes escaped
+    (``\\ud800``) rather than failing the UTF-8 encoding of the frame and the connection with it."""
+    text = json.dumps(message, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        log.warning("a %s message carried a lone surrogate; sent escaped", message.get("type"))
+        return json.dumps(message)
+    return text
+
+
 def client_info(request: web.Request) -> ClientInfo:
     """The address and browser of the request, as the confirmation log records them."""
     return ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
@@ -140,7 +152,7 @@ class SignalingSession:
             if self._ws.closed:
                 continue
             try:
-                await self._ws.send_str(json.dumps(item, ensure_ascii=False))
+                await self._ws.send_str(_encode(item))
             except (ConnectionError, RuntimeError):
                 self._closing = True
                 return

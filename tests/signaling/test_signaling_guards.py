@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -197,3 +198,26 @@ async def test_a_refused_join_leaves_no_room_behind(make_bench: MakeBench) -> No
     await peer.send("join", token=token)
     await peer.expect_error("hearing_not_open")
     assert bench.live().get(bench.hearing_id) is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "ping", "ref": "\\ud800"}',
+        '{"type": "ping", "ref": "ok\\udfff"}',
+        '{"type": "join", "token": "AAAAAAAAAAAAAAAAAAAA\\ud800"}',
+        '{"type": "show_notice", "language": "\\udc00", "ref": "r1"}',
+        '{"type": "ping", "\\ud800": 1}',
+    ],
+)
+async def test_a_lone_surrogate_is_refused_and_the_connection_survives(
+    bench: Bench, frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    peer = await bench.connect()
+    await peer.send_raw(frame)
+    error = await peer.expect_error("invalid_message")
+    assert "surrogate" in error["message"]
+    assert "ref" not in error or error["ref"] == "r1"
+    await peer.send("ping", ref="after")
+    assert (await peer.expect("pong"))["ref"] == "after"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
