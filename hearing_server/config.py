@@ -54,6 +54,12 @@ class Config(BaseModel):
         5, ge=1, description="Failed logins allowed per username and address per window."
     )
     login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
+    token_failures_per_address: int = Field(
+        20, ge=1, description="Unusable invitation links per address per minute before more are refused."
+    )
+    token_failures_budget: int = Field(
+        1000, ge=1, description="Unusable invitation links per minute server-wide before more are refused."
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
     max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
     ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")

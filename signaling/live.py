@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hearing_server.auth.ratelimit import LoginLimiter, LoginThrottled
+from hearing_server.auth.guessing import GuessGuard
 from hearing_server.config import Config
 from hearing_server.domain.errors import InvitationUnusable
 from hearing_server.domain.events import EventType
@@ -34,9 +34,6 @@ from signaling.room import (
 log = logging.getLogger(__name__)
 
 STAFF_SEAT_ROLES = frozenset({StaffRole.OPERATOR, StaffRole.ADMIN, StaffRole.JUDGE})
-# Unusable invitation tokens an address may present per window before its joins are refused (link guessing).
-TOKEN_FAILURES_PER_ADDRESS = 20
-TOKEN_FAILURE_WINDOW_S = 60.0
 
 
 def default_media_factory(
@@ -61,6 +58,7 @@ class LiveHearings:
         media_factory: MediaFactory | None = None,
         recording_factory: RecordingFactory | None = None,
         on_ended: Callable[[str], Awaitable[None]] | None = None,
+        guesses: GuessGuard | None = None,
     ) -> None:
         self._config = config
         self._db = db
@@ -72,9 +70,7 @@ class LiveHearings:
         self._lock = asyncio.Lock()
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
-        self._token_failures = LoginLimiter(
-            TOKEN_FAILURES_PER_ADDRESS, TOKEN_FAILURE_WINDOW_S, per_address_factor=1
-        )
+        self._guesses = guesses or GuessGuard(config.token_failures_per_address, config.token_failures_budget)
 
     def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Keep ``task`` referenced until it finishes (connections' workers outlive their handlers)."""
@@ -153,23 +149,22 @@ class LiveHearings:
     async def party_entrant(self, token: str, language: str | None, address: str = "") -> tuple[str, Entrant]:
         """The hearing and party an invitation token admits to (raises the invitation's error code).
 
-        An address that keeps presenting unusable tokens is refused for a while (``rate_limited``).
+        A valid token always gets in; unusable ones past the guessing limits (``GuessGuard``) are refused
+        with ``rate_limited`` instead of their own code.
         """
         from hearing_server.auth.invitations import resolve_invitation
 
-        try:
-            self._token_failures.check("", address)
-        except LoginThrottled as exc:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                "too many unusable links from this address; try again later",
-                retry_after=exc.retry_after,
-            ) from exc
         async with self._db() as session:
             try:
                 _invitation, party, hearing = await resolve_invitation(session, token, datetime.now(UTC))
             except InvitationUnusable as exc:
-                self._token_failures.failed("", address)
+                refused = self._guesses.unusable(address)
+                if refused is not None:
+                    raise ProtocolError(
+                        ErrorCode.RATE_LIMITED,
+                        "too many unusable links; try again later",
+                        retry_after=refused.retry_after,
+                    ) from exc
                 code = exc.code if exc.code in {c.value for c in ErrorCode} else ErrorCode.INVITATION_INVALID
                 raise ProtocolError(ErrorCode(code), exc.message) from exc
         entrant = Entrant(

@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
+from hearing_server.auth.guessing import GuessGuard
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.store.db import SESSIONS
@@ -51,6 +53,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
+    config, refused = app[CONFIG], app[METRICS].refused_guesses
+    guesses = GuessGuard(
+        config.token_failures_per_address,
+        config.token_failures_budget,
+        on_refused=lambda scope: refused.labels(scope).inc(),
+    )
     registry = LiveHearings(
         app[CONFIG],
         app[SESSIONS],
@@ -58,6 +66,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
         media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),
+        guesses=guesses,
     )
     app[LIVE_HEARINGS] = registry
     yield
