@@ -77,6 +77,9 @@ class Config(BaseModel):
         default_factory=list, description="STUN/TURN URLs; none unless configured."
     )
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
+    max_open_logs: int = Field(
+        64, ge=1, description="Confirmation logs kept open at once; the least recently used are closed."
+    )
     min_free_disk_mb: int = Field(1024, ge=0, description="Hearings do not start below this free space.")
     retention_days: int = Field(3650, ge=1, description="Default retention of sealed hearings.")
     log_json: bool = Field(False, description="Write logs as JSON lines.")

@@ -70,3 +70,10 @@ class RateLimited(HearingError):
 
     code = "rate_limited"
     status = 429
+
+
+class EventLogUnavailable(HearingError):
+    """The hearing's confirmation log cannot be written, so the change it would record is not made."""
+
+    code = "event_log_unavailable"
+    status = 503

@@ -43,3 +43,5 @@ class EventType(StrEnum):
     RECORDING_GAP = "recording_gap"
     DISK_SPACE_LOW = "disk_space_low"
     LOG_REPAIRED = "log_repaired"
+    # The entries it names were logged first, then the database refused the change: it did not happen.
+    CHANGE_ROLLED_BACK = "change_rolled_back"
