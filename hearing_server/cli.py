@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from hearing_server import __version__
@@ -87,14 +86,17 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Config:
 def _serve(args: argparse.Namespace) -> int:
     from hearing_server.bootstrap import FIRST_ADMIN, first_start
     from hearing_server.logs import AccessLogger, setup_logging
+    from hearing_server.memory import return_large_blocks
     from hearing_server.store.db import upgrade_sync
     from hearing_server.tls import server_ssl_context
     from hearing_server.web.app import create_app
+    from hearing_server.web.listener import serve
 
     config = _load(
         args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
     )
     setup_logging(config.log_level, json_lines=config.log_json)
+    return_large_blocks()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
     ssl_context = server_ssl_context(config)
@@ -105,16 +107,14 @@ def _serve(args: argparse.Namespace) -> int:
             f"First start: created the account '{FIRST_ADMIN}' with the one-time password: {password}",
             "  (shown only now; log in and change it, or set a new one with `hearing-server user add`)",
         )
-    web.run_app(
+    serve(
         create_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_context=ssl_context,
-        print=lambda _message: _say(*_addresses(config)),
-        access_log_class=AccessLogger,
-        handle_signals=True,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        config,
+        ssl_context,
+        announce=lambda: _say(*_addresses(config)),
         loop=_event_loop(config),
+        access_log_class=AccessLogger,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
     return 0
 

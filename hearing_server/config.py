@@ -66,6 +66,20 @@ class Config(BaseModel):
     ws_messages_per_s: float = Field(
         20.0, gt=0, description="Sustained signaling messages per second per connection."
     )
+    ws_join_timeout_s: float = Field(
+        10.0, gt=0, description="A signaling socket that has not joined by then is closed."
+    )
+    ws_per_address: int = Field(32, ge=1, description="Signaling sockets one address may hold open.")
+    ws_unjoined_per_address: int = Field(
+        8, ge=1, description="Signaling sockets one address may hold before they join."
+    )
+    connections_per_address: int = Field(
+        128, ge=0, description="Open connections per client address (0: no cap; none with plain_http)."
+    )
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="Time for a request's headers to arrive; idle connections close after it."
+    )
+    tls_handshake_timeout_s: float = Field(10.0, gt=0, description="Time for a TLS handshake to finish.")
     reconnect_grace_s: float = Field(
         60.0, ge=0, description="How long a dropped party may rejoin without admission."
     )

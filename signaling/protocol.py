@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     NOT_JOINED = "not_joined"
+    JOIN_TIMEOUT = "join_timeout"
     ALREADY_JOINED = "already_joined"
     NOT_AUTHENTICATED = "not_authenticated"
     FORBIDDEN = "forbidden"

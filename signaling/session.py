@@ -16,6 +16,7 @@ from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.config import Config
 from hearing_server.domain.errors import HearingError
 from signaling import protocol as p
+from signaling.admission import SocketTicket
 from signaling.live import LiveHearings
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
 from signaling.room import ClientInfo, LiveHearing, Participant
@@ -69,9 +70,16 @@ class SignalingSession:
     """A participant's signaling connection; implements the room's ``Connection``."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, request: web.Request, live: LiveHearings, config: Config
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        live: LiveHearings,
+        config: Config,
+        ticket: SocketTicket | None = None,
     ) -> None:
         self.client = client_info(request)
+        self._ticket = ticket
+        self._join_timeout = config.ws_join_timeout_s
         self._ws = ws
         self._request = request
         self._live = live
@@ -115,6 +123,7 @@ class SignalingSession:
         """
         writer = self._live.track(asyncio.create_task(self._write()))
         worker = self._live.track(asyncio.create_task(self._work(writer)))
+        overdue = asyncio.get_running_loop().call_later(self._join_timeout, self._join_overdue)
         try:
             async for frame in self._ws:
                 if self._closing:
@@ -123,9 +132,16 @@ class SignalingSession:
                 if text is not None:
                     self._inbox.put_nowait(text)
         finally:
+            overdue.cancel()
             self._inbox.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(worker)
+
+    def _join_overdue(self) -> None:
+        # A socket that has not joined in time is closed: it costs memory and proves nothing (#18.4).
+        if self._participant is None and not self._closing:
+            self.send(p.error(ErrorCode.JOIN_TIMEOUT, f"join within {self._join_timeout:g} s of connecting"))
+            self.close_soon(CloseCode.POLICY)
 
     async def _work(self, writer: asyncio.Task[None]) -> None:
         while (text := await self._inbox.get()) is not None:
@@ -213,6 +229,8 @@ class SignalingSession:
                 raise ProtocolError(ErrorCode.NOT_JOINED, "send join first")
             try:
                 self._room, self._participant = await self._join(message)
+                if self._ticket is not None:
+                    self._ticket.joined()
             except (ProtocolError, HearingError) as exc:
                 code = exc.code if isinstance(exc, ProtocolError) else p.error_code_for(exc)
                 extra = exc.extra if isinstance(exc, ProtocolError) else {}

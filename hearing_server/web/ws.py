@@ -10,15 +10,18 @@ from aiohttp import web
 from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
+from hearing_server.auth.client import client_ip
 from hearing_server.auth.guessing import GuessGuard
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.store.db import SESSIONS
+from signaling.admission import SocketAdmission
 from signaling.live import LiveHearings, default_media_factory
 from signaling.room import MediaFactory, RecordingFactory
 from signaling.session import SignalingSession
 
 LIVE_HEARINGS = web.AppKey("live_hearings", LiveHearings)
+SOCKET_ADMISSION = web.AppKey("socket_admission", SocketAdmission)
 MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
 RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
 ON_ENDED: web.AppKey[Callable[[str], Awaitable[None]]] = web.AppKey("on_hearing_ended")
@@ -47,8 +50,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
-    await ws.prepare(request)
-    await SignalingSession(ws, request, request.app[LIVE_HEARINGS], config).run()
+    ticket = request.app[SOCKET_ADMISSION].enter(client_ip(request))
+    if ticket is None:
+        raise web.HTTPTooManyRequests(text="too many signaling connections from this address")
+    try:
+        await ws.prepare(request)
+        await SignalingSession(ws, request, request.app[LIVE_HEARINGS], config, ticket).run()
+    finally:
+        ticket.leave()
     return ws
 
 
@@ -104,5 +113,7 @@ def setup(
             openapi=False,
         )(websocket)
     )
+    config = app[CONFIG]
+    app[SOCKET_ADMISSION] = SocketAdmission(config.ws_per_address, config.ws_unjoined_per_address)
     app.cleanup_ctx.append(_live_hearings)
     app.on_shutdown.append(_interrupt_live_hearings)
