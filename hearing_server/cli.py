@@ -170,15 +170,21 @@ def _read_password(from_stdin: bool) -> str:
 
 def _user_add(args: argparse.Namespace) -> int:
     from hearing_server.auth.passwords import check_password_rules
+    from hearing_server.domain.errors import InvalidInput
+    from hearing_server.domain.text import UnfitText, displayable_text
     from hearing_server.services.users import check_username
     from hearing_server.store.db import upgrade_sync
 
     config = _load(args)
     check_username(args.username)
+    try:
+        display_name = displayable_text(args.display_name.strip())
+    except UnfitText as exc:
+        raise InvalidInput(f"--display-name {exc}") from exc
     password = _read_password(args.password_stdin)
     check_password_rules(password)
     upgrade_sync(config.effective_database_url)
-    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, args.display_name))
+    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, display_name))
     _say(f"created the {args.role} account {args.username}")
     return 0
 
