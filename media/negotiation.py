@@ -215,7 +215,7 @@ class SubscribeConnection:
     def _add_slot(self, kind: TrackKind) -> _Slot:
         track = ForwardedTrack(kind, self._settings.subscriber_queue_frames)
         transceiver = self.pc.addTransceiver(track, direction="inactive")
-        transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)  # type: ignore[arg-type]
+        transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)
         redirect_keyframe_requests(transceiver.sender, track.keyframe_requested)
         slot = _Slot(transceiver, track)
         self._slots.append(slot)

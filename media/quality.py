@@ -66,7 +66,7 @@ class QualityMeter:
         )
 
 
-async def _stats(pc: RTCPeerConnection | None) -> list:  # type: ignore[type-arg]
+async def _stats(pc: RTCPeerConnection | None) -> list:
     if pc is None or pc.connectionState == "closed":
         return []
     try:

@@ -12,20 +12,20 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hearing_server.auth.client import client_ip, user_agent
-from hearing_server.config import Config
 from hearing_server.domain.errors import HearingError
 from signaling import protocol as p
 from signaling.admission import SocketTicket
-from signaling.live import LiveHearings
+from signaling.live import Gate, LiveHearings
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
-from signaling.room import ClientInfo, LiveHearing, Participant
+from signaling.room.hearing import LiveHearing
+from signaling.room.participant import ClientInfo, Participant
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 512  # a client this far behind is not reading: it is dropped
 MAX_INBOX = 64  # messages read but not yet handled
 ABUSE_WINDOW_S = 10.0
+DEFAULT_JOIN_TIMEOUT_S = 10.0  # a socket that has not joined by then is closed (``ws_join_timeout_s``)
 
 
 class TokenBucket:
@@ -61,31 +61,29 @@ def _encode(message: dict[str, Any]) -> str:
     return text
 
 
-def client_info(request: web.Request) -> ClientInfo:
-    """The address and browser of the request, as the confirmation log records them."""
-    return ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
-
-
 class SignalingSession:
     """A participant's signaling connection; implements the room's ``Connection``."""
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
-        request: web.Request,
+        client: ClientInfo,
         live: LiveHearings,
-        config: Config,
+        gate: Gate,
+        *,
         ticket: SocketTicket | None = None,
+        join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S,
     ) -> None:
-        self.client = client_info(request)
+        self.client = client
         self._ticket = ticket
-        self._join_timeout = config.ws_join_timeout_s
+        self._join_timeout = join_timeout_s
         self._ws = ws
-        self._request = request
+        self._gate = gate
         self._live = live
-        self._limit = config.ws_max_message_bytes
-        self._bucket = TokenBucket(config.ws_messages_per_s, 2 * config.ws_messages_per_s)
-        self._abuse_limit = int(10 * config.ws_messages_per_s) + 20
+        settings = live.settings
+        self._limit = settings.ws_max_message_bytes
+        self._bucket = TokenBucket(settings.ws_messages_per_s, 2 * settings.ws_messages_per_s)
+        self._abuse_limit = int(10 * settings.ws_messages_per_s) + 20
         self._dropped: deque[float] = deque()
         self._last_rate_error = 0.0
         self._parser = p.MessageParser()
@@ -242,16 +240,9 @@ class SignalingSession:
 
     async def _join(self, message: p.Join) -> tuple[LiveHearing, Participant]:
         if message.token is not None:
-            hearing_id, entrant = await self._live.party_entrant(
-                message.token, message.language, self.client.ip
-            )
+            hearing_id, entrant = await self._gate.party_entrant(message.token, message.language)
         else:
-            from hearing_server.auth.staff import session_user
-
-            user = await session_user(self._request)
-            if user is None:
-                raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "log in as court staff first")
             assert message.hearing_id is not None and message.as_ is not None  # the model guarantees it
             hearing_id = message.hearing_id
-            entrant = await self._live.staff_entrant(user, hearing_id, message.as_, message.language)
+            entrant = await self._gate.staff_entrant(hearing_id, message.as_, message.language)
         return await self._live.enter(hearing_id, entrant, self)

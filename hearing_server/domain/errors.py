@@ -77,3 +77,7 @@ class EventLogUnavailable(HearingError):
 
     code = "event_log_unavailable"
     status = 503
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached; a change is in the confirmation log but not stored yet."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class EventType(StrEnum):
@@ -45,3 +47,14 @@ class EventType(StrEnum):
     LOG_REPAIRED = "log_repaired"
     # The entries it names were logged first, then the database refused the change: it did not happen.
     CHANGE_ROLLED_BACK = "change_rolled_back"
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """A hearing event as read back from the confirmation log (or its database mirror)."""
+
+    seq: int
+    event: str
+    actor: str | None
+    party_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)

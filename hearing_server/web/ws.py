@@ -7,20 +7,26 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hearing_server import turn
 from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
-from hearing_server.auth.client import client_ip
+from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.guessing import GuessGuard
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
+from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
+from hearing_server.web.entry import ConnectionGate, LiveEntry
 from signaling.admission import SocketAdmission
 from signaling.live import LiveHearings, default_media_factory
-from signaling.room import MediaFactory, RecordingFactory
+from signaling.room.media_session import MediaFactory, RecordingFactory
+from signaling.room.participant import ClientInfo
+from signaling.room.store import RoomSettings
 from signaling.session import SignalingSession
 
 LIVE_HEARINGS = web.AppKey("live_hearings", LiveHearings)
+LIVE_ENTRY = web.AppKey("live_entry", LiveEntry)
 SOCKET_ADMISSION = web.AppKey("socket_admission", SocketAdmission)
 MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
 RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
@@ -50,15 +56,41 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
-    ticket = request.app[SOCKET_ADMISSION].enter(client_ip(request))
+    client = ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
+    ticket = request.app[SOCKET_ADMISSION].enter(client.ip)
     if ticket is None:
         raise web.HTTPTooManyRequests(text="too many signaling connections from this address")
     try:
         await ws.prepare(request)
-        await SignalingSession(ws, request, request.app[LIVE_HEARINGS], config, ticket).run()
+        gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
+        session = SignalingSession(
+            ws,
+            client,
+            request.app[LIVE_HEARINGS],
+            gate,
+            ticket=ticket,
+            join_timeout_s=config.ws_join_timeout_s,
+        )
+        await session.run()
     finally:
         ticket.leave()
     return ws
+
+
+def room_settings(config: Config) -> RoomSettings:
+    """The live room's settings from the server's configuration."""
+    return RoomSettings(
+        max_participants=config.max_participants,
+        reconnect_grace_s=config.reconnect_grace_s,
+        timezone=config.timezone,
+        ice_host_addresses=list(config.ice_host_addresses),
+        ice_servers=list(config.ice_servers),
+        ice_servers_for=turn.ice_servers_for(config),
+        video_codec=config.video_codec,
+        ws_max_message_bytes=config.ws_max_message_bytes,
+        ws_messages_per_s=config.ws_messages_per_s,
+        readmit_after_interruption=config.readmit_after_interruption,
+    )
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
@@ -68,14 +100,13 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
         config.token_failures_budget,
         on_refused=lambda scope: refused.labels(scope).inc(),
     )
+    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS], guesses)
     registry = LiveHearings(
-        app[CONFIG],
-        app[SESSIONS],
-        app[EVENTS],
+        room_settings(app[CONFIG]),
+        SqlRoomStore(app[SESSIONS], app[EVENTS]),
         media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),
-        guesses=guesses,
     )
     app[LIVE_HEARINGS] = registry
     yield
