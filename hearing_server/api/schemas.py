@@ -344,7 +344,7 @@ class InvitationIssueIn(Body):
     """How the new link reaches the party; an empty body means the operator hands it over (copy/QR)."""
 
     channel: Channel = Field(Channel.HANDOVER, description="email, sms or handover.")
-    to: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_printable)] | None = Field(
+    to: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(displayable_text)] | None = Field(
         None, description="E-mail address or phone number; default the party's contact. Not for handover."
     )
 
