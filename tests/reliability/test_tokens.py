@@ -147,7 +147,7 @@ async def test_a_guesser_does_not_lock_out_a_valid_link_from_the_same_address(
     make_bench: MakeBench, caplog: pytest.LogCaptureFixture
 ) -> None:
     """#18.2: 300 random tokens from one address, then a valid link from that address joins at once."""
-    bench = await make_bench(plain_http=True)
+    bench = await make_bench(trusted_proxies=["127.0.0.1"])
     await bench.make_hearing()
     _party_id, token = await bench.make_party("Witness")
     guesser = "203.0.113.7"
@@ -169,7 +169,7 @@ async def test_a_guesser_does_not_lock_out_a_valid_link_from_the_same_address(
 
 
 async def test_guessing_spread_over_addresses_meets_the_server_budget(make_bench: MakeBench) -> None:
-    bench = await make_bench(plain_http=True, token_failures_budget=30)
+    bench = await make_bench(trusted_proxies=["127.0.0.1"], token_failures_budget=30)
     await bench.make_hearing()
     _party_id, token = await bench.make_party("Witness")
     replies = []
