@@ -151,10 +151,12 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
     server = ServerProcess(
         data_dir,
         free_port(),
-        media_workers=2,
-        worker_max_hearings="1",
-        ice_port_min=str(low),
-        ice_port_max=str(low + 39),
+        env={
+            "HEARING_MEDIA_WORKERS": "2",
+            "HEARING_WORKER_MAX_HEARINGS": "1",
+            "HEARING_ICE_PORT_MIN": str(low),
+            "HEARING_ICE_PORT_MAX": str(low + 39),
+        },
     )
     api: ServerApi | None = None
     pages: list[TimedPage] = []
@@ -277,7 +279,7 @@ async def test_sigterm_stops_the_workers_and_interrupts_the_hearing(
     tmp_path: Path, clips: list[Clip], loopback_ice: None
 ) -> None:
     data_dir = tmp_path / "data"
-    server = ServerProcess(data_dir, free_port(), media_workers=1)
+    server = ServerProcess(data_dir, free_port(), env={"HEARING_MEDIA_WORKERS": "1"})
     api: ServerApi | None = None
     pages: list[TimedPage] = []
     try:
