@@ -325,3 +325,26 @@ async def test_sigterm_stops_the_workers_and_interrupts_the_hearing(
         await server.stop()
         stop_renders(data_dir)
     assert not any("Traceback" in line for line in server.output), "".join(server.output)[-4000:]
+
+
+async def test_workers_exit_when_the_control_plane_is_killed(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", free_port(), env={"HEARING_MEDIA_WORKERS": "2"})
+    try:
+        password = await server.start()
+        assert password is not None
+        api = ServerApi(server.base)
+        try:
+            await api.login(FIRST_ADMIN, password)
+            pids = list((await worker_pids(api)).values())
+        finally:
+            await api.close()
+        assert len(pids) == 2
+        await server.kill()  # SIGKILL: no shutdown code runs in the control plane
+        deadline = time.monotonic() + 10
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            alive = [pid for pid in pids if await asyncio.to_thread(os.path.exists, f"/proc/{pid}")]
+        assert not alive, f"workers outlived their control plane: {alive}"
+    finally:
+        await server.stop()
