@@ -203,3 +203,47 @@ def redirect_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], No
     aiortc would only flag its encoder, which a forwarded (pre-encoded) track never uses.
     """
     sender._send_keyframe = on_request  # type: ignore[method-assign]
+
+
+# --- packet-level forwarding: what a transceiver negotiated, and aiortc's own media kept quiet ----
+
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+
+class Negotiated:
+    """What one transceiver negotiated: payload types, RTX and header extension ids."""
+
+    def __init__(self, transceiver: Any) -> None:
+        codecs = list(transceiver._codecs)
+        media = [c for c in codecs if c.mimeType.lower() != "video/rtx"]
+        self.payload_types = [c.payloadType for c in media]
+        self.payload_type: int | None = media[0].payloadType if media else None
+        self.rtx_payload_type: int | None = next(
+            (
+                c.payloadType
+                for c in codecs
+                if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") == self.payload_type
+            ),
+            None,
+        )
+        extensions = {ext.uri: ext.id for ext in transceiver._headerExtensions}
+        self.mid_id: int = extensions.get(MID_URI, 0)
+        self.abs_send_time_id: int = extensions.get(ABS_SEND_TIME_URI, 0)
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """The SSRC (and RTX SSRC) aiortc announced for this sender in its offer."""
+    return sender._ssrc, sender._rtx_ssrc
+
+
+def silence_sender_rtcp(sender: RTCRtpSender) -> None:
+    """Keep aiortc's sender from sending its own RTCP (SRs with zero times, BYE): it sends no media.
+
+    The server sends translated sender reports for what it forwards instead.
+    """
+
+    async def discard(packets: Any) -> None:
+        return None
+
+    sender._send_rtcp = discard  # type: ignore[method-assign]

@@ -83,6 +83,13 @@ async def test_four_participants_receive_each_other_bit_exact(room: Room) -> Non
         assert_bit_exact([f.data for f in audio], [d for d, _ in publisher.audio.served], allowed_missing=10)
         assert_colour_close(mean_colour(video[0].data), publisher.clip.colour)
     assert all(room.hearing.state_of(c.participant_id) == "connected" for c in clients)
+    # forwarded packet by packet: each packet in once, out to three subscribers, no malformed ones
+    stats = room.router.media_stats
+    assert stats.packets_in > 0 and stats.packets_out >= 2.5 * stats.packets_in, stats
+    assert stats.dropped_malformed == 0 and stats.dropped_unknown == 0, stats
+    assert stats.transit_count >= stats.packets_in * 0.95, stats
+    p99 = stats.transit_quantile(0.99)
+    assert p99 is not None and p99 <= 0.02, stats.transit_buckets
 
 
 async def test_late_joiner_gets_a_keyframe_within_a_second(room: Room) -> None:
