@@ -20,6 +20,7 @@ from hearing_server.domain.party import PartyRole, PartyState, StaffRole
 from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.models import Hearing, Party, User
 from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from media.stats import MediaStats
 from signaling.protocol import ErrorCode, ProtocolError
 from signaling.room import (
     Connection,
@@ -47,6 +48,18 @@ def default_media_factory(
 
     router: MediaRouter = Router(settings, events, sink)
     return router
+
+
+def media_factory_counting_into(stats: MediaStats) -> MediaFactory:
+    """The production media plane, every router counting into one ``stats`` (which /metrics reads)."""
+
+    def factory(settings: MediaSettings, events: MediaEvents, sink: FrameSink | None) -> MediaRouter:
+        from media.router import Router
+
+        router: MediaRouter = Router(settings, events, sink, stats)
+        return router
+
+    return factory
 
 
 class LiveHearings:

@@ -7,12 +7,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.store.db import SESSIONS
-from signaling.live import LiveHearings, default_media_factory
+from media.stats import MediaStats
+from signaling.live import LiveHearings, media_factory_counting_into
 from signaling.room import MediaFactory, RecordingFactory
 from signaling.session import SignalingSession
 
@@ -51,11 +53,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
+    media_stats = MediaStats()
+    if METRICS in app:
+        app[METRICS].watch_media(media_stats)
     registry = LiveHearings(
         app[CONFIG],
         app[SESSIONS],
         app[EVENTS],
-        media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
+        media_factory=app.get(MEDIA_FACTORY) or media_factory_counting_into(media_stats),
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),
     )
