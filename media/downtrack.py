@@ -27,6 +27,7 @@ _HEADER = struct.Struct("!BBHII")
 _SEQ = struct.Struct("!H")
 RETRANSMISSIONS_PER_S = 300  # per down track: a NACK storm cannot make the server flood a leg
 RESEND_SPACING_S = 0.05  # the same packet is not resent more often
+EPOCH_SETTLED = 1000  # packets into an epoch after which nothing from before it can still arrive or be NACKed
 
 
 @dataclass
@@ -62,7 +63,8 @@ class DownTrack:
         self._rebase = True  # the next epoch comes from a new source: re-take the timestamp offset
         self._seq_offset = 0
         self._ts_offset = 0
-        self._epoch_start: int | None = None  # first source seq of the current epoch
+        self._epoch_start: int | None = None  # first source seq of the current epoch (until settled)
+        self._epoch_out_start: int | None = None  # its rewritten sequence number
         self._last_out_seq: int | None = None  # highest sequence number sent
         self._last_out_ts = 0
         self._last_sent_at = 0.0
@@ -145,8 +147,12 @@ class DownTrack:
                 self.source.request_keyframe()  # type: ignore[union-attr]  # repeated until one comes
                 return
             self._open_epoch(seq, timestamp)
-        elif seq_delta(seq, self._epoch_start) < 0:  # type: ignore[arg-type]
-            return  # belongs before the epoch: the subscriber never had what it refers to
+        elif self._epoch_start is not None:
+            since_start = seq_delta(seq, self._epoch_start)
+            if since_start < 0:
+                return  # belongs before the epoch: the subscriber never had what it refers to
+            if since_start > EPOCH_SETTLED:
+                self._epoch_start = None  # far past the start: a late packet is just late
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         if self._send(self._packet(flags, out_seq, out_ts, self.leg.ssrc, self.leg.payload_type, payload)):
@@ -154,6 +160,12 @@ class DownTrack:
             self.packets_sent += 1
             self.octets_sent += len(payload)
         if self._last_out_seq is None or seq_newer(out_seq, self._last_out_seq):
+            if (
+                self._epoch_out_start is not None
+                and seq_delta(out_seq, self._epoch_out_start) > EPOCH_SETTLED
+            ):
+                # a whole cache's worth into the epoch: every cached packet is from it
+                self._epoch_out_start = (out_seq - EPOCH_SETTLED) & 0xFFFF
             self._last_out_seq = out_seq
             self._last_out_ts = out_ts
             self._last_sent_at = time.monotonic()
@@ -169,15 +181,11 @@ class DownTrack:
                 self._resent.clear()
         for out_seq in lost:
             entry = None
-            if (
-                cache is not None
-                and self._epoch_start is not None
-                and self._last_out_seq is not None
-                and not seq_newer(out_seq, self._last_out_seq)
-            ):
-                in_seq = (out_seq - self._seq_offset) & 0xFFFF
-                if seq_delta(in_seq, self._epoch_start) >= 0:
-                    entry = cache.get(in_seq)
+            if cache is not None and self._last_out_seq is not None and self._epoch_out_start is not None:
+                back = seq_delta(self._last_out_seq, out_seq)
+                # only this epoch's packets map back through the current offset
+                if 0 <= back < EPOCH_SETTLED and seq_delta(out_seq, self._epoch_out_start) >= 0:
+                    entry = cache.get((out_seq - self._seq_offset) & 0xFFFF)
             if entry is None:
                 self._stats.nacks_missed += 1
                 continue
@@ -247,6 +255,7 @@ class DownTrack:
             self._seq_offset = 0
         else:
             self._seq_offset = (self._last_out_seq + 1 - seq) & 0xFFFF
+        self._epoch_out_start = (seq + self._seq_offset) & 0xFFFF
         if self._rebase:
             self._rebase = False
             if self._last_out_seq is None:

@@ -320,3 +320,19 @@ async def test_pli_from_a_subscriber_reaches_the_publisher_rate_limited() -> Non
     plis = [p for d in published.rtcp for p in (parse_rtcp(d) or []) if isinstance(p, RtcpPsfbPacket)]
     assert len(plis) == 1 and plis[0].media_ssrc == 1234
     assert published.stats.plis_received == 100 and published.stats.keyframe_requests_sent == 1
+
+
+async def test_a_long_stream_is_forwarded_whole_across_sequence_wraps_and_nacks_stay_in_the_epoch() -> None:
+    published = Published()
+    track, sent = down_track(published.stats)
+    track.attach(published.track)
+    track.set_ready(True)
+    published.feed(60000, 0, KEY)
+    for step in range(1, 70_000):  # more than a whole 16-bit sequence space, wrapping at 65536
+        published.feed((60000 + step) & 0xFFFF, step // 10 * 3000, MIDDLE)
+    assert len(sent) == 70_000
+    last = parse_rtp(sent[-1])
+    assert last is not None and last.sequence_number == (60000 + 69_999) & 0xFFFF
+    sent.clear()
+    track.nack([(60000 + 69_990) & 0xFFFF, (60000 + 60_000) & 0xFFFF])  # recent: answered; long gone: missed
+    assert len(sent) == 1 and published.stats.nacks_missed == 1
