@@ -122,9 +122,13 @@ class TransportTap:
     def _hook(self, protocol: Any) -> None:
         original = protocol.datagram_received
         receive = self._receive
+        stats = self._stats
 
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-            if data and 127 < data[0] < 192:
+            if not data:
+                # aiortc's DTLS loop indexes data[0]: an empty datagram would end the connection
+                stats.dropped_malformed += 1
+            elif 127 < data[0] < 192:
                 receive(data)
             else:
                 original(data, addr)
