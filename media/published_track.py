@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NACK_MAX_TRIES = 3
+NACK_MAX_TRIES = 10  # mediasoup's NackGenerator asks up to 10 times
 NACK_MAX_AGE_S = 1.0
 NACK_MAX_GAP = 500  # a bigger jump is a restart of the stream, not loss
 FLAG_MARKER = 1
@@ -104,14 +104,16 @@ class ReceptionStats:
 
 
 class NackGenerator:
-    """Lost sequence numbers of one incoming stream, asked for again up to three times."""
+    """Lost sequence numbers of one incoming stream, asked for again (spaced by the round trip)
+    until they come or are too old; ``gave_up`` counts packets lost for good since last read."""
 
-    __slots__ = ("highest", "missing")
+    __slots__ = ("highest", "missing", "gave_up")
 
     def __init__(self) -> None:
         self.highest: int | None = None
         # seq → [first noticed, tries, last asked] (monotonic seconds)
         self.missing: dict[int, list[float]] = {}
+        self.gave_up = 0
 
     def add(self, sequence_number: int) -> None:
         """An original packet arrived (not a retransmission)."""
@@ -121,6 +123,7 @@ class NackGenerator:
         delta = seq_delta(sequence_number, self.highest)
         if delta > 0:
             if delta > NACK_MAX_GAP:
+                self.gave_up += len(self.missing)
                 self.missing.clear()
             elif delta > 1:
                 now = time.monotonic()
@@ -143,6 +146,7 @@ class NackGenerator:
             first, tries, last = entry
             if tries >= NACK_MAX_TRIES or now - first > NACK_MAX_AGE_S:
                 del self.missing[seq]
+                self.gave_up += 1
             elif tries == 0 or now - last >= spacing:
                 entry[1] = tries + 1
                 entry[2] = now
@@ -242,7 +246,7 @@ class PublishedTrack:
             self.reception.add(sequence_number, timestamp, arrival_ns * self._clock_rate // 1_000_000_000)
             if self._video:
                 self.nacks.add(sequence_number)
-        if self._video and self.nacks.missing:
+        if self._video and (self.nacks.missing or self.nacks.gave_up):
             self._send_nacks()
         payload = data[payload_start:payload_end]
         flags = FLAG_MARKER if marker else 0
@@ -318,6 +322,10 @@ class PublishedTrack:
         if due and self.ssrc is not None:
             self._send_rtcp(build_nack(self._rtcp_ssrc, self.ssrc, due))
             self._stats.nacks_sent += len(due)
+        if self.nacks.gave_up:
+            # lost for good: every subscriber's decoder is stuck behind the hole until a keyframe
+            self.nacks.gave_up = 0
+            self.request_keyframe()
 
     def _notify_sink_started(self) -> None:
         if self._sink is None:

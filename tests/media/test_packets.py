@@ -336,3 +336,19 @@ async def test_a_long_stream_is_forwarded_whole_across_sequence_wraps_and_nacks_
     sent.clear()
     track.nack([(60000 + 69_990) & 0xFFFF, (60000 + 60_000) & 0xFFFF])  # recent: answered; long gone: missed
     assert len(sent) == 1 and published.stats.nacks_missed == 1
+
+
+async def test_a_packet_lost_for_good_upstream_brings_a_keyframe_request() -> None:
+    """Subscribers' decoders wait behind a hole nobody can fill: only a keyframe gets them going again."""
+    published = Published()
+    published.feed(1, 0, KEY)
+    published.feed(3, 3000, MIDDLE)  # 2 is missing: NACKed
+    entry = published.track.nacks.missing[2]
+    entry[0] -= 2.0  # noticed two seconds ago: too old to ask for again
+    published.rtcp.clear()
+    published.feed(4, 6000, MIDDLE)
+    feedback = [p for d in published.rtcp for p in (parse_rtcp(d) or [])]
+    assert [type(p).__name__ for p in feedback] == ["RtcpPsfbPacket"], feedback
+    assert not published.track.nacks.missing and published.track.keyframes.waiting
+    published.feed(5, 9000, KEY)
+    assert not published.track.keyframes.waiting
