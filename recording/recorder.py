@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 TRACKS_DIR = "tracks"
 MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
 _MS = Fraction(1, 1000)
+_EXPIRY_INTERVAL_S = 0.1
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -428,12 +429,12 @@ class HearingRecorder:
     def _run(self) -> None:
         tracks: dict[str, _Track] = {}
         clocks: dict[str, PublisherClock] = {}  # one per publisher connection, shared by its tracks
-        last_sync = last_disk_check = time.monotonic()
+        last_sync = last_disk_check = last_expiry = time.monotonic()
         last_warning = -float("inf")
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=0.1)
+                    item = self._queue.get(timeout=_EXPIRY_INTERVAL_S)
                 except queue.Empty:
                     item = None
                 now = time.monotonic()
@@ -457,11 +458,6 @@ class HearingRecorder:
                     except Exception:
                         self.frames_lost += 1
                         raise
-                elif item is None:
-                    for state in list(tracks.values()):
-                        if state.packets is not None:
-                            for frame in state.packets.expire(now):
-                                self._write(tracks, frame)
                 elif isinstance(item, _Stop):
                     self._drain(tracks)
                     break
@@ -491,6 +487,13 @@ class HearingRecorder:
                             for frame in state.packets.drain():
                                 self._write(tracks, frame)
                         self._close_segment(tracks.pop(track.track_id))
+                if now - last_expiry >= _EXPIRY_INTERVAL_S:
+                    # a track whose packets stopped coming still gives up its holes after the hold
+                    last_expiry = now
+                    for state in list(tracks.values()):
+                        if state.packets is not None:
+                            for frame in state.packets.expire(now):
+                                self._write(tracks, frame)
                 if now - last_sync >= self.fsync_interval_s:
                     self._sync(tracks)
                     last_sync = now
