@@ -19,7 +19,7 @@ from hearing_server.domain.ids import is_valid_id
 from hearing_server.domain.party import PartyRole, PartyState, StaffRole
 from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.models import Hearing, Party, User
-from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from media.contract import MediaEvents, MediaRouter, MediaSettings, PacketSink
 from media.stats import MediaStats
 from signaling.protocol import ErrorCode, ProtocolError
 from signaling.room import (
@@ -41,7 +41,7 @@ TOKEN_FAILURE_WINDOW_S = 60.0
 
 
 def default_media_factory(
-    settings: MediaSettings, events: MediaEvents, sink: FrameSink | None
+    settings: MediaSettings, events: MediaEvents, sink: PacketSink | None
 ) -> MediaRouter:
     """The production media plane (imported only when a hearing first needs media)."""
     from media.router import Router
@@ -53,7 +53,7 @@ def default_media_factory(
 def media_factory_counting_into(stats: MediaStats) -> MediaFactory:
     """The production media plane, every router counting into one ``stats`` (which /metrics reads)."""
 
-    def factory(settings: MediaSettings, events: MediaEvents, sink: FrameSink | None) -> MediaRouter:
+    def factory(settings: MediaSettings, events: MediaEvents, sink: PacketSink | None) -> MediaRouter:
         from media.router import Router
 
         router: MediaRouter = Router(settings, events, sink, stats)

@@ -23,10 +23,10 @@ from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.models import Hearing, Invitation, Party
 from media.contract import (
     ConnectionState,
-    FrameSink,
     MediaEvents,
     MediaRouter,
     MediaSettings,
+    PacketSink,
     TrackKind,
     TrackMapping,
 )
@@ -37,11 +37,11 @@ from signaling.protocol import CloseCode, ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
 
-MediaFactory = Callable[[MediaSettings, MediaEvents, FrameSink | None], MediaRouter]
+MediaFactory = Callable[[MediaSettings, MediaEvents, PacketSink | None], MediaRouter]
 
 
-class HearingRecording(FrameSink, Protocol):
-    """The recording of one hearing as the room drives it: a frame sink with a lifecycle and an indicator."""
+class HearingRecording(PacketSink, Protocol):
+    """The recording of one hearing as the room drives it: a packet sink with a lifecycle and an indicator."""
 
     on_alert: Callable[[str, str], None] | None  # (code, message) for the operators
     on_change: Callable[[], None] | None  # the indicator changed
