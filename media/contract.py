@@ -1,10 +1,11 @@
 """The narrow interfaces between the media plane, the live room and the recorder.
 
-The media plane (``media``) forwards encoded frames between the
-participants of one hearing.  It knows nothing of hearings, roles or HTTP:
-the live room (``signaling.room``) drives it through :class:`MediaRouter` and
-hears back through :class:`MediaEvents`; the recorder (``recording``) receives
-every forwarded frame through :class:`FrameSink`.
+The media plane (``media``) forwards RTP packets between the participants of
+one hearing.  It knows nothing of hearings, roles or HTTP: the live room
+(``signaling.room``) drives it through :class:`MediaRouter` and hears back
+through :class:`MediaEvents`; the recorder (``recording``) receives every
+forwarded packet through :class:`PacketSink` (:class:`FrameSink` is the
+recorder's own frame input, fed by its depacketizer).
 """
 
 from __future__ import annotations
@@ -129,7 +130,6 @@ class MediaSettings:
     host_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     ice_servers: list[dict[str, str]] = field(default_factory=list)  # no STUN/TURN unless configured
     video_codec: Literal["VP8", "H264"] = "VP8"
-    subscriber_queue_frames: int = 120
     keyframe_min_interval_s: float = 0.5
 
 
@@ -144,7 +144,7 @@ class MediaEvents(Protocol):
 
 
 class MediaRouter(Protocol):
-    """The forwarding of one live hearing (mediasoup's Router): participants in, frames out."""
+    """The forwarding of one live hearing (mediasoup's Router): participants' packets in and out."""
 
     async def publish(self, participant_id: str, offer_sdp: str) -> str:
         """Accept the participant's publish offer (client → server media); return the answer SDP.

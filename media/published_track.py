@@ -205,9 +205,6 @@ class PublishedTrack:
         if forwarding and not self._forwarding:
             for subscriber in self.subscribers:
                 subscriber.restart()
-            resync = getattr(self._sink, "resync", None)  # the frame bridge must restart on a keyframe
-            if resync is not None:
-                resync(self.info)
             self.request_keyframe()
         self._forwarding = forwarding
 
@@ -236,6 +233,8 @@ class PublishedTrack:
         A retransmission's payload is the original's (RTX header removed); ``payload_end`` is
         ``len(data)`` when the packet ends in padding that is forwarded as is.
         """
+        if self.ended:
+            return  # the connection outlives its tracks by a moment while it closes
         if retransmission:
             entry = self.nacks.recovered(sequence_number)
             if entry is not None and entry[1]:

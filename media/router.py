@@ -23,7 +23,6 @@ from .codecs import hearing_codec
 from .contract import (
     ConnectionQuality,
     ConnectionState,
-    FrameSink,
     MediaEvents,
     MediaSettings,
     PacketSink,
@@ -31,7 +30,6 @@ from .contract import (
     TrackKind,
 )
 from .errors import MediaError, MediaErrorCode
-from .frame_assembly import FrameAssembler
 from .negotiation import KINDS, PublishConnection, SubscribeConnection
 from .published_track import PublishedTrack
 from .quality import QualityMeter
@@ -67,7 +65,7 @@ def _combined_state(
 
 
 class Router:
-    """Forwards the encoded media of one hearing between its participants and to the recorder.
+    """Forwards the RTP packets of one hearing between its participants and to the recorder.
 
     Implements :class:`media.contract.MediaRouter`.  Installs the configured ICE
     host addresses process-wide (see :func:`aiortc_adapter.install_host_addresses`).
@@ -77,7 +75,7 @@ class Router:
         self,
         settings: MediaSettings,
         events: MediaEvents,
-        sink: PacketSink | FrameSink | None = None,
+        sink: PacketSink | None = None,
         stats: MediaStats | None = None,
     ) -> None:
         check_aiortc_version()
@@ -86,10 +84,7 @@ class Router:
         install_host_addresses(settings)
         self._settings = settings
         self._events = events
-        # a recorder that still takes frames gets them assembled from the packets
-        self._sink: PacketSink | None = (
-            FrameAssembler(sink) if sink is not None and not hasattr(sink, "packet") else sink  # type: ignore[arg-type,assignment]
-        )
+        self._sink = sink
         self.media_stats = stats or MediaStats()
         self._participants: dict[str, _Participant] = {}
         self._muted: dict[str, set[TrackKind]] = {}
