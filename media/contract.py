@@ -131,6 +131,8 @@ class MediaSettings:
     ice_servers: list[dict[str, str]] = field(default_factory=list)  # no STUN/TURN unless configured
     video_codec: Literal["VP8", "H264"] = "VP8"
     keyframe_min_interval_s: float = 0.5
+    # REMB to publishers while no congestion shows; the browser's own loss-based control ramps up to it
+    max_video_bitrate_bps: int = 2_500_000
 
 
 class MediaEvents(Protocol):

@@ -3,8 +3,11 @@
 Demultiplexing is by payload type: a publish connection carries at most one audio and one
 video m-line, and BUNDLE requires their payload types to differ.  The video's RTX packets
 (retransmissions the server NACKed, or the browser's padding probes) are unwrapped here.
-Receiver reports go to the publisher every second and REMB whenever aiortc's remote bitrate
-estimator (abs-send-time based, ``aiortc.rate``) updates, so the browser's encoder ramps up.
+Receiver reports go to the publisher every second, with REMB: the configured maximum video
+bitrate while aiortc's delay-based estimator (abs-send-time, ``aiortc.rate``) sees no congestion,
+its lower estimate when it does.  (Feeding the estimator's slowly growing value back as the cap
+held Chrome near its 300 kbit/s start rate for many seconds; its loss-based control, driven by our
+receiver reports, ramps up by itself once REMB does not hold it back.)
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ RECEIVER_REPORT_INTERVAL_S = 1.0
 class Ingress:
     """RTP and RTCP of one publish connection, between the publisher and its published tracks."""
 
-    def __init__(self, pc: RTCPeerConnection, stats: MediaStats) -> None:
+    def __init__(
+        self, pc: RTCPeerConnection, stats: MediaStats, max_video_bitrate_bps: int = 2_500_000
+    ) -> None:
         self.rtcp_ssrc = random.getrandbits(32) or 1
         self.tap = TransportTap(pc, self._on_rtp, self._on_rtcp, stats)
         self.tracks: list[PublishedTrack] = []
@@ -40,6 +45,9 @@ class Ingress:
         self._by_payload_type: dict[int, tuple[PublishedTrack, bool]] = {}
         self._abs_send_time_id = 0
         self._estimator = RemoteBitrateEstimator()
+        self._remb_cap = max_video_bitrate_bps
+        self._remb_ssrcs: list[int] = []
+        self.remb_bps: int | None = None  # what the publisher was last told
         self._task: asyncio.Task[None] | None = None
 
     def add_track(
@@ -95,7 +103,7 @@ class Ingress:
                     ssrc=header.ssrc,
                 )
                 if remb is not None:
-                    self.tap.send_rtcp(build_remb(self.rtcp_ssrc, remb[0], remb[1]))
+                    self._send_remb(remb[0], remb[1], arrival_ns // 1_000_000)
         if rtx:
             start, end = header.payload_start, size - header.padding
             if end - start < 3:
@@ -132,9 +140,20 @@ class Ingress:
                         info = packet.sender_info
                         track.on_sender_report(info.ntp_timestamp, info.rtp_timestamp)
 
+    def _send_remb(self, estimate: int, ssrcs: list[int], now_ms: int) -> None:
+        incoming = self._estimator.incoming_bitrate.rate(now_ms)
+        # aiortc's rate control drops to 0.85 x incoming on overuse: then pass its estimate on
+        congested = incoming is not None and estimate < 0.9 * incoming
+        self.remb_bps = min(estimate, self._remb_cap) if congested else self._remb_cap
+        self._remb_ssrcs = ssrcs
+        self.tap.send_rtcp(build_remb(self.rtcp_ssrc, self.remb_bps, ssrcs))
+
     async def _report(self) -> None:
         while True:
             await asyncio.sleep(RECEIVER_REPORT_INTERVAL_S * (0.8 + 0.4 * random.random()))
             blocks = [block for track in self.tracks if (block := track.receiver_report()) is not None]
             if blocks:
-                self.tap.send_rtcp(build_rr(self.rtcp_ssrc, blocks))
+                packet = build_rr(self.rtcp_ssrc, blocks)
+                if self.remb_bps is not None:  # repeated: a lost REMB must not hold the publisher back
+                    packet += build_remb(self.rtcp_ssrc, self.remb_bps, self._remb_ssrcs)
+                self.tap.send_rtcp(packet)

@@ -94,7 +94,7 @@ class PublishConnection:
 
     def __init__(self, settings: MediaSettings, stats: MediaStats, on_state: Callable[[], None]) -> None:
         self.pc = create_peer_connection(settings)
-        self.ingress = Ingress(self.pc, stats)
+        self.ingress = Ingress(self.pc, stats, settings.max_video_bitrate_bps)
         self.negotiated: dict[TrackKind, Negotiated] = {}
         self._settings = settings
         self._on_state = on_state

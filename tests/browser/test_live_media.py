@@ -337,23 +337,28 @@ async def test_party_video_bitrate_ramps_up_with_the_servers_bandwidth_feedback(
         await court.click("#cmd-start")
 
         first = await wait_for(lambda: party.evaluate(OUTBOUND_VIDEO_JS), "the party's video sender")
-        samples: list[tuple[float, float, int, float]] = []  # (seconds since first, kbps, width, target kbps)
+        # (s, sent kbps, frame width, encoder target kbps) each second; the first seconds carry the
+        # start-up keyframes, so the encoder's target and the sustained rate are what count
+        samples: list[tuple[float, int, int, int]] = []
         previous = first
         loop = asyncio.get_running_loop()
         started = loop.time()
-        best = 0.0
-        while loop.time() - started < 20 and best < 800:
+        while loop.time() - started < 15:
             await asyncio.sleep(1.0)
             now = await party.evaluate(OUTBOUND_VIDEO_JS)
             seconds = (now["at"] - previous["at"]) / 1000
             if seconds > 0:
                 kbps = (now["bytes"] - previous["bytes"]) * 8 / 1000 / seconds
                 samples.append(
-                    (round(loop.time() - started, 1), round(kbps), now["width"], now["target"] / 1000)
+                    (round(loop.time() - started, 1), round(kbps), now["width"], round(now["target"] / 1000))
                 )
-                best = max(best, kbps)
             previous = now
-        assert best >= 800, f"outbound video stuck at {best:.0f} kbps: {samples}"
-        assert samples[-1][2] >= 640 or any(s[2] >= 640 for s in samples), samples
+            if len(samples) >= 3 and min(s[1] for s in samples[-3:]) >= 800 and samples[-1][3] >= 800:
+                break
+        print(f"party outbound video (s, kbps, width, target kbps): {samples}")
+        assert len(samples) >= 3 and min(s[1] for s in samples[-3:]) >= 800, (
+            f"outbound video held back: {samples}"
+        )
+        assert samples[-1][3] >= 800, f"the encoder's target stayed low: {samples}"
     finally:
         await asyncio.gather(court_browser.close(), party_browser.close(), return_exceptions=True)
