@@ -15,9 +15,10 @@ from test_media_bitstream import encode_h264, grey_frames
 
 from media.contract import TrackInfo
 from media.downtrack import DownTrack, LegParameters
+from media.ingress import Ingress
 from media.keyframes import KeyframeRequestManager
 from media.published_track import NackGenerator, PublishedTrack, ReceptionStats
-from media.rtcp import RtcpPsfbPacket, RtcpRtpfbPacket, parse_rtcp
+from media.rtcp import RtcpPsfbPacket, RtcpRtpfbPacket, parse_rtcp, remb_bitrate
 from media.rtp import build_extensions, header_extension, keyframe_start, pack_header, parse_rtp
 from media.stats import MediaStats
 
@@ -352,3 +353,21 @@ async def test_a_packet_lost_for_good_upstream_brings_a_keyframe_request() -> No
     assert not published.track.nacks.missing and published.track.keyframes.waiting
     published.feed(5, 9000, KEY)
     assert not published.track.keyframes.waiting
+
+
+class _Events:
+    def on(self, event: str, handler: object) -> None:
+        pass
+
+
+def test_remb_lets_the_publisher_ramp_up_to_the_cap_and_backs_off_on_congestion() -> None:
+    ingress = Ingress(_Events(), MediaStats(), max_video_bitrate_bps=2_000_000)  # type: ignore[arg-type]
+    sent: list[bytes] = []
+    ingress.tap.send_rtcp = lambda data: sent.append(data) or True  # type: ignore[method-assign]
+    for ms in range(0, 1000, 10):
+        ingress._estimator.incoming_bitrate.add(1250, ms)  # 1 Mbit/s arriving
+    ingress._send_remb(1_080_000, [5, 6], 1000)  # the estimator creeps up: no congestion
+    ingress._send_remb(850_000, [5, 6], 1000)  # it dropped below what arrives: congestion
+    rembs = [remb_bitrate(p) for d in sent for p in (parse_rtcp(d) or [])]
+    assert rembs[0] == (2_000_000, [5, 6])
+    assert rembs[1] is not None and abs(rembs[1][0] - 850_000) < 1000 and ingress.remb_bps == 850_000
