@@ -1,4 +1,4 @@
-"""The one place that reaches into aiortc's and aioice's private details.
+"""The one place (with ``media/transport_tap.py``) that reaches into aiortc's and aioice's private details.
 
 Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests in
 ``tests/media/test_aiortc_adapter.py`` fail loudly when an upgrade moves them.
@@ -6,13 +6,15 @@ Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests i
 * ICE host addresses: aioice gathers host candidates through its module-level
   ``get_host_addresses``, which skips loopback; :func:`install_host_addresses`
   replaces that name **process-wide** with the configured addresses.
-* Receiving: :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of
-  encoded frames (``av.Packet``) handed to its track on the event loop, without
-  the decoder thread, and records the publisher's RTCP sender reports.
-* Sending: ``RTCRtpSender._next_encoded_frame`` packs an ``av.Packet`` returned by
-  a track's ``recv()`` as is (no encode), so forwarded tracks return packets.
-* Keyframes: :meth:`ReceiverTap.request_keyframe` sends a PLI to the publisher;
-  :func:`redirect_keyframe_requests` catches a subscriber's PLI/FIR.
+* Packet forwarding (the server): :class:`Negotiated` reads what a transceiver negotiated
+  (``_codecs``, ``_headerExtensions``); :func:`sender_ssrcs` the SSRCs aiortc announced
+  (``_ssrc``, ``_rtx_ssrc``); :func:`silence_sender_rtcp` keeps a subscribe leg's aiortc
+  sender from sending RTCP of its own (it sends no media: the server's down tracks do).
+* Receiving encoded frames (test participants and the benchmark's synthetic parties, not the
+  server): :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of encoded frames
+  (``av.Packet``) handed to its track on the event loop, without the decoder thread, and
+  records the publisher's RTCP sender reports; :func:`redirect_keyframe_requests` catches a
+  PLI/FIR at a sender whose track returns pre-encoded ``av.Packet`` frames.
 """
 
 from __future__ import annotations
