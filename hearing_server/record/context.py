@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from hearing_server.config import CONFIG
+from hearing_server.record.checkpoints import LogCheckpoints
 from hearing_server.record.event_log import EVENTS
 from hearing_server.record.live_recording import LiveRecording
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.record.sealer import SealChecks, Sealer
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Hearing
 
 SEALER = web.AppKey("sealer", Sealer)
 PLAYBACK = web.AppKey("playback", PlaybackJobs)
@@ -42,13 +43,13 @@ class LiveRecordings:
 LIVE_RECORDINGS = web.AppKey("live_recordings", LiveRecordings)
 
 
-def recording_factory(app: web.Application) -> Callable[[Hearing], LiveRecording]:
+def recording_factory(app: web.Application) -> Callable[[str], LiveRecording]:
     """Makes the recording of each hearing that goes live in ``app``."""
     app[LIVE_RECORDINGS] = LiveRecordings()
 
-    def make(hearing: Hearing) -> LiveRecording:
+    def make(hearing_id: str) -> LiveRecording:
         config = app[CONFIG]
-        recording = LiveRecording(hearing.id, app[EVENTS], min_free_bytes=config.min_free_disk_mb << 20)
+        recording = LiveRecording(hearing_id, app[EVENTS], min_free_bytes=config.min_free_disk_mb << 20)
         app[LIVE_RECORDINGS].add(recording)
         return recording
 
@@ -67,8 +68,17 @@ async def records_context(app: web.Application) -> AsyncIterator[None]:
     app[PLAYBACK] = playback
     app[SEALER] = Sealer(config, app[SESSIONS], app[EVENTS], playback)
     app[SEAL_CHECKS] = SealChecks(config.court_cert_path)
+    checkpoints = LogCheckpoints(
+        app[SEALER].signer,
+        every_entries=config.checkpoint_entries,
+        interval_s=config.checkpoint_interval_s,
+    )
+    app[EVENTS].checkpoints = checkpoints
+    sweeping = asyncio.create_task(checkpoints.run(), name="log-checkpoints")
     playback.start()
     await app[SEALER].recover()
     yield
+    sweeping.cancel()
+    await asyncio.gather(sweeping, return_exceptions=True)
     await app[SEALER].close()
     await playback.close()

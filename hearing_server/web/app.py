@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-import web_client
 from archive import routes as archive_routes
-from hearing_server import api
+from hearing_server.api import routes as api_routes
 from hearing_server.api import security
 from hearing_server.api.errors import error_middleware
 from hearing_server.api.hearings import SCHEDULE_LOCK
@@ -18,10 +17,12 @@ from hearing_server.api.metrics import METRICS, Metrics, metrics_middleware
 from hearing_server.auth.passwords import PASSWORDS, Passwords
 from hearing_server.auth.ratelimit import LOGIN_LIMITER, LoginLimiter
 from hearing_server.config import CONFIG, Config
+from hearing_server.notify.worker import notifications_context
 from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
 from hearing_server.web import ws as signaling_ws
+from web_client import routes as web_client_routes
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -49,7 +50,9 @@ def create_app(config: Config) -> web.Application:
     app[SCHEDULE_LOCK] = asyncio.Lock()
     security.setup(app)
     app.cleanup_ctx.append(_database)
-    api.setup(app)
+    # After the database: cleanup runs in reverse, so the worker finishes its attempt before the engine goes.
+    app.cleanup_ctx.append(notifications_context)
+    api_routes.setup(app)
 
     app.cleanup_ctx.append(records.records_context)
     signaling_ws.setup(
@@ -58,5 +61,5 @@ def create_app(config: Config) -> web.Application:
         on_ended=functools.partial(records.seal_when_ended, app),
     )
     archive_routes.setup(app)
-    web_client.setup(app)
+    web_client_routes.setup(app)
     return app

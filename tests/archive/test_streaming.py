@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from archive_bench import ArchiveBench
+from sqlalchemy import select
+
+from hearing_server.store.models import User
 
 # Streaming does not touch the database beyond one lookup: SQLite is enough here.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -83,6 +86,24 @@ async def test_full_verification_is_stored_and_tampering_shows(bench: ArchiveBen
     assert [(p["kind"], p["path"]) for p in report["problems"]] == [
         ("file_hash_changed", "tracks/judge-video-001.webm")
     ]
+
+
+async def test_an_edit_with_the_mtime_put_back_still_makes_the_full_check_stale(
+    bench: ArchiveBench, sealed: str
+) -> None:
+    assert (await bench.send("POST", f"{BASE}/{sealed}/verify")).status == 200
+    body = await (await bench.get(f"{BASE}/{sealed}")).json()
+    assert body["seal"]["full_check"]["valid"] and body["seal"]["full_check"]["current"]
+    log = (await bench.hearing_folder(sealed)) / "confirmation-log.jsonl"
+    before = log.stat()
+    data = bytearray(log.read_bytes())
+    data[data.index(b'"party_joined"') + 1] = ord("P")  # same size: one letter changed
+    log.write_bytes(bytes(data))
+    os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (log.stat().st_size, log.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    body = await (await bench.get(f"{BASE}/{sealed}")).json()
+    assert body["seal"]["full_check"]["current"] is False
+    assert body["seal"]["state"] == "invalid"
 
 
 async def test_whole_file_and_ranges(bench: ArchiveBench, sealed: str) -> None:
@@ -307,3 +328,24 @@ async def test_roles_for_files(bench: ArchiveBench, sealed: str) -> None:
     for role, status in [("admin", 200), ("archivist", 200), ("operator", 403), ("judge", 403), (None, 401)]:
         response = await bench.get(url(sealed, "0"), role=role)
         assert response.status == status, role
+
+
+async def test_the_timeline_names_its_actors(bench: ArchiveBench) -> None:
+    """Parties by name and role, staff by display name; ``system`` and unknown accounts are not listed."""
+    async with bench.app_sessions() as db:
+        judge_id = (await db.execute(select(User.id).where(User.username == "judge"))).scalar_one()
+    hearing_id = await bench.make_hearing(files=True, ended_by=f"user:{judge_id}")
+    body = await (await bench.get(f"{BASE}/{hearing_id}")).json()
+    parties = {p["display_name"]: p["id"] for p in body["parties"]}
+    actors = body["timeline"]["actors"]
+    assert actors == {
+        f"party:{parties['Иванова Мария']}": {"kind": "party", "name": "Иванова Мария", "role": "plaintiff"},
+        f"party:{parties['Петров Иван']}": {"kind": "party", "name": "Петров Иван", "role": "defendant"},
+        f"user:{judge_id}": {"kind": "staff", "name": "Judge", "role": "judge"},
+    }
+    used = {e["actor"] for e in body["timeline"]["entries"]}
+    assert used - set(actors) == {"system", "judge"}  # the seal's own entry names its signer's role
+
+    gone = await bench.make_hearing(files=True, ended_by="user:00000000-0000-0000-0000-000000000000")
+    body = await (await bench.get(f"{BASE}/{gone}")).json()
+    assert all(not actor.startswith("user:") for actor in body["timeline"]["actors"])
