@@ -4,7 +4,9 @@ One file per track segment under ``<hearing folder>/tracks/``; Matroska/WebM
 flushed per packet with 1-second clusters, so a killed process loses at most
 about a second.  Timestamps are the frames' wall clock relative to the
 hearing epoch (the recorder's start), so every track shares one timeline.
-All disk work happens on one writer thread behind a bounded queue.
+It takes RTP packets (a :class:`PacketSink`) or assembled frames (a :class:`FrameSink`);
+reordering, depacketizing and all disk work happen on one writer thread behind a bounded
+queue, so the event loop only enqueues.
 """
 
 from __future__ import annotations
@@ -29,16 +31,19 @@ from typing import Any
 import av
 import av.container
 
-from media.contract import EncodedFrame, TrackInfo
+from media.contract import EncodedFrame, RtpPacket, SenderReport, TrackInfo
 from recording import media_info as tags
 from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe_size
 from recording.durable import fsync_dir
+from recording.packet_track import PacketTrack
+from recording.timeline import PublisherClock, TrackClock, publisher_connection
 
 log = logging.getLogger(__name__)
 
 TRACKS_DIR = "tracks"
 MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
 _MS = Fraction(1, 1000)
+_EXPIRY_INTERVAL_S = 0.1
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -93,6 +98,21 @@ class RecorderEvent:
     gap_end_s: float | None = None
     free_bytes: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PacketStats:
+    """What the recorder made of the packets it was given, over every track so far."""
+
+    received: int = 0  # given to the recorder
+    taken: int = 0  # taken by the writer thread (the rest were paused or lost to a failure)
+    duplicates: int = 0  # retransmissions of packets already had, or too late
+    missing: int = 0  # never arrived within the reorder hold
+    frames: int = 0  # assembled from packets
+    frames_incomplete: int = 0  # dropped: a packet was missing or unreadable
+    frames_skipped: int = 0  # complete, but waiting for a keyframe
+    malformed: int = 0  # packets whose payload could not be parsed
+    keyframe_requests: int = 0
 
 
 class InsufficientDiskSpaceError(Exception):
@@ -151,16 +171,18 @@ class _Track:
     segment: _Segment | None = None
     last_wallclock: float | None = None
     skipped_before_keyframe: int = 0
+    packets: PacketTrack | None = None  # when the track is fed packets
 
 
 class HearingRecorder:
-    """Records a hearing's forwarded frames (a :class:`FrameSink`) into its folder without transcoding.
+    """Records a hearing's forwarded media into its folder without transcoding.
 
-    ``on_event`` receives :class:`RecorderEvent` s — on ``loop`` if one is
-    given or running at :meth:`start`, else on the writer thread.  After a
-    failure (queue overflow, write error, stalled disk) the state is FAILED,
-    one ``recording_failed`` event is sent and every later frame is counted
-    in :attr:`frames_lost`.
+    A :class:`media.contract.PacketSink` (RTP packets, reordered and depacketized on the writer
+    thread) and a :class:`media.contract.FrameSink` (assembled frames).  ``on_event`` receives
+    :class:`RecorderEvent` s — on ``loop`` if one is given or running at :meth:`start`, else on
+    the writer thread.  After a failure (queue overflow, write error, stalled disk) the state is
+    FAILED, one ``recording_failed`` event is sent and every later frame or packet is counted in
+    :attr:`frames_lost` or :attr:`packets_lost`.
     """
 
     def __init__(
@@ -171,7 +193,7 @@ class HearingRecorder:
         on_event: Callable[[RecorderEvent], None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         epoch: float | None = None,
-        queue_frames: int = 4000,
+        queue_frames: int = 16000,
         min_free_bytes: int = 1 << 30,
         warn_free_bytes: int = 4 << 30,
         gap_threshold_s: float = 1.0,
@@ -179,13 +201,17 @@ class HearingRecorder:
         disk_check_interval_s: float = 5.0,
         disk_warning_interval_s: float = 60.0,
         stall_timeout_s: float = 10.0,
+        reorder_hold_s: float = 0.4,
+        keyframe_retry_s: float = 1.0,
     ) -> None:
         self.folder = Path(folder)
         self.hearing_id = hearing_id
         self.on_event = on_event
         self._loop = loop
         self._epoch = epoch
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
+        # A SimpleQueue put is the cheapest hand-over there is; its bound is checked by size.
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue_limit = max(1, queue_frames)
         self.min_free_bytes = min_free_bytes
         self.warn_free_bytes = warn_free_bytes
         self.gap_threshold_s = gap_threshold_s
@@ -193,6 +219,8 @@ class HearingRecorder:
         self.disk_check_interval_s = disk_check_interval_s
         self.disk_warning_interval_s = disk_warning_interval_s
         self.stall_timeout_s = stall_timeout_s
+        self.reorder_hold_s = reorder_hold_s
+        self.keyframe_retry_s = keyframe_retry_s
         self._lock = threading.Lock()
         self._state = RecorderState.IDLE
         self._failure: str | None = None
@@ -200,9 +228,13 @@ class HearingRecorder:
         self._last_progress = time.monotonic()
         self._segments: dict[str, SegmentInfo] = {}
         self._names_used: dict[tuple[str, str], int] = {}
+        self._packet_tracks: list[PacketTrack] = []  # every packet-fed track so far, for the figures
         self.frames_written = 0
         self.frames_lost = 0
         self.frames_paused = 0
+        self.packets_received = 0  # every packet given, in any state
+        self.packets_lost = 0  # not recorded because recording failed (or overflowed)
+        self.packets_paused = 0
 
     # -- public state ------------------------------------------------------
 
@@ -227,6 +259,23 @@ class HearingRecorder:
         if self._epoch is None:
             raise RuntimeError("recorder not started")
         return self._epoch
+
+    @property
+    def packet_stats(self) -> PacketStats:
+        """Figures of the packet input (loss, duplicates, keyframe waits) over every track so far."""
+        with self._lock:
+            tracks = list(self._packet_tracks)
+        return PacketStats(
+            received=self.packets_received,
+            taken=sum(t.reorder.stats.received for t in tracks),
+            duplicates=sum(t.reorder.stats.duplicates for t in tracks),
+            missing=sum(t.reorder.stats.lost for t in tracks),
+            frames=sum(t.depacketizer.stats.frames for t in tracks),
+            frames_incomplete=sum(t.depacketizer.stats.frames_dropped for t in tracks),
+            frames_skipped=sum(t.keyframes.frames_skipped for t in tracks),
+            malformed=sum(t.depacketizer.stats.malformed for t in tracks),
+            keyframe_requests=sum(t.keyframes.requests for t in tracks),
+        )
 
     @property
     def segments(self) -> list[SegmentInfo]:
@@ -269,10 +318,7 @@ class HearingRecorder:
         """Write out what is queued, close every file and end the writer (blocking)."""
         thread = self._thread
         if thread is not None and thread.is_alive():
-            try:
-                self._queue.put(_Stop(), timeout=timeout)
-            except queue.Full:
-                self._fail("writer did not drain its queue while stopping")
+            self._queue.put(_Stop())
             thread.join(timeout)
             if thread.is_alive():
                 self._fail(f"writer did not finish within {timeout:.0f} s of stopping")
@@ -284,12 +330,36 @@ class HearingRecorder:
         """:meth:`stop` without blocking the event loop."""
         return await asyncio.to_thread(self.stop)
 
-    # -- FrameSink -----------------------------------------------------------
+    # -- PacketSink and FrameSink ---------------------------------------------
 
-    def track_started(self, track: TrackInfo) -> None:
-        """A participant published a track; its segment opens with its first usable frame."""
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None] | None = None) -> None:
+        """A participant published a track; its segment opens with its first usable frame.
+
+        ``request_keyframe`` (packet input) asks the publisher for a keyframe, from any thread.
+        """
         if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
-            self._enqueue(("start", track))
+            self._enqueue(("start", track, request_keyframe))
+
+    def packet(self, packet: RtpPacket) -> None:
+        """Queue one RTP packet for the writer; returns at once (reordered and depacketized there)."""
+        self.packets_received += 1
+        state = self._state
+        if state is RecorderState.RECORDING:
+            if time.monotonic() - self._last_progress > self.stall_timeout_s:
+                self._check_stall()
+            if self._queue.qsize() < self._queue_limit:
+                self._queue.put(packet)
+            else:
+                self._enqueue(packet)  # fails the recording: the disk is not keeping up
+        elif state is RecorderState.PAUSED:
+            self.packets_paused += 1
+        elif state is RecorderState.FAILED:
+            self.packets_lost += 1
+
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None:
+        """The publisher's latest sender report for a track: places its frames on the wall clock."""
+        if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
+            self._enqueue(("report", track, report))
 
     def frame(self, frame: EncodedFrame) -> None:
         """Queue one encoded frame for the writer; returns at once."""
@@ -305,19 +375,19 @@ class HearingRecorder:
     def track_ended(self, track: TrackInfo) -> None:
         """A track ended; its segment is closed."""
         if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
-            self._enqueue(("end", track))
+            self._enqueue(("end", track, None))
 
     # -- loop side helpers ---------------------------------------------------
 
     def _enqueue(self, item: object) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            if isinstance(item, EncodedFrame):
-                self.frames_lost += 1
-            self._fail(
-                f"recording queue overflowed ({self._queue.maxsize} items): the disk is not keeping up"
-            )
+        if self._queue.qsize() < self._queue_limit:
+            self._queue.put(item)
+            return
+        if isinstance(item, EncodedFrame):
+            self.frames_lost += 1
+        elif isinstance(item, RtpPacket):
+            self.packets_lost += 1
+        self._fail(f"recording queue overflowed ({self._queue_limit} items): the disk is not keeping up")
 
     def _check_stall(self) -> None:
         if self._queue.qsize() and time.monotonic() - self._last_progress > self.stall_timeout_s:
@@ -358,12 +428,13 @@ class HearingRecorder:
 
     def _run(self) -> None:
         tracks: dict[str, _Track] = {}
-        last_sync = last_disk_check = time.monotonic()
+        clocks: dict[str, PublisherClock] = {}  # one per publisher connection, shared by its tracks
+        last_sync = last_disk_check = last_expiry = time.monotonic()
         last_warning = -float("inf")
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=0.2)
+                    item = self._queue.get(timeout=_EXPIRY_INTERVAL_S)
                 except queue.Empty:
                     item = None
                 now = time.monotonic()
@@ -371,25 +442,58 @@ class HearingRecorder:
                 if self._state is RecorderState.FAILED:
                     if isinstance(item, EncodedFrame):
                         self.frames_lost += 1
+                    elif isinstance(item, RtpPacket):
+                        self.packets_lost += 1
                     break
-                if isinstance(item, _Stop):
-                    break
-                if isinstance(item, EncodedFrame):
+                if isinstance(item, RtpPacket):
+                    state = tracks.get(item.track.track_id)
+                    if state is None or state.packets is None:
+                        state = self._packet_track(tracks, clocks, item.track, None)
+                    assert state.packets is not None
+                    for frame in state.packets.packet(item):
+                        self._write(tracks, frame)
+                elif isinstance(item, EncodedFrame):
                     try:
                         self._write(tracks, item)
                     except Exception:
                         self.frames_lost += 1
                         raise
+                elif isinstance(item, _Stop):
+                    self._drain(tracks)
+                    break
                 elif isinstance(item, _Pause):
+                    self._drain(tracks)
                     for state in tracks.values():
                         self._close_segment(state)
                         state.last_wallclock = None
+                        if state.packets is not None:
+                            state.packets.restart()
                 elif isinstance(item, tuple):
-                    command, track = item
+                    command, track, argument = item
                     if command == "start":
-                        tracks.setdefault(track.track_id, _Track(track))
+                        if argument is not None:
+                            self._packet_track(tracks, clocks, track, argument)
+                        else:
+                            tracks.setdefault(track.track_id, _Track(track))
+                    elif command == "report":
+                        state = tracks.get(track.track_id)
+                        if state is None or state.packets is None:
+                            state = self._packet_track(tracks, clocks, track, None)
+                        assert state.packets is not None
+                        state.packets.sender_report(argument)
                     elif command == "end" and track.track_id in tracks:
+                        state = tracks[track.track_id]
+                        if state.packets is not None:
+                            for frame in state.packets.drain():
+                                self._write(tracks, frame)
                         self._close_segment(tracks.pop(track.track_id))
+                if now - last_expiry >= _EXPIRY_INTERVAL_S:
+                    # a track whose packets stopped coming still gives up its holes after the hold
+                    last_expiry = now
+                    for state in list(tracks.values()):
+                        if state.packets is not None:
+                            for frame in state.packets.expire(now):
+                                self._write(tracks, frame)
                 if now - last_sync >= self.fsync_interval_s:
                     self._sync(tracks)
                     last_sync = now
@@ -420,6 +524,41 @@ class HearingRecorder:
                 return
             if isinstance(item, EncodedFrame):
                 self.frames_lost += 1
+            elif isinstance(item, RtpPacket):
+                self.packets_lost += 1
+
+    def _packet_track(
+        self,
+        tracks: dict[str, _Track],
+        clocks: dict[str, PublisherClock],
+        track: TrackInfo,
+        request_keyframe: Callable[[], None] | None,
+    ) -> _Track:
+        """The writer's state of a packet-fed track, made on its first start, packet or report."""
+        state = tracks.get(track.track_id)
+        if state is None:
+            state = tracks[track.track_id] = _Track(track)
+        if state.packets is None:
+            publisher = clocks.setdefault(publisher_connection(track), PublisherClock())
+            state.packets = PacketTrack(
+                track,
+                TrackClock(publisher, track.clock_rate),
+                request_keyframe,
+                hold_s=self.reorder_hold_s,
+                keyframe_retry_s=self.keyframe_retry_s,
+            )
+            with self._lock:
+                self._packet_tracks.append(state.packets)
+        elif request_keyframe is not None:
+            state.packets.set_request_keyframe(request_keyframe)
+        return state
+
+    def _drain(self, tracks: dict[str, _Track]) -> None:
+        """Write out every frame still held in a reorder buffer."""
+        for state in list(tracks.values()):
+            if state.packets is not None:
+                for frame in state.packets.drain():
+                    self._write(tracks, frame)
 
     def _write(self, tracks: dict[str, _Track], frame: EncodedFrame) -> None:
         state = tracks.get(frame.track.track_id)

@@ -7,7 +7,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from media.stats import TRANSIT_BUCKETS_S, MediaStats
 
 
 class Metrics:
@@ -45,9 +49,39 @@ class Metrics:
             "hearing_live_participants", "Participants connected to live hearings.", registry=self.registry
         )
 
+    def watch_media(self, stats: MediaStats) -> None:
+        """Expose the media plane's counters and packet transit histogram (read at each scrape)."""
+        self.registry.register(_MediaCollector(stats))
+
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class _MediaCollector(Collector):
+    """Reads :class:`media.stats.MediaStats` when /metrics is scraped (the media plane keeps plain ints)."""
+
+    def __init__(self, stats: MediaStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> list[Metric]:
+        stats = self._stats
+        cumulative, buckets = 0, []
+        for bound, count in zip((*TRANSIT_BUCKETS_S, float("inf")), stats.transit_buckets, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        transit = HistogramMetricFamily(
+            "hearing_media_transit_seconds",
+            "Server transit time of forwarded RTP packets: datagram in to the last datagram out.",
+            buckets=buckets,
+            sum_value=stats.transit_sum_ns / 1e9,
+        )
+        metrics: list[Metric] = [transit]
+        for name, value in stats.counters().items():
+            metrics.append(
+                CounterMetricFamily(f"hearing_media_{name}", f"Media plane: {name.replace('_', ' ')}.", value)
+            )
+        return metrics
 
 
 def _route(request: web.Request) -> str:
