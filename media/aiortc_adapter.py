@@ -1,4 +1,4 @@
-"""The one place that reaches into aiortc's and aioice's private details.
+"""The one place (with ``media/transport_tap.py``) that reaches into aiortc's and aioice's private details.
 
 Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests in
 ``tests/media/test_aiortc_adapter.py`` fail loudly when an upgrade moves them.
@@ -9,13 +9,15 @@ Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests i
 * ICE ports: aioice binds each host candidate to an ephemeral port (``local_addr=(address, 0)``);
   :func:`install_port_range` makes it bind within a configured range instead (for firewalls), by
   giving ``aioice.ice`` an ``asyncio`` whose running loop picks the port.
-* Receiving: :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of
-  encoded frames (``av.Packet``) handed to its track on the event loop, without
-  the decoder thread, and records the publisher's RTCP sender reports.
-* Sending: ``RTCRtpSender._next_encoded_frame`` packs an ``av.Packet`` returned by
-  a track's ``recv()`` as is (no encode), so forwarded tracks return packets.
-* Keyframes: :meth:`ReceiverTap.request_keyframe` sends a PLI to the publisher;
-  :func:`redirect_keyframe_requests` catches a subscriber's PLI/FIR.
+* Packet forwarding (the server): :class:`Negotiated` reads what a transceiver negotiated
+  (``_codecs``, ``_headerExtensions``); :func:`sender_ssrcs` the SSRCs aiortc announced
+  (``_ssrc``, ``_rtx_ssrc``); :func:`silence_sender_rtcp` keeps a subscribe leg's aiortc
+  sender from sending RTCP of its own (it sends no media: the server's down tracks do).
+* Receiving encoded frames (test participants and the benchmark's synthetic parties, not the
+  server): :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of encoded frames
+  (``av.Packet``) handed to its track on the event loop, without the decoder thread, and
+  records the publisher's RTCP sender reports; :func:`redirect_keyframe_requests` catches a
+  PLI/FIR at a sender whose track returns pre-encoded ``av.Packet`` frames.
 """
 
 from __future__ import annotations
@@ -284,3 +286,47 @@ def redirect_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], No
     aiortc would only flag its encoder, which a forwarded (pre-encoded) track never uses.
     """
     sender._send_keyframe = on_request  # type: ignore[method-assign]
+
+
+# --- packet-level forwarding: what a transceiver negotiated, and aiortc's own media kept quiet ----
+
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+
+class Negotiated:
+    """What one transceiver negotiated: payload types, RTX and header extension ids."""
+
+    def __init__(self, transceiver: Any) -> None:
+        codecs = list(transceiver._codecs)
+        media = [c for c in codecs if c.mimeType.lower() != "video/rtx"]
+        self.payload_types = [c.payloadType for c in media]
+        self.payload_type: int | None = media[0].payloadType if media else None
+        self.rtx_payload_type: int | None = next(
+            (
+                c.payloadType
+                for c in codecs
+                if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") == self.payload_type
+            ),
+            None,
+        )
+        extensions = {ext.uri: ext.id for ext in transceiver._headerExtensions}
+        self.mid_id: int = extensions.get(MID_URI, 0)
+        self.abs_send_time_id: int = extensions.get(ABS_SEND_TIME_URI, 0)
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """The SSRC (and RTX SSRC) aiortc announced for this sender in its offer."""
+    return sender._ssrc, sender._rtx_ssrc
+
+
+def silence_sender_rtcp(sender: RTCRtpSender) -> None:
+    """Keep aiortc's sender from sending its own RTCP (SRs with zero times, BYE): it sends no media.
+
+    The server sends translated sender reports for what it forwards instead.
+    """
+
+    async def discard(packets: Any) -> None:
+        return None
+
+    sender._send_rtcp = discard  # type: ignore[method-assign]

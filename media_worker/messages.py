@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from media.contract import ConnectionQuality, MediaSettings, TrackInfo, TrackMapping
+from media.stats import MediaStats
 
 MAX_FRAME_BYTES: Final = 1 << 20  # an SDP with every codec is ~10 KB; anything near this is hostile
 
@@ -114,6 +115,22 @@ def settings_from_dict(
     if ice_servers_source is not None:
         settings = dataclasses.replace(settings, ice_servers_source=ice_servers_source)
     return settings
+
+
+def stats_to_dict(stats: MediaStats) -> dict[str, Any]:
+    """A worker's media counters and transit histogram as a ``load`` field."""
+    return {
+        **stats.counters(),
+        "transit_buckets": list(stats.transit_buckets),
+        "transit_count": stats.transit_count,
+        "transit_sum_ns": stats.transit_sum_ns,
+    }
+
+
+def stats_from_dict(data: dict[str, Any]) -> MediaStats:
+    """The media counters of a ``load`` report (unknown keys ignored)."""
+    known = {f.name for f in dataclasses.fields(MediaStats)}
+    return MediaStats(**{k: v for k, v in data.items() if k in known})
 
 
 def mapping_to_dict(mapping: TrackMapping) -> dict[str, Any]:

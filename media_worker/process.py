@@ -25,10 +25,20 @@ from media.aiortc_adapter import install_port_range
 from media.contract import ConnectionState, MediaSettings, TrackMapping
 from media.errors import MediaError, MediaErrorCode
 from media.router import Router
-from recording.recorder import HearingRecorder, InsufficientDiskSpaceError, RecorderEvent
+from media.stats import MediaStats
+from recording.disk import InsufficientDiskSpaceError
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent
 
 from .channel import Channel, FrameError
-from .messages import InvalidMessage, Request, mapping_to_dict, parse_request, settings_from_dict
+from .messages import (
+    InvalidMessage,
+    Request,
+    mapping_to_dict,
+    parse_request,
+    settings_from_dict,
+    stats_to_dict,
+)
 from .sink import HearingSink
 
 log = logging.getLogger(__name__)
@@ -98,6 +108,7 @@ class Worker:
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
+        self._media_stats = MediaStats()
         self._hearings: dict[str, _Hearing] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Callable[[Request], Awaitable[Any]]] = {
@@ -189,7 +200,7 @@ class Worker:
         sink = HearingSink()
         events = _Events(self._channel, hearing_id)
         try:
-            router = Router(settings, events, sink)
+            router = Router(settings, events, sink, self._media_stats)
         except (ValueError, TypeError) as exc:
             raise InvalidMessage(f"open: unusable settings: {exc}", request.id) from exc
         hearing = _Hearing(router, events, sink, servers)
@@ -257,7 +268,7 @@ class Worker:
             await recorder.aclose()
             raise MediaError(MediaErrorCode.ROUTER_CLOSED, "the hearing closed")
         hearing.recorder = recorder
-        hearing.sink.recorder = recorder
+        hearing.sink.attach(recorder)
         return {"epoch": recorder.epoch}
 
     async def _recording_pause(self, request: Request) -> None:
@@ -275,7 +286,7 @@ class Worker:
 
     async def _stop_recorder(self, hearing: _Hearing) -> dict[str, Any]:
         recorder, hearing.recorder = hearing.recorder, None
-        hearing.sink.recorder = None
+        hearing.sink.attach(None)
         if recorder is None:
             return {}
         segments = await recorder.aclose()
@@ -297,7 +308,7 @@ class Worker:
         last_count, last_at = 0, time.monotonic()
         while True:
             await asyncio.sleep(LOAD_INTERVAL_S)
-            count = sum(h.sink.forwarded for h in self._hearings.values())
+            count = self._media_stats.packets_out  # every router of this worker counts into it
             now = time.monotonic()
             usage = resource.getrusage(resource.RUSAGE_SELF)
             self._channel.send(
@@ -308,6 +319,7 @@ class Worker:
                     "forwarded_per_s": max(0.0, (count - last_count) / (now - last_at)),
                     "forwarded_total": count,
                     "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                    "media": stats_to_dict(self._media_stats),
                 }
             )
             last_count, last_at = count, now

@@ -11,13 +11,9 @@ from typing import Any
 from media.contract import TrackInfo
 from media.errors import MediaError
 from media_worker.messages import track_from_dict
-from recording.recorder import (
-    InsufficientDiskSpaceError,
-    RecorderEvent,
-    RecorderEventType,
-    RecorderState,
-    SegmentInfo,
-)
+from recording.disk import InsufficientDiskSpaceError
+from recording.recorder_types import RecorderEvent, RecorderEventType, RecorderState
+from recording.segments import SegmentInfo
 
 from .remote_router import RemoteRouter
 from .worker import WorkerError
@@ -151,7 +147,7 @@ class WorkerRecorder:
 
     # -- sink (fed on the worker) ----------------------------------------------------------------
 
-    def track_started(self, track: TrackInfo, *args: Any) -> None:
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None] | None = None) -> None:
         """Recorded on the worker."""
 
     def frame(self, frame: Any) -> None:

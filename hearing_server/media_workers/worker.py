@@ -11,11 +11,13 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from media.errors import MediaError, MediaErrorCode
+from media.stats import MediaStats
 from media_worker.channel import Channel, FrameError
+from media_worker.messages import stats_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,11 @@ class WorkerLoad:
 
     hearings: int = 0
     participants: int = 0
-    forwarded_per_s: float = 0.0  # frames (packets, on a packet-level media plane) per second
+    forwarded_per_s: float = 0.0  # RTP packets sent to subscribers per second
     forwarded_total: int = 0
     cpu_seconds: float = 0.0
     cpu_share: float = 0.0  # of one core, over the last report interval
+    media: MediaStats = field(default_factory=MediaStats)  # counters and transit histogram since it started
     reported_at: float = 0.0  # time.monotonic()
 
 
@@ -222,6 +225,7 @@ class WorkerProcess:
             cpu_seconds=cpu,
             cpu_share=max(0.0, (cpu - previous.cpu_seconds) / span) if span > 0 else 0.0,
             reported_at=now,
+            media=stats_from_dict(media) if isinstance(media := message.get("media"), dict) else MediaStats(),
         )
 
     async def _exited(self) -> None:

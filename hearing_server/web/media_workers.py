@@ -18,7 +18,7 @@ from hearing_server.media_workers.remote_router import RemoteRouter
 from hearing_server.record.live_recording import LiveRecording
 from hearing_server.web.ws import LIVE_HEARINGS, MEDIA_FACTORY
 from media.aiortc_adapter import install_port_range, uninstall_port_range
-from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from media.contract import MediaEvents, MediaRouter, MediaSettings, PacketSink
 from signaling.room.media_session import MediaFactory
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ WORKER_POOL = web.AppKey("worker_pool", WorkerPool)
 def worker_media_factory(pool: WorkerPool) -> MediaFactory:
     """Places each hearing's media (and recorder) on a worker of ``pool``; refuses when all are full."""
 
-    def make(settings: MediaSettings, events: MediaEvents, sink: FrameSink | None) -> MediaRouter:
+    def make(settings: MediaSettings, events: MediaEvents, sink: PacketSink | None) -> MediaRouter:
         hearing_id = settings.hearing_id or new_id()
         worker = pool.place(hearing_id)  # raises MediaError capacity_exhausted
         router = RemoteRouter(
@@ -55,6 +55,7 @@ def _samples(pool: WorkerPool) -> list[WorkerSample]:
             forwarded_total=worker.load.forwarded_total,
             cpu_seconds=worker.load.cpu_seconds,
             restarts=pool.restarts_of(worker.index),
+            media=worker.load.media,
         )
         for worker in pool.workers
     ]

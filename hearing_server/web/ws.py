@@ -18,8 +18,9 @@ from hearing_server.record.event_log import EVENTS
 from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
 from hearing_server.web.entry import ConnectionGate, LiveEntry
+from media.stats import MediaStats
 from signaling.admission import SocketAdmission
-from signaling.live import LiveHearings, default_media_factory
+from signaling.live import LiveHearings, media_factory_counting_into
 from signaling.room.media_session import MediaFactory, RecordingFactory
 from signaling.room.participant import ClientInfo
 from signaling.room.store import RoomSettings
@@ -101,10 +102,13 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
         on_refused=lambda scope: refused.labels(scope).inc(),
     )
     app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS], guesses)
+    media_stats = MediaStats()
+    if METRICS in app:
+        app[METRICS].watch_media(media_stats)
     registry = LiveHearings(
         room_settings(app[CONFIG]),
         SqlRoomStore(app[SESSIONS], app[EVENTS]),
-        media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
+        media_factory=app.get(MEDIA_FACTORY) or media_factory_counting_into(media_stats),
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),
     )

@@ -15,10 +15,10 @@ from typing import Protocol
 from hearing_server.domain.hearing import HearingStatus
 from media.contract import (
     ConnectionState,
-    FrameSink,
     MediaEvents,
     MediaRouter,
     MediaSettings,
+    PacketSink,
     TrackMapping,
 )
 from media.errors import MediaError
@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 QUALITY_INTERVAL_S = 2.0
 
 
-class HearingRecording(FrameSink, Protocol):
-    """The recording of one hearing as the room drives it: a frame sink with a lifecycle and an indicator."""
+class HearingRecording(PacketSink, Protocol):
+    """The recording of one hearing as the room drives it: a packet sink with a lifecycle and an indicator."""
 
     on_alert: Callable[[str, str], None] | None  # (code, message) for the operators
     on_change: Callable[[], None] | None  # the indicator changed
@@ -51,7 +51,7 @@ class HearingRecording(FrameSink, Protocol):
         """Close every file durably."""
 
 
-MediaFactory = Callable[[MediaSettings, MediaEvents, FrameSink | None], MediaRouter]
+MediaFactory = Callable[[MediaSettings, MediaEvents, PacketSink | None], MediaRouter]
 RecordingFactory = Callable[[str], HearingRecording | None]  # hearing id → its recording
 
 

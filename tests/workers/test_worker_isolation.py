@@ -175,6 +175,18 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
         second_host = await start_recording(second_pages)
         assert {first_host, second_host} == {"worker-0", "worker-1"}  # one hearing per worker
 
+        # /metrics: each worker forwards its hearing's packets and times them.
+        await asyncio.sleep(2.5)  # a load report or two
+        async with api.http.get(f"{api.base}/metrics") as response:
+            metrics = await response.text()
+        for worker in ("worker-0", "worker-1"):
+            rate = re.search(rf'hearing_worker_packet_rate{{worker="{worker}"}} ([0-9.e+]+)', metrics)
+            timed = re.search(
+                rf'hearing_worker_media_transit_seconds_count{{worker="{worker}"}} ([0-9.e+]+)', metrics
+            )
+            assert rate and float(rate.group(1)) > 50, (worker, rate)
+            assert timed and float(timed.group(1)) > 100, (worker, timed)
+
         # Every worker is full (one hearing each): a third hearing cannot start its media.
         third = (await api.schedule(9))["id"]
         third_court = TimedPage(await api.courtroom(third), clips[0])
@@ -185,7 +197,10 @@ async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane
         print(f"\nthird hearing refused: {refusal['message']}")
 
         # The control plane frozen for 2 s: media keeps flowing in both hearings.
-        await asyncio.sleep(1.0)
+        baseline_from = time.monotonic()
+        await asyncio.sleep(2.5)
+        baseline = max(max(p.largest_gap(baseline_from, time.monotonic()).values()) for p in pages[:4])
+        print(f"largest gap at any subscriber in 2.5 s before the freeze (baseline): {baseline:.3f} s")
         frozen_at = time.monotonic()
         os.kill(server.pid, signal.SIGSTOP)
         await asyncio.sleep(FREEZE_S)
