@@ -19,6 +19,7 @@ from hearing_server.record.live_recording import LiveRecording
 from hearing_server.web.ws import LIVE_HEARINGS, MEDIA_FACTORY
 from media.aiortc_adapter import install_port_range, uninstall_port_range
 from media.contract import MediaEvents, MediaRouter, MediaSettings, PacketSink
+from media.errors import MediaError
 from signaling.room.media_session import MediaFactory
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,12 @@ def worker_media_factory(pool: WorkerPool) -> MediaFactory:
 
     def make(settings: MediaSettings, events: MediaEvents, sink: PacketSink | None) -> MediaRouter:
         hearing_id = settings.hearing_id or new_id()
-        worker = pool.place(hearing_id)  # raises MediaError capacity_exhausted
+        try:
+            worker = pool.place(hearing_id)
+        except MediaError:  # capacity_exhausted: the recording made for this attempt records nothing
+            if isinstance(sink, LiveRecording) and sink.on_stopped is not None:
+                sink.on_stopped(sink)
+            raise
         router = RemoteRouter(
             worker, hearing_id, settings, events, on_closed=lambda r: pool.release(r.hearing_id, r.worker)
         )
