@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="serve plain HTTP (only behind a TLS reverse proxy)",
     )
+    serve.add_argument(
+        "--media-workers",
+        type=int,
+        metavar="N",
+        help="media worker processes (or HEARING_MEDIA_WORKERS; default one per core, 0 = in-process media)",
+    )
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
@@ -93,7 +99,13 @@ def _serve(args: argparse.Namespace) -> int:
     from hearing_server.web.listener import serve
 
     config = _load(
-        args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
+        args,
+        host=args.host,
+        port=args.port,
+        tls_cert=args.cert,
+        tls_key=args.key,
+        plain_http=args.plain_http,
+        media_workers=args.media_workers,
     )
     setup_logging(config.log_level, json_lines=config.log_json)
     return_large_blocks()
@@ -221,8 +233,9 @@ def _safe_url(url: str) -> str:
 
 
 def effective_settings(config: Config) -> dict[str, Any]:
-    """Every option with the value in use (derived defaults filled in, passwords and keys hidden)."""
-    values = config.model_dump(mode="json")
+    """Every option with the value in use (derived defaults filled in, passwords and keys hidden; unset
+    options without a default, such as the ICE port range, left out: TOML has no null)."""
+    values = {k: v for k, v in config.model_dump(mode="json").items() if v is not None}
     values.update(
         database_url=_safe_url(config.effective_database_url),
         public_url=config.effective_public_url,
@@ -231,6 +244,7 @@ def effective_settings(config: Config) -> dict[str, Any]:
         court_cert=str(config.court_cert_path),
         court_key=str(config.court_key_path),
         turn_secret="********" if config.turn_secret else "",
+        media_workers=config.effective_media_workers,
         notify_link_key=str(config.link_key_path),
         smtp_password=HIDDEN if config.smtp_password else "",
         sms_auth_header=(config.sms_auth_header.partition(":")[0] + ": " + HIDDEN)

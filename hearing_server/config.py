@@ -122,6 +122,23 @@ class Config(BaseModel):
         86400, ge=60, description="Lifetime of a participant's TURN credentials, seconds."
     )
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
+    media_workers: int | None = Field(
+        None,
+        ge=0,
+        description="Media worker processes hosting hearings' media and recording; default one per core, "
+        "0 = media in the server process.",
+    )
+    ice_port_min: int | None = Field(
+        None, ge=1, le=65535, description="Lowest UDP port for ICE (media); open this range in the firewall."
+    )
+    ice_port_max: int | None = Field(
+        None, ge=1, le=65535, description="Highest UDP port for ICE; both or neither of the pair are set."
+    )
+    worker_max_hearings: int = Field(
+        8,
+        ge=1,
+        description="Hearings one media worker hosts at most; beyond every worker's, starting is refused.",
+    )
     max_open_logs: int = Field(
         64, ge=1, description="Confirmation logs kept open at once; the least recently used are closed."
     )
@@ -209,6 +226,15 @@ class Config(BaseModel):
             raise ValueError("turn_secret: required when turn_urls are set")
         return self
 
+    @model_validator(mode="after")
+    def _ice_port_range(self) -> Config:
+        low, high = self.ice_port_min, self.ice_port_max
+        if (low is None) != (high is None):
+            raise ValueError("ice_port_min and ice_port_max: set both or neither")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"ice_port_min ({low}) is above ice_port_max ({high})")
+        return self
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, value: list[str]) -> list[str]:
@@ -223,6 +249,16 @@ class Config(BaseModel):
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         """The trusted reverse proxies as networks (a single address is a /32 or /128)."""
         return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.trusted_proxies)
+
+    @property
+    def effective_media_workers(self) -> int:
+        """Media worker processes to start: as configured, else one per core this process may use."""
+        if self.media_workers is not None:
+            return self.media_workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
 
     @property
     def effective_database_url(self) -> str:

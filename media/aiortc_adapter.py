@@ -6,6 +6,9 @@ Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests i
 * ICE host addresses: aioice gathers host candidates through its module-level
   ``get_host_addresses``, which skips loopback; :func:`install_host_addresses`
   replaces that name **process-wide** with the configured addresses.
+* ICE ports: aioice binds each host candidate to an ephemeral port (``local_addr=(address, 0)``);
+  :func:`install_port_range` makes it bind within a configured range instead (for firewalls), by
+  giving ``aioice.ice`` an ``asyncio`` whose running loop picks the port.
 * Packet forwarding (the server): :class:`Negotiated` reads what a transceiver negotiated
   (``_codecs``, ``_headerExtensions``); :func:`sender_ssrcs` the SSRCs aiortc announced
   (``_ssrc``, ``_rtx_ssrc``); :func:`silence_sender_rtcp` keeps a subscribe leg's aiortc
@@ -20,10 +23,13 @@ Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests i
 from __future__ import annotations
 
 import asyncio
+import errno
 import fractions
 import logging
+import random
 import threading
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -83,6 +89,81 @@ def uninstall_host_addresses() -> None:
     current = aioice.ice.get_host_addresses
     if isinstance(current, ConfiguredHostAddresses):
         aioice.ice.get_host_addresses = current.original
+
+
+# --- ICE port range --------------------------------------------------------------------------
+
+
+class PortRange:
+    """UDP ports ``low``–``high`` (inclusive) for ICE host candidates; binds the first free one."""
+
+    def __init__(self, low: int, high: int) -> None:
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"bad ICE port range {low}-{high}")
+        self.low = low
+        self.high = high
+        self._next = random.randint(low, high)  # noqa: S311 - spreading, not secrecy
+
+    async def bind(
+        self, loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], address: str
+    ) -> tuple[Any, Any]:
+        """A datagram endpoint on ``address`` at a free port of the range; OSError when all are taken."""
+        count = self.high - self.low + 1
+        failure: OSError | None = None
+        for _ in range(count):
+            # Advanced before the await: agents gathering at the same time try different ports.
+            port, self._next = self._next, self._next + 1 if self._next < self.high else self.low
+            try:
+                return await loop.create_datagram_endpoint(factory, local_addr=(address, port))
+            except OSError as exc:  # in use (uvloop words it without an errno): try the next one
+                failure = exc
+        if failure is not None and failure.errno not in (None, errno.EADDRINUSE):
+            raise failure
+        raise OSError(errno.EADDRINUSE, f"no free UDP port in {self.low}-{self.high} on {address}")
+
+
+class _RangedLoop:
+    """The running loop as aioice's candidate gathering sees it: ephemeral binds go into the range."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ports: PortRange) -> None:
+        self._loop = loop
+        self._ports = ports
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(self, factory: Callable[[], Any], **kwargs: Any) -> tuple[Any, Any]:
+        local_addr = kwargs.get("local_addr")
+        if set(kwargs) == {"local_addr"} and local_addr is not None and local_addr[1] == 0:
+            return await self._ports.bind(self._loop, factory, local_addr[0])
+        return await self._loop.create_datagram_endpoint(factory, **kwargs)
+
+
+class _AsyncioWithPortRange(types.ModuleType):
+    """``asyncio`` for ``aioice.ice`` only, but ``get_running_loop()`` binds ICE ports in the range."""
+
+    def __init__(self, ports: PortRange) -> None:
+        super().__init__("asyncio")
+        self.ports = ports
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def get_running_loop(self) -> Any:
+        return _RangedLoop(asyncio.get_running_loop(), self.ports)
+
+
+def install_port_range(low: int, high: int) -> None:
+    """Make every ICE agent in this process bind its host candidates to UDP ports ``low``–``high``.
+
+    Process-wide, like :func:`install_host_addresses`; :func:`uninstall_port_range` undoes it.
+    """
+    aioice.ice.asyncio = _AsyncioWithPortRange(PortRange(low, high))
+
+
+def uninstall_port_range() -> None:
+    """aioice binds ephemeral ports again."""
+    aioice.ice.asyncio = asyncio
 
 
 # --- receiving encoded frames ----------------------------------------------------------------

@@ -127,6 +127,7 @@ class ConnectionQuality:
 class MediaSettings:
     """How the media plane connects: ICE addresses, servers and the hearing's codec."""
 
+    hearing_id: str = ""  # an opaque label of whose media this is (logs, placement on a worker)
     host_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     ice_servers: list[dict[str, Any]] = field(default_factory=list)  # no STUN/TURN unless configured
     # When set, called for each new peer connection instead (fresh short-lived TURN credentials).

@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     INVITATION_INVALID = "invitation_invalid"
     HEARING_FULL = "hearing_full"
     MEDIA_ERROR = "media_error"
+    CAPACITY_EXHAUSTED = "capacity_exhausted"  # every media worker is full: the hearing's media cannot start
     NOT_FOUND = "not_found"
     RECORDING_UNAVAILABLE = "recording_unavailable"
     INTERNAL_ERROR = "internal_error"

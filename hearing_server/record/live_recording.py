@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from hearing_server.domain.errors import Conflict
 from hearing_server.domain.events import EventType
@@ -33,6 +34,58 @@ _INDICATOR: dict[RecorderState, RecordingStatus] = {
     RecorderState.PAUSED: "paused",
     RecorderState.FAILED: "failed",
 }
+
+
+class Recorder(Protocol):
+    """What :class:`LiveRecording` drives: a :class:`HearingRecorder` here, or one on a media worker."""
+
+    @property
+    def state(self) -> RecorderState: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def epoch(self) -> float: ...
+    @property
+    def segments(self) -> list[SegmentInfo]: ...
+
+    frames_written: int
+    frames_lost: int
+
+    async def astart(self) -> None:
+        """Check disk space, fix the epoch and start writing."""
+
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    async def aclose(self) -> list[SegmentInfo]: ...
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None] | None = None) -> None: ...
+    def packet(self, packet: RtpPacket) -> None: ...
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None: ...
+    def frame(self, frame: EncodedFrame) -> None: ...
+    def track_ended(self, track: TrackInfo) -> None: ...
+
+
+class RecorderFactory(Protocol):
+    """Makes the recorder of one recording run (local, or on the hearing's media worker)."""
+
+    def __call__(
+        self,
+        folder: Path,
+        hearing_id: str,
+        *,
+        on_event: Callable[[RecorderEvent], None],
+        loop: asyncio.AbstractEventLoop,
+        epoch: float | None,
+        min_free_bytes: int,
+        warn_free_bytes: int,
+    ) -> Recorder: ...
+
+
+class LocalRecorder(HearingRecorder):
+    """The recorder in this process, its writer thread started off the event loop."""
+
+    async def astart(self) -> None:
+        """:meth:`HearingRecorder.start` on a thread (it checks the disk)."""
+        await asyncio.to_thread(self.start)
 
 
 def hearing_epoch(entries: list[dict[str, Any]]) -> float | None:
@@ -69,7 +122,9 @@ class LiveRecording:
         self.on_alert = on_alert
         self.on_change = on_change
         self.on_stopped = on_stopped
-        self._recorder: HearingRecorder | None = None
+        self._recorder: Recorder | None = None
+        # Replaced by the media plane when the hearing's media runs on a worker process.
+        self.recorder_factory: RecorderFactory = LocalRecorder
         self._epoch: float | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         # Live tracks and how to ask for their keyframes: a recorder started later (the session
@@ -111,7 +166,7 @@ class LiveRecording:
         return self._recorder.segments if self._recorder is not None else []
 
     @property
-    def recorder(self) -> HearingRecorder | None:
+    def recorder(self) -> Recorder | None:
         """The recorder writing now (for measurements and tests)."""
         return self._recorder
 
@@ -167,7 +222,7 @@ class LiveRecording:
             confirmation_log = await self._events.confirmation_log(self.hearing_id)
             entries = await asyncio.to_thread(lambda: [e.to_dict() for e in confirmation_log.entries()])
             self._epoch = hearing_epoch(entries)
-        recorder = HearingRecorder(
+        recorder = self.recorder_factory(
             folder,
             self.hearing_id,
             on_event=self._on_recorder_event,
@@ -179,7 +234,7 @@ class LiveRecording:
             warn_free_bytes=max(2 * self._min_free_bytes, self._min_free_bytes + (1 << 30)),
         )
         try:
-            await asyncio.to_thread(recorder.start)
+            await recorder.astart()
         except InsufficientDiskSpaceError as exc:
             await self._events.record(
                 self.hearing_id, EventType.RECORDING_FAILED, actor="system", details={"reason": str(exc)}

@@ -21,6 +21,7 @@ from hearing_server.notify.worker import notifications_context
 from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
+from hearing_server.web import media_workers
 from hearing_server.web import ws as signaling_ws
 from web_client import routes as web_client_routes
 
@@ -55,6 +56,7 @@ def create_app(config: Config) -> web.Application:
     api_routes.setup(app)
 
     app.cleanup_ctx.append(records.records_context)
+    media_workers.setup(app)
     signaling_ws.setup(
         app,
         recording_factory=records.recording_factory(app),

@@ -375,7 +375,9 @@ class LiveHearing:
 
     def snapshot_for(self, viewer: Participant) -> dict[str, Any]:
         """The ``state`` message as ``viewer`` may see it."""
-        return views.snapshot(viewer, self.status, self.media.recording_status, self.participants.values())
+        return views.snapshot(
+            viewer, self.status, self.media.recording_status, self.participants.values(), self.media.host
+        )
 
     def broadcast(self) -> None:
         """Send everyone their state snapshot."""

@@ -114,6 +114,12 @@ class MediaSession:
         self._quality_task: asyncio.Task[None] | None = None
 
     @property
+    def host(self) -> str | None:
+        """Which media worker hosts the hearing (``None`` for media in this process or none yet)."""
+        host = getattr(self.router, "host", None)
+        return host if isinstance(host, str) else None
+
+    @property
     def recording_status(self) -> str:
         """The recording indicator: ``off``, ``recording``, ``paused`` or ``failed``."""
         return self.recording.status if self.recording is not None else "off"
@@ -126,6 +132,7 @@ class MediaSession:
                 recording.on_alert = self._room.alert_staff
                 recording.on_change = self._room.broadcast
             settings = MediaSettings(
+                hearing_id=self._hearing_id,
                 host_addresses=list(self._settings.ice_host_addresses),
                 ice_servers=[{"urls": url} for url in self._settings.ice_servers],
                 ice_servers_source=partial(self._settings.ice_servers_for, None)

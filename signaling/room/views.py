@@ -28,10 +28,14 @@ def participant_view(part: Participant) -> dict[str, Any]:
 
 
 def snapshot(
-    viewer: Participant, status: HearingStatus, recording: str, participants: Iterable[Participant]
+    viewer: Participant,
+    status: HearingStatus,
+    recording: str,
+    participants: Iterable[Participant],
+    media_host: str | None = None,
 ) -> dict[str, Any]:
     """The ``state`` message as ``viewer`` may see it: the room only once admitted, the waiting room
-    only for the operator."""
+    only for the operator, the media worker hosting the hearing only for staff."""
     everyone = list(participants)
     sees_room = viewer.in_room or viewer.staff
     message: dict[str, Any] = {
@@ -47,6 +51,8 @@ def snapshot(
         },
         "participants": [participant_view(q) for q in everyone if q.in_room] if sees_room else [],
     }
+    if viewer.staff and media_host is not None:
+        message["hearing"]["media_host"] = media_host
     if viewer.operator:
         message["waiting"] = [
             {

@@ -505,6 +505,7 @@ class ServerProcess:
         """Start and wait until it listens; returns the first-start admin password if one was made."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARING_")}
         env["HEARING_ICE_HOST_ADDRESSES"] = "127.0.0.1"
+        env["HEARING_MEDIA_WORKERS"] = "0"  # media in the server process unless ``env`` says otherwise
         env.update(self.env)
         plain = [] if self.tls else ["--plain-http"]
         self.process = await asyncio.create_subprocess_exec(
