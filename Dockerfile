@@ -11,7 +11,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY hearing_server ./hearing_server
 COPY signaling ./signaling
+COPY media ./media
+COPY media_worker ./media_worker
 COPY recording ./recording
+COPY archive ./archive
 COPY web_client ./web_client
 RUN pip install --no-cache-dir .
 
@@ -19,6 +22,7 @@ USER hearing
 ENV HEARING_DATA_DIR=/data
 VOLUME ["/data"]
 EXPOSE 8443
+# Media (ICE) is UDP: set HEARING_ICE_PORT_MIN/MAX and publish that range (docs/deploy.md).
 # Self-signed certificate, SQLite database and recordings are created under /data on first start;
 # the first start prints the admin's one-time password to the container log.
 CMD ["hearing-server", "serve", "--host", "0.0.0.0"]

@@ -26,8 +26,8 @@ test-fast: install
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
 check: install
-	$(VENV)/bin/ruff check hearing_server signaling media recording archive web_client tests benchmarks
-	$(VENV)/bin/ruff format --check hearing_server signaling media recording archive web_client tests benchmarks
+	$(VENV)/bin/ruff check hearing_server signaling media media_worker recording archive web_client tests benchmarks
+	$(VENV)/bin/ruff format --check hearing_server signaling media media_worker recording archive web_client tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

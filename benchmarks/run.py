@@ -60,6 +60,12 @@ def parser() -> argparse.ArgumentParser:
         default=[2, 4, 6],
         help="publishing participants per hearing (default 2,4,6)",
     )
+    p.add_argument(
+        "--media-workers",
+        type=_counts,
+        default=[],
+        help="also run each recorded forwarding size with these media worker counts, e.g. 1,2 (default none)",
+    )
     p.add_argument("--hearings", type=int, default=1, help="concurrent hearings in each scenario (default 1)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured window per scenario (default 10)")
     p.add_argument(
@@ -163,6 +169,10 @@ def plan(args: argparse.Namespace) -> list[Scenario]:
     for n in args.participants:
         scenarios += [
             Scenario("forwarding", args.hearings, n, recording, **common) for recording in recordings
+        ]
+        scenarios += [
+            Scenario("forwarding", args.hearings, n, True, media_workers=workers, **common)
+            for workers in args.media_workers
         ]
         if args.janus:
             scenarios.append(Scenario("janus", args.hearings, n, True, **common))

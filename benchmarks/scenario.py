@@ -47,12 +47,14 @@ class Scenario:
     seconds: float = 10.0
     warmup_s: float = 2.0
     per_process: int = 4
+    media_workers: int = 0  # worker processes of our server (0: media in the server process)
 
     @property
     def name(self) -> str:
         loop = "" if self.uvloop or self.server != "forwarding" else " asyncio"
         recording = " rec" if self.recording else ""
-        return f"{self.server}{loop} {self.hearings}x{self.participants}{recording}"
+        workers = f" {self.media_workers}w" if self.media_workers else ""
+        return f"{self.server}{loop} {self.hearings}x{self.participants}{recording}{workers}"
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,9 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
                 recording=scenario.recording,
                 uvloop=scenario.uvloop,
                 log=log,
-                pin=pin,
+                # Two workers need both cores: unpinned, sharing them with the load generator.
+                pin=pin if scenario.media_workers < 2 else [],
+                media_workers=scenario.media_workers,
             )
             operator = Operator(server.base_url)
             await operator.login(OPERATOR_USER, OPERATOR_PASSWORD)

@@ -39,7 +39,27 @@ def run_queue_wait_s(pid: int) -> float:
     return total / 1e9
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (media workers of the server under test)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def usage(pid: int) -> Usage:
+    """The server's CPU, RSS and run-queue wait, its live children (media workers) included."""
+    own = _usage(pid)
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            part = _usage(child)
+            own = Usage(own.cpu_s + part.cpu_s, own.rss_mb + part.rss_mb, own.at, own.wait_s + part.wait_s)
+    return own
+
+
+def _usage(pid: int) -> Usage:
     """Read ``/proc/PID/stat`` (utime + stime), ``/proc/PID/status`` (VmRSS) and the run-queue wait."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
@@ -142,7 +162,7 @@ class ServerProcess:
         self._log.close()
 
 
-def hearing_server_env(data_dir: Path, port: int, uvloop: bool) -> dict[str, str]:
+def hearing_server_env(data_dir: Path, port: int, uvloop: bool, media_workers: int = 0) -> dict[str, str]:
     """Environment of the real server: loopback ICE only, quiet logs, data in ``data_dir``."""
     env = dict(os.environ)
     env.update(
@@ -153,13 +173,23 @@ def hearing_server_env(data_dir: Path, port: int, uvloop: bool) -> dict[str, str
         HEARING_LOG_LEVEL="WARNING",
         HEARING_UVLOOP="true" if uvloop else "false",
         HEARING_MIN_FREE_DISK_MB="256",
+        HEARING_MEDIA_WORKERS=str(media_workers),  # 0: media in the server process
+        # every synthetic participant connects from 127.0.0.1: the per-address caps are for the internet
+        HEARING_WS_PER_ADDRESS="100000",
+        HEARING_WS_UNJOINED_PER_ADDRESS="100000",
     )
     env.pop("HEARING_CONFIG", None)
     return env
 
 
 def start_hearing_server(
-    data_dir: Path, *, recording: bool, uvloop: bool, log: Path, pin: list[str] | None = None
+    data_dir: Path,
+    *,
+    recording: bool,
+    uvloop: bool,
+    log: Path,
+    pin: list[str] | None = None,
+    media_workers: int = 0,
 ) -> ServerProcess:
     """Create the operator account, then ``python -m hearing_server serve --plain-http`` on a free port.
 
@@ -168,7 +198,7 @@ def start_hearing_server(
     (``taskset -c 0``).
     """
     port = free_port()
-    env = hearing_server_env(data_dir, port, uvloop)
+    env = hearing_server_env(data_dir, port, uvloop, media_workers)
     subprocess.run(  # noqa: S603
         [
             sys.executable,

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from hearing_server import __version__
@@ -44,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="serve plain HTTP (only behind a TLS reverse proxy)",
+    )
+    serve.add_argument(
+        "--media-workers",
+        type=int,
+        metavar="N",
+        help="media worker processes (or HEARING_MEDIA_WORKERS; default one per core, 0 = in-process media)",
     )
     serve.set_defaults(run=_serve)
 
@@ -96,14 +101,23 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Config:
 def _serve(args: argparse.Namespace) -> int:
     from hearing_server.bootstrap import FIRST_ADMIN, first_start
     from hearing_server.logs import AccessLogger, setup_logging
+    from hearing_server.memory import return_large_blocks
     from hearing_server.store.db import upgrade_sync
     from hearing_server.tls import server_ssl_context
     from hearing_server.web.app import create_app
+    from hearing_server.web.listener import serve
 
     config = _load(
-        args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
+        args,
+        host=args.host,
+        port=args.port,
+        tls_cert=args.cert,
+        tls_key=args.key,
+        plain_http=args.plain_http,
+        media_workers=args.media_workers,
     )
     setup_logging(config.log_level, json_lines=config.log_json)
+    return_large_blocks()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
     ssl_context = server_ssl_context(config)
@@ -111,19 +125,18 @@ def _serve(args: argparse.Namespace) -> int:
     password = asyncio.run(first_start(config))
     if password is not None:
         _say(
-            f"First start: created the account '{FIRST_ADMIN}' with the one-time password: {password}",
-            "  (shown only now; log in and change it, or set a new one with `hearing-server user add`)",
+            f"The account '{FIRST_ADMIN}' has the one-time password: {password}",
+            f"  (shown only now; valid for {config.first_password_hours:g} h and to be changed at the first"
+            " login; a new one is issued at the next start if it expires unused)",
         )
-    web.run_app(
+    serve(
         create_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_context=ssl_context,
-        print=lambda _message: _say(*_addresses(config)),
-        access_log_class=AccessLogger,
-        handle_signals=True,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        config,
+        ssl_context,
+        announce=lambda: _say(*_addresses(config)),
         loop=_event_loop(config),
+        access_log_class=AccessLogger,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
     return 0
 
@@ -204,15 +217,21 @@ async def _set_draining(config: Config, node_id: str) -> bool:
 
 def _user_add(args: argparse.Namespace) -> int:
     from hearing_server.auth.passwords import check_password_rules
+    from hearing_server.domain.errors import InvalidInput
+    from hearing_server.domain.text import UnfitText, displayable_text
     from hearing_server.services.users import check_username
     from hearing_server.store.db import upgrade_sync
 
     config = _load(args)
     check_username(args.username)
+    try:
+        display_name = displayable_text(args.display_name.strip())
+    except UnfitText as exc:
+        raise InvalidInput(f"--display-name {exc}") from exc
     password = _read_password(args.password_stdin)
     check_password_rules(password)
     upgrade_sync(config.effective_database_url)
-    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, args.display_name))
+    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, display_name))
     _say(f"created the {args.role} account {args.username}")
     return 0
 
@@ -240,14 +259,17 @@ async def _create_user(
         await engine.dispose()
 
 
+HIDDEN = "(hidden)"
+
+
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
 def effective_settings(config: Config) -> dict[str, Any]:
-    """Every option with the value in use (derived defaults filled in, database password and TURN secret
-    hidden)."""
-    values = config.model_dump(mode="json")
+    """Every option with the value in use (derived defaults filled in, passwords and keys hidden; unset
+    options without a default, such as the ICE port range, left out: TOML has no null)."""
+    values = {k: v for k, v in config.model_dump(mode="json").items() if v is not None}
     values.update(
         database_url=_safe_url(config.effective_database_url),
         public_url=config.effective_public_url,
@@ -256,6 +278,12 @@ def effective_settings(config: Config) -> dict[str, Any]:
         court_cert=str(config.court_cert_path),
         court_key=str(config.court_key_path),
         turn_secret="********" if config.turn_secret else "",
+        media_workers=config.effective_media_workers,
+        notify_link_key=str(config.link_key_path),
+        smtp_password=HIDDEN if config.smtp_password else "",
+        sms_auth_header=(config.sms_auth_header.partition(":")[0] + ": " + HIDDEN)
+        if config.sms_auth_header
+        else "",
     )
     return values
 

@@ -1,4 +1,4 @@
-"""The one place that reaches into aiortc's and aioice's private details.
+"""The one place (with ``media/transport_tap.py``) that reaches into aiortc's and aioice's private details.
 
 Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests in
 ``tests/media/test_aiortc_adapter.py`` fail loudly when an upgrade moves them.
@@ -6,22 +6,30 @@ Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests i
 * ICE host addresses: aioice gathers host candidates through its module-level
   ``get_host_addresses``, which skips loopback; :func:`install_host_addresses`
   replaces that name **process-wide** with the configured addresses.
-* Receiving: :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of
-  encoded frames (``av.Packet``) handed to its track on the event loop, without
-  the decoder thread, and records the publisher's RTCP sender reports.
-* Sending: ``RTCRtpSender._next_encoded_frame`` packs an ``av.Packet`` returned by
-  a track's ``recv()`` as is (no encode), so forwarded tracks return packets.
-* Keyframes: :meth:`ReceiverTap.request_keyframe` sends a PLI to the publisher;
-  :func:`redirect_keyframe_requests` catches a subscriber's PLI/FIR.
+* ICE ports: aioice binds each host candidate to an ephemeral port (``local_addr=(address, 0)``);
+  :func:`install_port_range` makes it bind within a configured range instead (for firewalls), by
+  giving ``aioice.ice`` an ``asyncio`` whose running loop picks the port.
+* Packet forwarding (the server): :class:`Negotiated` reads what a transceiver negotiated
+  (``_codecs``, ``_headerExtensions``); :func:`sender_ssrcs` the SSRCs aiortc announced
+  (``_ssrc``, ``_rtx_ssrc``); :func:`silence_sender_rtcp` keeps a subscribe leg's aiortc
+  sender from sending RTCP of its own (it sends no media: the server's down tracks do).
+* Receiving encoded frames (test participants and the benchmark's synthetic parties, not the
+  server): :class:`ReceiverTap` turns an ``RTCRtpReceiver`` into a source of encoded frames
+  (``av.Packet``) handed to its track on the event loop, without the decoder thread, and
+  records the publisher's RTCP sender reports; :func:`redirect_keyframe_requests` catches a
+  PLI/FIR at a sender whose track returns pre-encoded ``av.Packet`` frames.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fractions
 import logging
+import random
 import threading
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +89,81 @@ def uninstall_host_addresses() -> None:
     current = aioice.ice.get_host_addresses
     if isinstance(current, ConfiguredHostAddresses):
         aioice.ice.get_host_addresses = current.original
+
+
+# --- ICE port range --------------------------------------------------------------------------
+
+
+class PortRange:
+    """UDP ports ``low``–``high`` (inclusive) for ICE host candidates; binds the first free one."""
+
+    def __init__(self, low: int, high: int) -> None:
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"bad ICE port range {low}-{high}")
+        self.low = low
+        self.high = high
+        self._next = random.randint(low, high)  # noqa: S311 - spreading, not secrecy
+
+    async def bind(
+        self, loop: asyncio.AbstractEventLoop, factory: Callable[[], Any], address: str
+    ) -> tuple[Any, Any]:
+        """A datagram endpoint on ``address`` at a free port of the range; OSError when all are taken."""
+        count = self.high - self.low + 1
+        failure: OSError | None = None
+        for _ in range(count):
+            # Advanced before the await: agents gathering at the same time try different ports.
+            port, self._next = self._next, self._next + 1 if self._next < self.high else self.low
+            try:
+                return await loop.create_datagram_endpoint(factory, local_addr=(address, port))
+            except OSError as exc:  # in use (uvloop words it without an errno): try the next one
+                failure = exc
+        if failure is not None and failure.errno not in (None, errno.EADDRINUSE):
+            raise failure
+        raise OSError(errno.EADDRINUSE, f"no free UDP port in {self.low}-{self.high} on {address}")
+
+
+class _RangedLoop:
+    """The running loop as aioice's candidate gathering sees it: ephemeral binds go into the range."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ports: PortRange) -> None:
+        self._loop = loop
+        self._ports = ports
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(self, factory: Callable[[], Any], **kwargs: Any) -> tuple[Any, Any]:
+        local_addr = kwargs.get("local_addr")
+        if set(kwargs) == {"local_addr"} and local_addr is not None and local_addr[1] == 0:
+            return await self._ports.bind(self._loop, factory, local_addr[0])
+        return await self._loop.create_datagram_endpoint(factory, **kwargs)
+
+
+class _AsyncioWithPortRange(types.ModuleType):
+    """``asyncio`` for ``aioice.ice`` only, but ``get_running_loop()`` binds ICE ports in the range."""
+
+    def __init__(self, ports: PortRange) -> None:
+        super().__init__("asyncio")
+        self.ports = ports
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def get_running_loop(self) -> Any:
+        return _RangedLoop(asyncio.get_running_loop(), self.ports)
+
+
+def install_port_range(low: int, high: int) -> None:
+    """Make every ICE agent in this process bind its host candidates to UDP ports ``low``–``high``.
+
+    Process-wide, like :func:`install_host_addresses`; :func:`uninstall_port_range` undoes it.
+    """
+    aioice.ice.asyncio = _AsyncioWithPortRange(PortRange(low, high))
+
+
+def uninstall_port_range() -> None:
+    """aioice binds ephemeral ports again."""
+    aioice.ice.asyncio = asyncio
 
 
 # --- receiving encoded frames ----------------------------------------------------------------
@@ -203,3 +286,47 @@ def redirect_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], No
     aiortc would only flag its encoder, which a forwarded (pre-encoded) track never uses.
     """
     sender._send_keyframe = on_request  # type: ignore[method-assign]
+
+
+# --- packet-level forwarding: what a transceiver negotiated, and aiortc's own media kept quiet ----
+
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+
+class Negotiated:
+    """What one transceiver negotiated: payload types, RTX and header extension ids."""
+
+    def __init__(self, transceiver: Any) -> None:
+        codecs = list(transceiver._codecs)
+        media = [c for c in codecs if c.mimeType.lower() != "video/rtx"]
+        self.payload_types = [c.payloadType for c in media]
+        self.payload_type: int | None = media[0].payloadType if media else None
+        self.rtx_payload_type: int | None = next(
+            (
+                c.payloadType
+                for c in codecs
+                if c.mimeType.lower() == "video/rtx" and c.parameters.get("apt") == self.payload_type
+            ),
+            None,
+        )
+        extensions = {ext.uri: ext.id for ext in transceiver._headerExtensions}
+        self.mid_id: int = extensions.get(MID_URI, 0)
+        self.abs_send_time_id: int = extensions.get(ABS_SEND_TIME_URI, 0)
+
+
+def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
+    """The SSRC (and RTX SSRC) aiortc announced for this sender in its offer."""
+    return sender._ssrc, sender._rtx_ssrc
+
+
+def silence_sender_rtcp(sender: RTCRtpSender) -> None:
+    """Keep aiortc's sender from sending its own RTCP (SRs with zero times, BYE): it sends no media.
+
+    The server sends translated sender reports for what it forwards instead.
+    """
+
+    async def discard(packets: Any) -> None:
+        return None
+
+    sender._send_rtcp = discard  # type: ignore[method-assign]

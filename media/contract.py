@@ -1,10 +1,11 @@
 """The narrow interfaces between the media plane, the live room and the recorder.
 
-The media plane (``media``) forwards encoded frames between the
-participants of one hearing.  It knows nothing of hearings, roles or HTTP:
-the live room (``signaling.room``) drives it through :class:`MediaRouter` and
-hears back through :class:`MediaEvents`; the recorder (``recording``) receives
-every forwarded frame through :class:`FrameSink`.
+The media plane (``media``) forwards RTP packets between the participants of
+one hearing.  It knows nothing of hearings, roles or HTTP: the live room
+(``signaling.room``) drives it through :class:`MediaRouter` and hears back
+through :class:`MediaEvents`; the recorder (``recording``) receives every
+forwarded packet through :class:`PacketSink` (:class:`FrameSink` is the
+recorder's own frame input, fed by its depacketizer).
 """
 
 from __future__ import annotations
@@ -126,13 +127,18 @@ class ConnectionQuality:
 class MediaSettings:
     """How the media plane connects: ICE addresses, servers and the hearing's codec."""
 
+    hearing_id: str = ""  # an opaque label of whose media this is (logs, placement on a worker)
     host_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     ice_servers: list[dict[str, Any]] = field(default_factory=list)  # no STUN/TURN unless configured
     # When set, called for each new peer connection instead (fresh short-lived TURN credentials).
     ice_servers_source: Callable[[], list[dict[str, Any]]] | None = None
     video_codec: Literal["VP8", "H264"] = "VP8"
-    subscriber_queue_frames: int = 120
     keyframe_min_interval_s: float = 0.5
+    # REMB to publishers while no congestion shows; the browser's own loss-based control ramps up to it
+    max_video_bitrate_bps: int = 2_500_000
+    # Chrome's encoder starts here (x-google-start-bitrate in the publish answer) instead of 300 kbit/s:
+    # with REMB and receiver reports only (no transport-cc), its own ramp is ~8 % a second
+    start_video_bitrate_bps: int = 1_000_000
 
 
 class MediaEvents(Protocol):
@@ -146,7 +152,7 @@ class MediaEvents(Protocol):
 
 
 class MediaRouter(Protocol):
-    """The forwarding of one live hearing (mediasoup's Router): participants in, frames out."""
+    """The forwarding of one live hearing (mediasoup's Router): participants' packets in and out."""
 
     async def publish(self, participant_id: str, offer_sdp: str) -> str:
         """Accept the participant's publish offer (client → server media); return the answer SDP.

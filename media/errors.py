@@ -14,6 +14,8 @@ class MediaErrorCode(StrEnum):
     NO_OFFER_PENDING = "no_offer_pending"
     UNKNOWN_PARTICIPANT = "unknown_participant"
     ROUTER_CLOSED = "router_closed"
+    CAPACITY_EXHAUSTED = "capacity_exhausted"  # every media worker is full
+    WORKER_LOST = "worker_lost"  # the media worker hosting the hearing stopped
 
 
 class MediaError(Exception):

@@ -21,14 +21,18 @@ from dataclasses import dataclass, field
 from aiortc import RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import OperationError
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .aiortc_adapter import ReceiverTap, redirect_keyframe_requests
+from .aiortc_adapter import Negotiated, sender_ssrcs, silence_sender_rtcp
 from .codecs import hearing_codec
 from .contract import ConnectionState, MediaEvents, MediaSettings, TrackKind, TrackMapping
+from .downtrack import DownTrack, LegParameters
+from .egress import Egress
 from .errors import MediaError, MediaErrorCode
-from .forwarding import ForwardedTrack, PublishedTrack
+from .ingress import Ingress
 from .peer import create_peer_connection
+from .published_track import PublishedTrack
+from .stats import MediaStats
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,31 @@ def parse_sdp(text: object) -> aiortc_sdp.SessionDescription:
     return description
 
 
+def with_start_bitrate(sdp: str, payload_types: list[int], start_bps: int, max_bps: int) -> str:
+    """The answer with Chrome's bitrate hints on the video codec's format parameters.
+
+    ``x-google-start-bitrate`` / ``x-google-max-bitrate`` (kbit/s) are read by Chrome from the
+    remote description; other browsers and aiortc ignore them.
+    """
+    if not payload_types or start_bps <= 0:
+        return sdp
+    hints = f"x-google-start-bitrate={start_bps // 1000};x-google-max-bitrate={max_bps // 1000}"
+    wanted = {str(payload_type) for payload_type in payload_types}
+    lines = sdp.split("\r\n")
+    with_fmtp = {line[len("a=fmtp:") :].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")}
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("a=fmtp:") and line[len("a=fmtp:") :].split(" ", 1)[0] in wanted:
+            out.append(f"{line};{hints}")
+            continue
+        out.append(line)
+        if line.startswith("a=rtpmap:"):
+            payload_type = line[len("a=rtpmap:") :].split(" ", 1)[0]
+            if payload_type in wanted and payload_type not in with_fmtp:
+                out.append(f"a=fmtp:{payload_type} {hints}")
+    return "\r\n".join(out)
+
+
 def _negotiation_error(exc: Exception) -> MediaError:
     if isinstance(exc, MediaError):
         return exc
@@ -64,24 +93,37 @@ def _negotiation_error(exc: Exception) -> MediaError:
     return MediaError(MediaErrorCode.SDP_INVALID, f"SDP rejected: {exc!r}")
 
 
-@dataclass
-class ReceivedTrack:
-    """A track arriving on a publish connection, before the router publishes it."""
+class SilentTrack(MediaStreamTrack):
+    """The track a subscribe leg's aiortc sender holds: it never yields a frame.
 
-    kind: TrackKind
-    track: MediaStreamTrack
-    tap: ReceiverTap
+    The server sends that leg's packets itself (:class:`~media.downtrack.DownTrack`); the
+    sender exists for SDP (SSRCs, msid) and is kept from sending anything of its own.
+    """
+
+    def __init__(self, kind: TrackKind) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] | None = None
+
+    async def recv(self) -> None:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._never is None:
+            self._never = asyncio.get_running_loop().create_future()
+        await self._never
+        raise MediaStreamError
 
 
 class PublishConnection:
     """A participant's publish connection: the client offers its media, the server answers."""
 
-    def __init__(self, settings: MediaSettings, on_state: Callable[[], None]) -> None:
+    def __init__(self, settings: MediaSettings, stats: MediaStats, on_state: Callable[[], None]) -> None:
         self.pc = create_peer_connection(settings)
-        self.received: list[ReceivedTrack] = []
+        self.ingress = Ingress(self.pc, stats, settings.max_video_bitrate_bps)
+        self.negotiated: dict[TrackKind, Negotiated] = {}
         self._settings = settings
-        self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", on_state)
+        self._on_state = on_state
+        self.pc.on("connectionstatechange", self._state_changed)
 
     @property
     def state(self) -> ConnectionState:
@@ -108,16 +150,33 @@ class PublishConnection:
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:
             raise _negotiation_error(exc) from exc
-        return self.pc.localDescription.sdp
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.currentDirection in ("recvonly", "sendrecv") and transceiver.kind in KINDS:
+                self.negotiated[transceiver.kind] = Negotiated(transceiver)
+        video = self.negotiated.get("video")
+        return with_start_bitrate(
+            self.pc.localDescription.sdp,
+            video.payload_types if video is not None else [],
+            self._settings.start_video_bitrate_bps,
+            self._settings.max_video_bitrate_bps,
+        )
+
+    def attach(self, track: PublishedTrack) -> None:
+        """Route the packets of the track's kind to ``track``."""
+        negotiated = self.negotiated[track.info.kind]
+        self.ingress.add_track(
+            track, negotiated.payload_types, negotiated.rtx_payload_type, negotiated.abs_send_time_id
+        )
 
     async def close(self) -> None:
+        self.ingress.close()
         self.pc.remove_all_listeners()
         await self.pc.close()
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
-        # must happen now: the receiver starts once the connection is up
-        self.received.append(ReceivedTrack(track.kind, track, ReceiverTap(receiver)))  # type: ignore[arg-type]
+    def _state_changed(self) -> None:
+        if self.pc.connectionState == "connected":
+            self.ingress.start()
+        self._on_state()
 
 
 @dataclass
@@ -125,7 +184,8 @@ class _Slot:
     """One transceiver of a subscribe connection and the track its sender reads."""
 
     transceiver: RTCRtpTransceiver
-    track: ForwardedTrack
+    track: DownTrack
+    silent: SilentTrack
     offered: PublishedTrack | None = None  # source announced in the outstanding offer
     negotiated: PublishedTrack | None = None  # source announced in the last answered offer
 
@@ -145,10 +205,13 @@ class SubscribeConnection:
         participant_id: str,
         settings: MediaSettings,
         events: MediaEvents,
+        stats: MediaStats,
         on_state: Callable[[], None],
     ) -> None:
         self.participant_id = participant_id
         self.pc = create_peer_connection(settings)
+        self.egress = Egress(self.pc, stats)
+        self._stats = stats
         self._settings = settings
         self._events = events
         self._on_state = on_state
@@ -197,6 +260,7 @@ class SubscribeConnection:
             raise _negotiation_error(exc) from exc
         for slot in self._slots:
             slot.negotiated = slot.offered
+            slot.track.configure(_leg_parameters(slot.transceiver))
         self._negotiation.offer_pending = False
         self._update_ready()
         self._maybe_offer()
@@ -207,17 +271,21 @@ class SubscribeConnection:
             slot.track.detach()
         for task in list(self._negotiation.tasks):
             task.cancel()
+        self.egress.close()
         self.pc.remove_all_listeners()
         await self.pc.close()
         for slot in self._slots:
-            slot.track.stop()
+            slot.silent.stop()
 
     def _add_slot(self, kind: TrackKind) -> _Slot:
-        track = ForwardedTrack(kind, self._settings.subscriber_queue_frames)
-        transceiver = self.pc.addTransceiver(track, direction="inactive")
+        silent = SilentTrack(kind)
+        transceiver = self.pc.addTransceiver(silent, direction="inactive")
         transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)
-        redirect_keyframe_requests(transceiver.sender, track.keyframe_requested)
-        slot = _Slot(transceiver, track)
+        silence_sender_rtcp(transceiver.sender)
+        ssrc, rtx_ssrc = sender_ssrcs(transceiver.sender)
+        track = DownTrack(kind, LegParameters(ssrc, rtx_ssrc), self.egress.tap.send_rtp, self._stats)
+        self.egress.down_tracks.append(track)
+        slot = _Slot(transceiver, track, silent)
         self._slots.append(slot)
         return slot
 
@@ -226,8 +294,14 @@ class SubscribeConnection:
         self._update_ready()
         self._maybe_offer()
 
+    @property
+    def _closing(self) -> bool:
+        # aiortc closes a connection by itself once the client's DTLS is gone (the page hung up): from the
+        # start of that close its signaling state is "closed", before the router hears of it.
+        return self._closed or self.pc.signalingState == "closed"
+
     def _maybe_offer(self) -> None:
-        if self._closed or self._negotiation.offer_pending or not self._negotiation.changed:
+        if self._closing or self._negotiation.offer_pending or not self._negotiation.changed:
             return
         self._negotiation.offer_pending = True
         self._negotiation.changed = False
@@ -248,7 +322,8 @@ class SubscribeConnection:
         except asyncio.CancelledError:
             raise
         except Exception:
-            if self._closed:
+            if self._closing:
+                logger.debug("no subscribe offer to %s: its connection is closing", self.participant_id)
                 return
             # the client will not answer an offer it never got; offer again on the next change
             logger.exception("subscribe offer to %s failed", self.participant_id)
@@ -266,5 +341,22 @@ class SubscribeConnection:
             )
 
     def _state_changed(self) -> None:
+        if self.pc.connectionState == "connected":
+            self.egress.start()
         self._update_ready()
         self._on_state()
+
+
+def _leg_parameters(transceiver: RTCRtpTransceiver) -> LegParameters:
+    """What a subscribe-leg transceiver negotiated, as its down track needs it."""
+    ssrc, rtx_ssrc = sender_ssrcs(transceiver.sender)
+    negotiated = Negotiated(transceiver)
+    return LegParameters(
+        ssrc=ssrc,
+        rtx_ssrc=rtx_ssrc,
+        payload_type=negotiated.payload_type,
+        rtx_payload_type=negotiated.rtx_payload_type,
+        mid=transceiver.mid,
+        mid_id=negotiated.mid_id,
+        abs_send_time_id=negotiated.abs_send_time_id if transceiver.kind == "video" else 0,
+    )

@@ -1,29 +1,31 @@
-"""Connection quality of one participant from aiortc's statistics: round trip, loss, bitrates."""
+"""Connection quality of one participant from the media plane's own counters and the subscriber's reports."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-from aiortc import RTCPeerConnection
+from typing import TYPE_CHECKING
 
 from .contract import ConnectionQuality, ConnectionState
+
+if TYPE_CHECKING:
+    from .negotiation import PublishConnection, SubscribeConnection
 
 
 @dataclass(frozen=True)
 class _Counters:
     at: float
+    packets_expected: int
     packets_received: int
-    packets_lost: int
     bytes_received: int
     bytes_sent: int
 
 
 class QualityMeter:
-    """Turns successive statistics of a participant's two connections into rates.
+    """Turns successive readings of a participant's two connections into rates.
 
     Loss and bitrates cover the time since the previous reading (since the connections
-    started, on the first reading).
+    started, on the first reading); the round trip is the subscriber's latest estimate.
     """
 
     def __init__(self) -> None:
@@ -34,45 +36,33 @@ class QualityMeter:
         self,
         participant_id: str,
         state: ConnectionState,
-        publish: RTCPeerConnection | None,
-        subscribe: RTCPeerConnection | None,
+        publish: PublishConnection | None,
+        subscribe: SubscribeConnection | None,
     ) -> ConnectionQuality:
-        inbound = await _stats(publish)
-        outbound = await _stats(subscribe)
-        round_trips = [
-            s.roundTripTime
-            for s in outbound
-            if s.type == "remote-inbound-rtp" and getattr(s, "roundTripTime", None) is not None
-        ]
+        """The participant's quality since the previous reading."""
+        tracks = publish.ingress.tracks if publish is not None else []
         now = _Counters(
             at=time.monotonic(),
-            packets_received=sum(s.packetsReceived for s in inbound if s.type == "inbound-rtp"),
-            packets_lost=sum(max(0, s.packetsLost) for s in inbound if s.type == "inbound-rtp"),
-            bytes_received=sum(s.bytesReceived for s in inbound if s.type == "transport"),
-            bytes_sent=sum(s.bytesSent for s in outbound if s.type == "transport"),
+            packets_expected=sum(t.reception.expected for t in tracks),
+            packets_received=sum(t.reception.received for t in tracks),
+            bytes_received=publish.ingress.tap.bytes_received if publish is not None else 0,
+            bytes_sent=subscribe.egress.tap.bytes_sent if subscribe is not None else 0,
         )
         before = self._previous or _Counters(self._started, 0, 0, 0, 0)
         self._previous = now
         seconds = max(now.at - before.at, 1e-3)
-        received = max(0, now.packets_received - before.packets_received)
-        lost = max(0, now.packets_lost - before.packets_lost)
+        expected = now.packets_expected - before.packets_expected
+        received = now.packets_received - before.packets_received
+        lost = max(0, expected - received)
+        round_trip = subscribe.egress.link.round_trip_s if subscribe is not None else None
         return ConnectionQuality(
             participant_id=participant_id,
             state=state,
-            round_trip_ms=1000 * sum(round_trips) / len(round_trips) if round_trips else None,
-            packet_loss_pct=100 * lost / (received + lost) if received + lost else None,
+            round_trip_ms=1000 * round_trip if round_trip is not None else None,
+            packet_loss_pct=100 * lost / expected if expected > 0 else None,
             inbound_kbps=_kbps(now.bytes_received - before.bytes_received, seconds) if publish else None,
             outbound_kbps=_kbps(now.bytes_sent - before.bytes_sent, seconds) if subscribe else None,
         )
-
-
-async def _stats(pc: RTCPeerConnection | None) -> list:
-    if pc is None or pc.connectionState == "closed":
-        return []
-    try:
-        return list((await pc.getStats()).values())
-    except Exception:
-        return []
 
 
 def _kbps(octets: int, seconds: float) -> float:

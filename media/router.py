@@ -2,8 +2,8 @@
 
 Ownership and the close cascade (as mediasoup's ``doc/closures.md``):
 
-    Router ──► participant ──► PublishConnection ──► PublishedTrack (per kind) ──► FrameSink.track_ended
-                          └──► SubscribeConnection ──► ForwardedTrack (per slot)
+    Router ──► participant ──► PublishConnection (Ingress) ──► PublishedTrack (per kind) ──► PacketSink
+                          └──► SubscribeConnection (Egress) ──► DownTrack (per slot)
 
 ``Router.close()`` ends every participant; ``leave()`` ends one; a second ``publish()`` for a
 participant (reconnect) replaces both of its connections.  An ended published track leaves
@@ -23,17 +23,17 @@ from .codecs import hearing_codec
 from .contract import (
     ConnectionQuality,
     ConnectionState,
-    FrameSink,
     MediaEvents,
     MediaSettings,
+    PacketSink,
     TrackInfo,
     TrackKind,
 )
 from .errors import MediaError, MediaErrorCode
-from .forwarding import PublishedTrack
 from .negotiation import KINDS, PublishConnection, SubscribeConnection
+from .published_track import PublishedTrack
 from .quality import QualityMeter
-from .wallclock import ParticipantClock, TrackClock
+from .stats import MediaStats
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +65,19 @@ def _combined_state(
 
 
 class Router:
-    """Forwards the encoded media of one hearing between its participants and to the recorder.
+    """Forwards the RTP packets of one hearing between its participants and to the recorder.
 
     Implements :class:`media.contract.MediaRouter`.  Installs the configured ICE
     host addresses process-wide (see :func:`aiortc_adapter.install_host_addresses`).
     """
 
-    def __init__(self, settings: MediaSettings, events: MediaEvents, sink: FrameSink | None = None) -> None:
+    def __init__(
+        self,
+        settings: MediaSettings,
+        events: MediaEvents,
+        sink: PacketSink | None = None,
+        stats: MediaStats | None = None,
+    ) -> None:
         check_aiortc_version()
         for kind in KINDS:
             hearing_codec(settings, kind)  # refuse an unsendable codec now, not at the first join
@@ -79,6 +85,7 @@ class Router:
         self._settings = settings
         self._events = events
         self._sink = sink
+        self.media_stats = stats or MediaStats()
         self._participants: dict[str, _Participant] = {}
         self._muted: dict[str, set[TrackKind]] = {}
         self._paused = False
@@ -103,7 +110,9 @@ class Router:
         async with self._lock(participant_id):
             self._check_open()
             participant = self._participants.get(participant_id) or _Participant(participant_id)
-            connection = PublishConnection(self._settings, lambda: self._leg_changed(participant_id))
+            connection = PublishConnection(
+                self._settings, self.media_stats, lambda: self._leg_changed(participant_id)
+            )
             try:
                 answer = await connection.answer(offer_sdp)
                 self._check_open()  # the hearing may have ended meanwhile
@@ -118,40 +127,43 @@ class Router:
             participant.tracks = {}
             participant.publish = connection
             participant.subscribe = SubscribeConnection(
-                participant_id, self._settings, self._events, lambda: self._leg_changed(participant_id)
+                participant_id,
+                self._settings,
+                self._events,
+                self.media_stats,
+                lambda: self._leg_changed(participant_id),
             )
             for other in self._participants.values():
                 if other is not participant:
                     for track in other.tracks.values():
                         if track.live:
                             participant.subscribe.subscribe(track)
-            clock = ParticipantClock()
-            for received in connection.received:
-                codec = hearing_codec(self._settings, received.kind)
+            for kind in connection.negotiated:
+                codec = hearing_codec(self._settings, kind)
                 info = TrackInfo(
-                    track_id=f"{participant_id}/{received.kind}/{participant.generation}",
+                    track_id=f"{participant_id}/{kind}/{participant.generation}",
                     participant_id=participant_id,
-                    kind=received.kind,
+                    kind=kind,
                     codec=codec.name,
                     clock_rate=codec.clock_rate,
                     channels=codec.channels,
                 )
                 track = PublishedTrack(
                     info,
-                    received.track,
-                    received.tap,
-                    TrackClock(clock, codec.clock_rate),
+                    connection.ingress.tap.send_rtcp,
+                    connection.ingress.rtcp_ssrc,
                     self._sink,
+                    self.media_stats,
                     self._settings.keyframe_min_interval_s,
                     on_live=self._track_live,
                     on_ended=self._track_ended,
                 )
-                track.set_forwarding(self._forwarding(participant_id, received.kind))
-                participant.tracks[received.kind] = track
-                track.start()
+                track.set_forwarding(self._forwarding(participant_id, kind))
+                participant.tracks[kind] = track
+                connection.attach(track)
             # the earlier connections go only now, so the participant never looks dropped
             for track in old_tracks:
-                await track.stop()
+                track.stop()
             if old_subscribe is not None:
                 await old_subscribe.close()
             if old_publish is not None:
@@ -204,8 +216,8 @@ class Router:
             await participant.meter.measure(
                 participant.participant_id,
                 participant.state,
-                participant.publish.pc if participant.publish else None,
-                participant.subscribe.pc if participant.subscribe else None,
+                participant.publish,
+                participant.subscribe,
             )
             for participant in list(self._participants.values())
         ]
@@ -268,7 +280,7 @@ class Router:
         publish, subscribe = participant.publish, participant.subscribe
         participant.publish = participant.subscribe = None
         for track in list(participant.tracks.values()):
-            await track.stop()
+            track.stop()
         participant.tracks.clear()
         if subscribe is not None:
             await subscribe.close()
@@ -292,7 +304,7 @@ class Router:
                 return
             participant.publish = None
             for track in list(participant.tracks.values()):
-                await track.stop()
+                track.stop()
             participant.tracks.clear()
             await connection.close()
             self._report_state(participant)

@@ -4,115 +4,33 @@ One file per track segment under ``<hearing folder>/tracks/``; Matroska/WebM
 flushed per packet with 1-second clusters, so a killed process loses at most
 about a second.  Timestamps are the frames' wall clock relative to the
 hearing epoch (the recorder's start), so every track shares one timeline.
-All disk work happens on one writer thread behind a bounded queue.
+It takes RTP packets (a :class:`PacketSink`) or assembled frames (a :class:`FrameSink`);
+reordering, depacketizing and all disk work happen on one writer thread behind a bounded
+queue, so the event loop only enqueues.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import queue
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from enum import Enum, StrEnum
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import av
-import av.container
-
-from media.contract import EncodedFrame, TrackInfo
-from recording import media_info as tags
-from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe_size
-from recording.durable import fsync_dir
+from media.contract import EncodedFrame, RtpPacket, SenderReport, TrackInfo
+from recording.disk import ensure_disk_space, free_disk_bytes
+from recording.packet_track import PacketTrack
+from recording.recorder_types import PacketStats, RecorderEvent, RecorderEventType, RecorderState
+from recording.segments import TRACKS_DIR, Segment, SegmentInfo, SegmentWriter, frame_size
+from recording.timeline import PublisherClock, TrackClock, publisher_connection
 
 log = logging.getLogger(__name__)
 
-TRACKS_DIR = "tracks"
-MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
-_MS = Fraction(1, 1000)
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-class RecorderState(Enum):
-    """Where a recorder is in its life."""
-
-    IDLE = "idle"
-    RECORDING = "recording"
-    PAUSED = "paused"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-class RecorderEventType(StrEnum):
-    """What the recorder tells the server (past tense)."""
-
-    SEGMENT_OPENED = "segment_opened"
-    SEGMENT_CLOSED = "segment_closed"
-    GAP_DETECTED = "recording_gap"
-    DISK_SPACE_LOW = "disk_space_low"
-    RECORDING_FAILED = "recording_failed"
-
-
-@dataclass(frozen=True)
-class SegmentInfo:
-    """One segment file of one track, with its span on the hearing timeline (seconds from the epoch)."""
-
-    path: str  # relative to the hearing folder
-    participant_id: str
-    track_id: str
-    kind: str
-    codec: str
-    index: int
-    width: int | None = None
-    height: int | None = None
-    first_time_s: float | None = None
-    last_time_s: float | None = None
-    frames: int = 0
-    closed: bool = False
-
-
-@dataclass(frozen=True)
-class RecorderEvent:
-    """A notice from the recorder; which optional fields are set depends on ``type``."""
-
-    type: RecorderEventType
-    hearing_id: str
-    track: TrackInfo | None = None
-    segment: SegmentInfo | None = None
-    reason: str | None = None
-    gap_start_s: float | None = None  # hearing timeline seconds
-    gap_end_s: float | None = None
-    free_bytes: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-class InsufficientDiskSpaceError(Exception):
-    """Free space on the recording volume is below the configured floor."""
-
-
-def free_disk_bytes(path: Path | str) -> int:
-    """Free bytes on the volume that holds ``path`` (or its nearest existing parent)."""
-    probe = Path(path).absolute()
-    while not probe.exists():
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
-def ensure_disk_space(path: Path | str, floor_bytes: int) -> int:
-    """Raise :class:`InsufficientDiskSpaceError` if less than ``floor_bytes`` are free; return free bytes."""
-    free = free_disk_bytes(path)
-    if free < floor_bytes:
-        raise InsufficientDiskSpaceError(f"{free} bytes free at {path}, floor is {floor_bytes}")
-    return free
+_EXPIRY_INTERVAL_S = 0.1
 
 
 class _Stop:
@@ -124,43 +42,23 @@ class _Pause:
 
 
 @dataclass
-class _Segment:
-    info: SegmentInfo  # as opened; counters below are folded in by snapshot()
-    path: Path
-    container: av.container.OutputContainer
-    stream: Any
-    first_pts: int = -1
-    last_pts: int = -1
-    frames: int = 0
-    sync_fd: int = -1
-    closed: bool = False
-
-    def snapshot(self) -> SegmentInfo:
-        return replace(
-            self.info,
-            first_time_s=self.first_pts / 1000 if self.first_pts >= 0 else None,
-            last_time_s=self.last_pts / 1000 if self.last_pts >= 0 else None,
-            frames=self.frames,
-            closed=self.closed,
-        )
-
-
-@dataclass
 class _Track:
     track: TrackInfo
-    segment: _Segment | None = None
+    segment: Segment | None = None
     last_wallclock: float | None = None
     skipped_before_keyframe: int = 0
+    packets: PacketTrack | None = None  # when the track is fed packets
 
 
 class HearingRecorder:
-    """Records a hearing's forwarded frames (a :class:`FrameSink`) into its folder without transcoding.
+    """Records a hearing's forwarded media into its folder without transcoding.
 
-    ``on_event`` receives :class:`RecorderEvent` s — on ``loop`` if one is
-    given or running at :meth:`start`, else on the writer thread.  After a
-    failure (queue overflow, write error, stalled disk) the state is FAILED,
-    one ``recording_failed`` event is sent and every later frame is counted
-    in :attr:`frames_lost`.
+    A :class:`media.contract.PacketSink` (RTP packets, reordered and depacketized on the writer
+    thread) and a :class:`media.contract.FrameSink` (assembled frames).  ``on_event`` receives
+    :class:`RecorderEvent` s — on ``loop`` if one is given or running at :meth:`start`, else on
+    the writer thread.  After a failure (queue overflow, write error, stalled disk) the state is
+    FAILED, one ``recording_failed`` event is sent and every later frame or packet is counted in
+    :attr:`frames_lost` or :attr:`packets_lost`.
     """
 
     def __init__(
@@ -171,7 +69,7 @@ class HearingRecorder:
         on_event: Callable[[RecorderEvent], None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         epoch: float | None = None,
-        queue_frames: int = 4000,
+        queue_frames: int = 16000,
         min_free_bytes: int = 1 << 30,
         warn_free_bytes: int = 4 << 30,
         gap_threshold_s: float = 1.0,
@@ -179,13 +77,17 @@ class HearingRecorder:
         disk_check_interval_s: float = 5.0,
         disk_warning_interval_s: float = 60.0,
         stall_timeout_s: float = 10.0,
+        reorder_hold_s: float = 0.4,
+        keyframe_retry_s: float = 1.0,
     ) -> None:
         self.folder = Path(folder)
         self.hearing_id = hearing_id
         self.on_event = on_event
         self._loop = loop
         self._epoch = epoch
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
+        # A SimpleQueue put is the cheapest hand-over there is; its bound is checked by size.
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue_limit = max(1, queue_frames)
         self.min_free_bytes = min_free_bytes
         self.warn_free_bytes = warn_free_bytes
         self.gap_threshold_s = gap_threshold_s
@@ -193,16 +95,22 @@ class HearingRecorder:
         self.disk_check_interval_s = disk_check_interval_s
         self.disk_warning_interval_s = disk_warning_interval_s
         self.stall_timeout_s = stall_timeout_s
+        self.reorder_hold_s = reorder_hold_s
+        self.keyframe_retry_s = keyframe_retry_s
         self._lock = threading.Lock()
         self._state = RecorderState.IDLE
         self._failure: str | None = None
         self._thread: threading.Thread | None = None
         self._last_progress = time.monotonic()
         self._segments: dict[str, SegmentInfo] = {}
-        self._names_used: dict[tuple[str, str], int] = {}
+        self._files = SegmentWriter(self.folder, hearing_id)
+        self._packet_tracks: list[PacketTrack] = []  # every packet-fed track so far, for the figures
         self.frames_written = 0
         self.frames_lost = 0
         self.frames_paused = 0
+        self.packets_received = 0  # every packet given, in any state
+        self.packets_lost = 0  # not recorded because recording failed (or overflowed)
+        self.packets_paused = 0
 
     # -- public state ------------------------------------------------------
 
@@ -227,6 +135,23 @@ class HearingRecorder:
         if self._epoch is None:
             raise RuntimeError("recorder not started")
         return self._epoch
+
+    @property
+    def packet_stats(self) -> PacketStats:
+        """Figures of the packet input (loss, duplicates, keyframe waits) over every track so far."""
+        with self._lock:
+            tracks = list(self._packet_tracks)
+        return PacketStats(
+            received=self.packets_received,
+            taken=sum(t.reorder.stats.received for t in tracks),
+            duplicates=sum(t.reorder.stats.duplicates for t in tracks),
+            missing=sum(t.reorder.stats.lost for t in tracks),
+            frames=sum(t.depacketizer.stats.frames for t in tracks),
+            frames_incomplete=sum(t.depacketizer.stats.frames_dropped for t in tracks),
+            frames_skipped=sum(t.keyframes.frames_skipped for t in tracks),
+            malformed=sum(t.depacketizer.stats.malformed for t in tracks),
+            keyframe_requests=sum(t.keyframes.requests for t in tracks),
+        )
 
     @property
     def segments(self) -> list[SegmentInfo]:
@@ -269,10 +194,7 @@ class HearingRecorder:
         """Write out what is queued, close every file and end the writer (blocking)."""
         thread = self._thread
         if thread is not None and thread.is_alive():
-            try:
-                self._queue.put(_Stop(), timeout=timeout)
-            except queue.Full:
-                self._fail("writer did not drain its queue while stopping")
+            self._queue.put(_Stop())
             thread.join(timeout)
             if thread.is_alive():
                 self._fail(f"writer did not finish within {timeout:.0f} s of stopping")
@@ -284,12 +206,36 @@ class HearingRecorder:
         """:meth:`stop` without blocking the event loop."""
         return await asyncio.to_thread(self.stop)
 
-    # -- FrameSink -----------------------------------------------------------
+    # -- PacketSink and FrameSink ---------------------------------------------
 
-    def track_started(self, track: TrackInfo) -> None:
-        """A participant published a track; its segment opens with its first usable frame."""
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None] | None = None) -> None:
+        """A participant published a track; its segment opens with its first usable frame.
+
+        ``request_keyframe`` (packet input) asks the publisher for a keyframe, from any thread.
+        """
         if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
-            self._enqueue(("start", track))
+            self._enqueue(("start", track, request_keyframe))
+
+    def packet(self, packet: RtpPacket) -> None:
+        """Queue one RTP packet for the writer; returns at once (reordered and depacketized there)."""
+        self.packets_received += 1
+        state = self._state
+        if state is RecorderState.RECORDING:
+            if time.monotonic() - self._last_progress > self.stall_timeout_s:
+                self._check_stall()
+            if self._queue.qsize() < self._queue_limit:
+                self._queue.put(packet)
+            else:
+                self._enqueue(packet)  # fails the recording: the disk is not keeping up
+        elif state is RecorderState.PAUSED:
+            self.packets_paused += 1
+        elif state is RecorderState.FAILED:
+            self.packets_lost += 1
+
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None:
+        """The publisher's latest sender report for a track: places its frames on the wall clock."""
+        if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
+            self._enqueue(("report", track, report))
 
     def frame(self, frame: EncodedFrame) -> None:
         """Queue one encoded frame for the writer; returns at once."""
@@ -305,19 +251,19 @@ class HearingRecorder:
     def track_ended(self, track: TrackInfo) -> None:
         """A track ended; its segment is closed."""
         if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
-            self._enqueue(("end", track))
+            self._enqueue(("end", track, None))
 
     # -- loop side helpers ---------------------------------------------------
 
     def _enqueue(self, item: object) -> None:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            if isinstance(item, EncodedFrame):
-                self.frames_lost += 1
-            self._fail(
-                f"recording queue overflowed ({self._queue.maxsize} items): the disk is not keeping up"
-            )
+        if self._queue.qsize() < self._queue_limit:
+            self._queue.put(item)
+            return
+        if isinstance(item, EncodedFrame):
+            self.frames_lost += 1
+        elif isinstance(item, RtpPacket):
+            self.packets_lost += 1
+        self._fail(f"recording queue overflowed ({self._queue_limit} items): the disk is not keeping up")
 
     def _check_stall(self) -> None:
         if self._queue.qsize() and time.monotonic() - self._last_progress > self.stall_timeout_s:
@@ -358,12 +304,13 @@ class HearingRecorder:
 
     def _run(self) -> None:
         tracks: dict[str, _Track] = {}
-        last_sync = last_disk_check = time.monotonic()
+        clocks: dict[str, PublisherClock] = {}  # one per publisher connection, shared by its tracks
+        last_sync = last_disk_check = last_expiry = time.monotonic()
         last_warning = -float("inf")
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=0.2)
+                    item = self._queue.get(timeout=_EXPIRY_INTERVAL_S)
                 except queue.Empty:
                     item = None
                 now = time.monotonic()
@@ -371,25 +318,58 @@ class HearingRecorder:
                 if self._state is RecorderState.FAILED:
                     if isinstance(item, EncodedFrame):
                         self.frames_lost += 1
+                    elif isinstance(item, RtpPacket):
+                        self.packets_lost += 1
                     break
-                if isinstance(item, _Stop):
-                    break
-                if isinstance(item, EncodedFrame):
+                if isinstance(item, RtpPacket):
+                    state = tracks.get(item.track.track_id)
+                    if state is None or state.packets is None:
+                        state = self._packet_track(tracks, clocks, item.track, None)
+                    assert state.packets is not None
+                    for frame in state.packets.packet(item):
+                        self._write(tracks, frame)
+                elif isinstance(item, EncodedFrame):
                     try:
                         self._write(tracks, item)
                     except Exception:
                         self.frames_lost += 1
                         raise
+                elif isinstance(item, _Stop):
+                    self._drain(tracks)
+                    break
                 elif isinstance(item, _Pause):
+                    self._drain(tracks)
                     for state in tracks.values():
                         self._close_segment(state)
                         state.last_wallclock = None
+                        if state.packets is not None:
+                            state.packets.restart()
                 elif isinstance(item, tuple):
-                    command, track = item
+                    command, track, argument = item
                     if command == "start":
-                        tracks.setdefault(track.track_id, _Track(track))
+                        if argument is not None:
+                            self._packet_track(tracks, clocks, track, argument)
+                        else:
+                            tracks.setdefault(track.track_id, _Track(track))
+                    elif command == "report":
+                        state = tracks.get(track.track_id)
+                        if state is None or state.packets is None:
+                            state = self._packet_track(tracks, clocks, track, None)
+                        assert state.packets is not None
+                        state.packets.sender_report(argument)
                     elif command == "end" and track.track_id in tracks:
+                        state = tracks[track.track_id]
+                        if state.packets is not None:
+                            for frame in state.packets.drain():
+                                self._write(tracks, frame)
                         self._close_segment(tracks.pop(track.track_id))
+                if now - last_expiry >= _EXPIRY_INTERVAL_S:
+                    # a track whose packets stopped coming still gives up its holes after the hold
+                    last_expiry = now
+                    for state in list(tracks.values()):
+                        if state.packets is not None:
+                            for frame in state.packets.expire(now):
+                                self._write(tracks, frame)
                 if now - last_sync >= self.fsync_interval_s:
                     self._sync(tracks)
                     last_sync = now
@@ -420,6 +400,41 @@ class HearingRecorder:
                 return
             if isinstance(item, EncodedFrame):
                 self.frames_lost += 1
+            elif isinstance(item, RtpPacket):
+                self.packets_lost += 1
+
+    def _packet_track(
+        self,
+        tracks: dict[str, _Track],
+        clocks: dict[str, PublisherClock],
+        track: TrackInfo,
+        request_keyframe: Callable[[], None] | None,
+    ) -> _Track:
+        """The writer's state of a packet-fed track, made on its first start, packet or report."""
+        state = tracks.get(track.track_id)
+        if state is None:
+            state = tracks[track.track_id] = _Track(track)
+        if state.packets is None:
+            publisher = clocks.setdefault(publisher_connection(track), PublisherClock())
+            state.packets = PacketTrack(
+                track,
+                TrackClock(publisher, track.clock_rate),
+                request_keyframe,
+                hold_s=self.reorder_hold_s,
+                keyframe_retry_s=self.keyframe_retry_s,
+            )
+            with self._lock:
+                self._packet_tracks.append(state.packets)
+        elif request_keyframe is not None:
+            state.packets.set_request_keyframe(request_keyframe)
+        return state
+
+    def _drain(self, tracks: dict[str, _Track]) -> None:
+        """Write out every frame still held in a reorder buffer."""
+        for state in list(tracks.values()):
+            if state.packets is not None:
+                for frame in state.packets.drain():
+                    self._write(tracks, frame)
 
     def _write(self, tracks: dict[str, _Track], frame: EncodedFrame) -> None:
         state = tracks.get(frame.track.track_id)
@@ -438,7 +453,7 @@ class HearingRecorder:
             )
         segment = state.segment
         if frame.track.kind == "video":
-            size = self._frame_size(frame)
+            size = frame_size(frame)
             if segment is None:
                 if not frame.keyframe:
                     state.skipped_before_keyframe += 1
@@ -450,87 +465,13 @@ class HearingRecorder:
         elif segment is None:
             segment = self._open_segment(state, None)
         state.last_wallclock = frame.wallclock
-        self._mux(segment, frame, seconds)
-
-    @staticmethod
-    def _frame_size(frame: EncodedFrame) -> tuple[int, int] | None:
-        if not frame.keyframe:
-            return None
-        if frame.width and frame.height:
-            return frame.width, frame.height
-        if frame.track.codec.lower() == "vp8":
-            return vp8_keyframe_size(frame.data)
-        return None
-
-    def _mux(self, segment: _Segment, frame: EncodedFrame, seconds: float) -> None:
-        # Wall clocks can step back (a new RTCP mapping); the container needs rising timestamps.
-        pts = max(round(seconds * 1000), segment.last_pts + 1, 0)
-        packet = av.Packet(frame.data)
-        packet.stream = segment.stream
-        packet.time_base = _MS
-        packet.pts = packet.dts = pts
-        if frame.track.kind == "audio":
-            ms = opus_packet_ms(frame.data)
-            if ms:
-                packet.duration = max(1, round(ms))
-        packet.is_keyframe = frame.keyframe or frame.track.kind == "audio"
-        first_write = segment.last_pts < 0
-        segment.container.mux(packet)
-        segment.last_pts = pts
-        segment.frames += 1
-        if first_write:
-            segment.first_pts = pts
-            # The file exists from the header write on: make its directory entry durable.
-            segment.sync_fd = os.open(segment.path, os.O_RDONLY)
-            fsync_dir(segment.path.parent)
+        self._files.mux(segment, frame, seconds)
         self.frames_written += 1
 
-    def _segment_path(self, track: TrackInfo, extension: str) -> tuple[int, Path]:
-        key = (track.participant_id, track.kind)
-        index = self._names_used.get(key, 0)
-        stem = _SAFE_NAME.sub("_", track.participant_id)
-        while True:
-            index += 1
-            path = self.folder / TRACKS_DIR / f"{stem}-{track.kind}-{index:03d}.{extension}"
-            if not path.exists():
-                self._names_used[key] = index
-                return index, path
-
-    def _open_segment(self, state: _Track, size: tuple[int, int] | None) -> _Segment:
+    def _open_segment(self, state: _Track, size: tuple[int, int] | None) -> Segment:
         track = state.track
-        spec = codec_spec(track.codec)
-        index, path = self._segment_path(track, spec.extension)
-        container = av.open(str(path), "w", format=spec.container_format, options=dict(MUX_OPTIONS))
-        epoch_dt = datetime.fromtimestamp(self.epoch, UTC)
-        container.metadata.update(
-            {
-                tags.TAG_HEARING_ID: self.hearing_id,
-                tags.TAG_PARTICIPANT_ID: track.participant_id,
-                tags.TAG_TRACK_ID: track.track_id,
-                tags.TAG_KIND: track.kind,
-                tags.TAG_SEGMENT: str(index),
-                tags.TAG_EPOCH_UTC: epoch_dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                tags.TAG_EPOCH_US: str(round(self.epoch * 1_000_000)),
-                tags.TAG_RECORDER: tags.RECORDER_NAME,
-            }
-        )
-        width, height = size if size is not None else (None, None)
-        if track.kind == "video":
-            stream = container.add_mux_stream(spec.codec_name, width=width or 640, height=height or 480)
-        else:
-            stream = self._add_opus_stream(container, track.channels)
-        stream.time_base = _MS
-        info = SegmentInfo(
-            path=str(path.relative_to(self.folder)),
-            participant_id=track.participant_id,
-            track_id=track.track_id,
-            kind=track.kind,
-            codec=spec.codec_name,
-            index=index,
-            width=width,
-            height=height,
-        )
-        segment = _Segment(info=info, path=path, container=container, stream=stream)
+        segment = self._files.open(track, size, self.epoch)
+        info = segment.info
         state.segment = segment
         with self._lock:
             self._segments[info.path] = info
@@ -546,31 +487,14 @@ class HearingRecorder:
         state.skipped_before_keyframe = 0
         return segment
 
-    @staticmethod
-    def _add_opus_stream(container: av.container.OutputContainer, channels: int) -> Any:
-        # A stream built from an unopened template is never opened as an encoder, so the
-        # OpusHead we set stays (pre-skip 0: every recorded sample is kept).
-        with av.open(io.BytesIO(), "w", format="webm") as scratch:
-            template = scratch.add_stream("libopus", rate=48000)
-            stream = container.add_stream_from_template(template)
-        stream.codec_context.layout = "stereo" if channels == 2 else "mono"
-        stream.codec_context.extradata = opus_head(channels)
-        return stream
-
     def _close_segment(self, state: _Track) -> None:
         segment = state.segment
         if segment is None:
             return
         state.segment = None
         try:
-            segment.container.close()
-            if segment.sync_fd >= 0:
-                os.fsync(segment.sync_fd)
+            self._files.close(segment)
         finally:
-            if segment.sync_fd >= 0:
-                os.close(segment.sync_fd)
-                segment.sync_fd = -1
-            segment.closed = True
             self._publish(segment)
         self._emit(
             RecorderEvent(
@@ -581,7 +505,7 @@ class HearingRecorder:
             )
         )
 
-    def _publish(self, segment: _Segment) -> None:
+    def _publish(self, segment: Segment) -> None:
         info = segment.snapshot()
         with self._lock:
             self._segments[info.path] = info

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hearing_server.domain.hearing import HearingStatus
-from media.contract import FrameSink, MediaEvents, MediaRouter, MediaSettings
+from media.contract import MediaEvents, MediaRouter, MediaSettings, PacketSink
+from media.stats import MediaStats
 from signaling.placement import Placement, SingleNode
 from signaling.protocol import ErrorCode, ProtocolError
 from signaling.room.hearing import LiveHearing
@@ -20,13 +21,25 @@ log = logging.getLogger(__name__)
 
 
 def default_media_factory(
-    settings: MediaSettings, events: MediaEvents, sink: FrameSink | None
+    settings: MediaSettings, events: MediaEvents, sink: PacketSink | None
 ) -> MediaRouter:
     """The production media plane (imported only when a hearing first needs media)."""
     from media.router import Router
 
     router: MediaRouter = Router(settings, events, sink)
     return router
+
+
+def media_factory_counting_into(stats: MediaStats) -> MediaFactory:
+    """The production media plane, every router counting into one ``stats`` (which /metrics reads)."""
+
+    def factory(settings: MediaSettings, events: MediaEvents, sink: PacketSink | None) -> MediaRouter:
+        from media.router import Router
+
+        router: MediaRouter = Router(settings, events, sink, stats)
+        return router
+
+    return factory
 
 
 class Gate(Protocol):

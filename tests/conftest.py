@@ -98,4 +98,5 @@ def config(tmp_path: Path, database_url: str) -> Iterator[Config]:
         database_url=database_url,
         ice_host_addresses=["127.0.0.1"],
         uvloop=False,
+        media_workers=0,  # media in the test's process; tests/workers start worker processes
     )

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hearing_server.api import cluster, health, hearings, invitations, login, openapi, parties, records, users
+from hearing_server.api import (
+    acts,
+    cluster,
+    health,
+    hearings,
+    invitations,
+    login,
+    openapi,
+    parties,
+    records,
+    users,
+)
 from hearing_server.api.registry import ROUTES, RouteTable
 
-API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records, cluster)
+API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records, cluster, acts)
 
 
 def setup(app: web.Application) -> RouteTable:

@@ -6,20 +6,17 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from hearing_server.domain.errors import Conflict
 from hearing_server.domain.events import EventType
 from hearing_server.record.event_log import EventRecorder
-from media.contract import EncodedFrame, TrackInfo
-from recording.recorder import (
-    HearingRecorder,
-    InsufficientDiskSpaceError,
-    RecorderEvent,
-    RecorderEventType,
-    RecorderState,
-    SegmentInfo,
-)
+from media.contract import EncodedFrame, RtpPacket, SenderReport, TrackInfo
+from recording.disk import InsufficientDiskSpaceError
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent, RecorderEventType, RecorderState
+from recording.segments import SegmentInfo
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +36,58 @@ _INDICATOR: dict[RecorderState, RecordingStatus] = {
 }
 
 
+class Recorder(Protocol):
+    """What :class:`LiveRecording` drives: a :class:`HearingRecorder` here, or one on a media worker."""
+
+    @property
+    def state(self) -> RecorderState: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def epoch(self) -> float: ...
+    @property
+    def segments(self) -> list[SegmentInfo]: ...
+
+    frames_written: int
+    frames_lost: int
+
+    async def astart(self) -> None:
+        """Check disk space, fix the epoch and start writing."""
+
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    async def aclose(self) -> list[SegmentInfo]: ...
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None] | None = None) -> None: ...
+    def packet(self, packet: RtpPacket) -> None: ...
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None: ...
+    def frame(self, frame: EncodedFrame) -> None: ...
+    def track_ended(self, track: TrackInfo) -> None: ...
+
+
+class RecorderFactory(Protocol):
+    """Makes the recorder of one recording run (local, or on the hearing's media worker)."""
+
+    def __call__(
+        self,
+        folder: Path,
+        hearing_id: str,
+        *,
+        on_event: Callable[[RecorderEvent], None],
+        loop: asyncio.AbstractEventLoop,
+        epoch: float | None,
+        min_free_bytes: int,
+        warn_free_bytes: int,
+    ) -> Recorder: ...
+
+
+class LocalRecorder(HearingRecorder):
+    """The recorder in this process, its writer thread started off the event loop."""
+
+    async def astart(self) -> None:
+        """:meth:`HearingRecorder.start` on a thread (it checks the disk)."""
+        await asyncio.to_thread(self.start)
+
+
 def hearing_epoch(entries: list[dict[str, Any]]) -> float | None:
     """The timeline zero of a hearing recorded before (the first ``recording_started`` with an epoch)."""
     for entry in entries:
@@ -50,7 +99,8 @@ def hearing_epoch(entries: list[dict[str, Any]]) -> float | None:
 
 
 class LiveRecording:
-    """Records one hearing in session (a frame sink); failures reach the log and the operators at once.
+    """Records one hearing in session (a packet sink, or a frame sink); failures reach the log and the
+    operators at once.
 
     Every recorder of a hearing — after a recess, a failure or a server restart — shares the
     hearing's first epoch, so all its segments lie on one timeline.
@@ -72,9 +122,15 @@ class LiveRecording:
         self.on_alert = on_alert
         self.on_change = on_change
         self.on_stopped = on_stopped
-        self._recorder: HearingRecorder | None = None
+        self._recorder: Recorder | None = None
+        # Replaced by the media plane when the hearing's media runs on a worker process.
+        self.recorder_factory: RecorderFactory = LocalRecorder
         self._epoch: float | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        # Live tracks and how to ask for their keyframes: a recorder started later (the session
+        # begins, or restarts after a failure) is told of them, so it can ask for its first keyframe.
+        self._tracks: dict[str, tuple[TrackInfo, Callable[[], None] | None]] = {}
+        self._reports: dict[str, SenderReport] = {}  # the latest of each live track, for the same reason
         self.last_failure: str | None = None
 
     @property
@@ -110,16 +166,29 @@ class LiveRecording:
         return self._recorder.segments if self._recorder is not None else []
 
     @property
-    def recorder(self) -> HearingRecorder | None:
+    def recorder(self) -> Recorder | None:
         """The recorder writing now (for measurements and tests)."""
         return self._recorder
 
-    # -- frame sink ------------------------------------------------------------------------------
+    # -- packet sink and frame sink --------------------------------------------------------------
 
-    def track_started(self, track: TrackInfo) -> None:
-        """A track begins; recorded once the hearing is in session."""
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None] | None = None) -> None:
+        """A track begins; recorded once the hearing is in session (``request_keyframe``: packet input)."""
+        self._tracks[track.track_id] = (track, request_keyframe)
         if self._recorder is not None:
-            self._recorder.track_started(track)
+            self._recorder.track_started(track, request_keyframe)
+
+    def packet(self, packet: RtpPacket) -> None:
+        """One forwarded RTP packet; queued for the writer thread."""
+        if self._recorder is not None:
+            self._recorder.packet(packet)
+
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None:
+        """A publisher's sender report: how the track's RTP time maps to wall-clock time."""
+        if track.track_id in self._tracks:
+            self._reports[track.track_id] = report
+        if self._recorder is not None:
+            self._recorder.sender_report(track, report)
 
     def frame(self, frame: EncodedFrame) -> None:
         """One forwarded frame; queued for the writer thread."""
@@ -128,6 +197,8 @@ class LiveRecording:
 
     def track_ended(self, track: TrackInfo) -> None:
         """A track ends (participant left or reconnected)."""
+        self._tracks.pop(track.track_id, None)
+        self._reports.pop(track.track_id, None)
         if self._recorder is not None:
             self._recorder.track_ended(track)
 
@@ -151,7 +222,7 @@ class LiveRecording:
             confirmation_log = await self._events.confirmation_log(self.hearing_id)
             entries = await asyncio.to_thread(lambda: [e.to_dict() for e in confirmation_log.entries()])
             self._epoch = hearing_epoch(entries)
-        recorder = HearingRecorder(
+        recorder = self.recorder_factory(
             folder,
             self.hearing_id,
             on_event=self._on_recorder_event,
@@ -163,7 +234,7 @@ class LiveRecording:
             warn_free_bytes=max(2 * self._min_free_bytes, self._min_free_bytes + (1 << 30)),
         )
         try:
-            await asyncio.to_thread(recorder.start)
+            await recorder.astart()
         except InsufficientDiskSpaceError as exc:
             await self._events.record(
                 self.hearing_id, EventType.RECORDING_FAILED, actor="system", details={"reason": str(exc)}
@@ -176,6 +247,11 @@ class LiveRecording:
             raise Conflict(f"recording cannot start: {exc}", code="recording_unavailable") from exc
         resumed = self._epoch is not None
         self._recorder = recorder
+        for track, request_keyframe in self._tracks.values():
+            recorder.track_started(track, request_keyframe)
+            report = self._reports.get(track.track_id)
+            if report is not None:
+                recorder.sender_report(track, report)
         self._epoch = recorder.epoch
         self.last_failure = None
         details: dict[str, Any] = {

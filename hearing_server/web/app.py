@@ -17,10 +17,11 @@ from hearing_server.api.metrics import METRICS, Metrics, metrics_middleware
 from hearing_server.auth.passwords import PASSWORDS, Passwords
 from hearing_server.auth.ratelimit import LOGIN_LIMITER, LoginLimiter
 from hearing_server.config import CONFIG, Config
+from hearing_server.notify.worker import notifications_context
 from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
-from hearing_server.web import cluster, drain
+from hearing_server.web import cluster, drain, media_workers
 from hearing_server.web import ws as signaling_ws
 from web_client import routes as web_client_routes
 
@@ -31,7 +32,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(config.effective_database_url)
     app[ENGINE] = engine
     app[SESSIONS] = sessionmaker(engine)
-    app[EVENTS] = EventRecorder(app[SESSIONS], config.recordings_dir, shared=config.clustered)
+    app[EVENTS] = EventRecorder(
+        app[SESSIONS], config.recordings_dir, max_open_logs=config.max_open_logs, shared=config.clustered
+    )
     yield
     await app[EVENTS].close()
     await engine.dispose()
@@ -50,9 +53,12 @@ def create_app(config: Config) -> web.Application:
     app[SCHEDULE_LOCK] = asyncio.Lock()
     security.setup(app)
     app.cleanup_ctx.append(_database)
+    # After the database: cleanup runs in reverse, so the worker finishes its attempt before the engine goes.
+    app.cleanup_ctx.append(notifications_context)
     api_routes.setup(app)
     cluster.setup(app)
     app.cleanup_ctx.append(records.records_context)
+    media_workers.setup(app)
     signaling_ws.setup(
         app,
         recording_factory=records.recording_factory(app),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
@@ -9,9 +10,11 @@ from urllib.parse import urlsplit
 from aiohttp import WSMessage, WSMsgType, web
 
 from hearing_server import turn
+from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
 from hearing_server.auth.client import client_ip, user_agent
+from hearing_server.auth.guessing import GuessGuard
 from hearing_server.cluster.node import CLUSTER_NODE
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
@@ -19,7 +22,9 @@ from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
 from hearing_server.web.bridge import BRIDGE_PATH, bridge, remote_host, verify_opening
 from hearing_server.web.entry import ConnectionGate, LiveEntry
-from signaling.live import LiveHearings, default_media_factory
+from media.stats import MediaStats
+from signaling.admission import SocketAdmission
+from signaling.live import LiveHearings, media_factory_counting_into
 from signaling.room.media_session import MediaFactory, RecordingFactory
 from signaling.room.participant import ClientInfo
 from signaling.room.store import RoomSettings
@@ -27,6 +32,7 @@ from signaling.session import SignalingSession
 
 LIVE_HEARINGS = web.AppKey("live_hearings", LiveHearings)
 LIVE_ENTRY = web.AppKey("live_entry", LiveEntry)
+SOCKET_ADMISSION = web.AppKey("socket_admission", SocketAdmission)
 MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
 RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
 ON_ENDED: web.AppKey[Callable[[str], Awaitable[None]]] = web.AppKey("on_hearing_ended")
@@ -56,26 +62,51 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
-    await ws.prepare(request)
     client = ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
-    first: WSMessage | None = None
-    if CLUSTER_NODE in request.app:
-        # A cluster node looks at the join first: a hearing hosted by another node is bridged there.
-        first = await ws.receive()
-        if first.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
-            return ws
-        if first.type is WSMsgType.TEXT and len(first.data) <= config.ws_max_message_bytes:
-            remote = await remote_host(request.app, first.data)
-            if remote is not None:
-                bridges = request.app[BRIDGED]
-                bridges.add(ws)
-                try:
-                    await bridge(request.app, request, ws, first.data, *remote)
-                finally:
-                    bridges.discard(ws)
-                return ws
-    gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
-    await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate, first).run()
+    ticket = request.app[SOCKET_ADMISSION].enter(client.ip)
+    if ticket is None:
+        raise web.HTTPTooManyRequests(text="too many signaling connections from this address")
+    try:
+        await ws.prepare(request)
+        connected_at = asyncio.get_running_loop().time()
+        first: WSMessage | None = None
+        if CLUSTER_NODE in request.app:
+            # A cluster node looks at the join first: a hearing hosted by another node is bridged there.
+            # The join deadline runs from the upgrade, so it covers this read too (a socket silent past it
+            # goes to the session, whose deadline has passed: it answers join_timeout and closes).
+            with contextlib.suppress(TimeoutError):
+                first = await ws.receive(timeout=config.ws_join_timeout_s)
+            if first is not None:
+                if first.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return ws
+                if first.type is WSMsgType.TEXT and len(first.data) <= config.ws_max_message_bytes:
+                    remote = await remote_host(request.app, first.data)
+                    if remote is not None:
+                        # The hosting node seats the party (and enforces its join deadline on the bridge);
+                        # here the socket counts as joined, so parties behind one address are not capped
+                        # at the unjoined limit.
+                        ticket.joined()
+                        bridges = request.app[BRIDGED]
+                        bridges.add(ws)
+                        try:
+                            await bridge(request.app, request, ws, first.data, *remote)
+                        finally:
+                            bridges.discard(ws)
+                        return ws
+        gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
+        session = SignalingSession(
+            ws,
+            client,
+            request.app[LIVE_HEARINGS],
+            gate,
+            first=first,
+            ticket=ticket,
+            join_timeout_s=config.ws_join_timeout_s,
+            connected_at=connected_at,
+        )
+        await session.run()
+    finally:
+        ticket.leave()
     return ws
 
 
@@ -90,7 +121,11 @@ async def bridged_websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     client = ClientInfo(ip=ip, user_agent=agent)
     gate = ConnectionGate(request.app[LIVE_ENTRY], request, ip)
-    await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate).run()
+    # The bridging node admitted the socket (SocketAdmission); the join deadline applies here as well.
+    session = SignalingSession(
+        ws, client, request.app[LIVE_HEARINGS], gate, join_timeout_s=config.ws_join_timeout_s
+    )
+    await session.run()
     return ws
 
 
@@ -112,12 +147,21 @@ def room_settings(config: Config) -> RoomSettings:
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
-    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
+    config, refused = app[CONFIG], app[METRICS].refused_guesses
+    guesses = GuessGuard(
+        config.token_failures_per_address,
+        config.token_failures_budget,
+        on_refused=lambda scope: refused.labels(scope).inc(),
+    )
+    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS], guesses)
+    media_stats = MediaStats()
+    if METRICS in app:
+        app[METRICS].watch_media(media_stats)
     node = app.get(CLUSTER_NODE)
     registry = LiveHearings(
         room_settings(app[CONFIG]),
         SqlRoomStore(app[SESSIONS], app[EVENTS]),
-        media_factory=app.get(MEDIA_FACTORY) or default_media_factory,
+        media_factory=app.get(MEDIA_FACTORY) or media_factory_counting_into(media_stats),
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),
         placement=node,
@@ -177,5 +221,7 @@ def setup(
             )(bridged_websocket)
         )
     app[BRIDGED] = set()
+    config = app[CONFIG]
+    app[SOCKET_ADMISSION] = SocketAdmission(config.ws_per_address, config.ws_unjoined_per_address)
     app.cleanup_ctx.append(_live_hearings)
     app.on_shutdown.append(_interrupt_live_hearings)

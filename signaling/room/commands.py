@@ -12,7 +12,7 @@ from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.party import PartyRole, PartyState
 from media.contract import TrackKind
-from media.errors import MediaError
+from media.errors import MediaError, MediaErrorCode
 from signaling import protocol as p
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
 from signaling.room import readmission
@@ -170,7 +170,12 @@ class RoomCommands:
                 )
             if room.status not in MEDIA_STATUSES:
                 raise ProtocolError(ErrorCode.INVALID_STATE, "open the waiting room first")
-            router = room.media.ensure(room.status)
+            try:
+                router = room.media.ensure(room.status)
+            except MediaError as exc:
+                if exc.code is MediaErrorCode.CAPACITY_EXHAUSTED:
+                    raise ProtocolError(ErrorCode.CAPACITY_EXHAUSTED, exc.message[:300]) from exc
+                raise ProtocolError(ErrorCode.MEDIA_ERROR, exc.message[:300]) from exc
             room.media.apply_mutes(part)
         try:
             answer = await router.publish(part.party_id, sdp)

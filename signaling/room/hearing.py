@@ -387,6 +387,7 @@ class LiveHearing:
             self.media.recording_status,
             self.participants.values(),
             self.settings.node_id,
+            self.media.host,
         )
 
     def broadcast(self) -> None:

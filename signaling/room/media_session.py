@@ -15,10 +15,10 @@ from typing import Protocol
 from hearing_server.domain.hearing import HearingStatus
 from media.contract import (
     ConnectionState,
-    FrameSink,
     MediaEvents,
     MediaRouter,
     MediaSettings,
+    PacketSink,
     TrackMapping,
 )
 from media.errors import MediaError
@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 QUALITY_INTERVAL_S = 2.0
 
 
-class HearingRecording(FrameSink, Protocol):
-    """The recording of one hearing as the room drives it: a frame sink with a lifecycle and an indicator."""
+class HearingRecording(PacketSink, Protocol):
+    """The recording of one hearing as the room drives it: a packet sink with a lifecycle and an indicator."""
 
     on_alert: Callable[[str, str], None] | None  # (code, message) for the operators
     on_change: Callable[[], None] | None  # the indicator changed
@@ -51,7 +51,7 @@ class HearingRecording(FrameSink, Protocol):
         """Close every file durably."""
 
 
-MediaFactory = Callable[[MediaSettings, MediaEvents, FrameSink | None], MediaRouter]
+MediaFactory = Callable[[MediaSettings, MediaEvents, PacketSink | None], MediaRouter]
 RecordingFactory = Callable[[str], HearingRecording | None]  # hearing id → its recording
 
 
@@ -114,6 +114,12 @@ class MediaSession:
         self._quality_task: asyncio.Task[None] | None = None
 
     @property
+    def host(self) -> str | None:
+        """Which media worker hosts the hearing (``None`` for media in this process or none yet)."""
+        host = getattr(self.router, "host", None)
+        return host if isinstance(host, str) else None
+
+    @property
     def recording_status(self) -> str:
         """The recording indicator: ``off``, ``recording``, ``paused`` or ``failed``."""
         return self.recording.status if self.recording is not None else "off"
@@ -126,6 +132,7 @@ class MediaSession:
                 recording.on_alert = self._room.alert_staff
                 recording.on_change = self._room.broadcast
             settings = MediaSettings(
+                hearing_id=self._hearing_id,
                 host_addresses=list(self._settings.ice_host_addresses),
                 ice_servers=[{"urls": url} for url in self._settings.ice_servers],
                 ice_servers_source=partial(self._settings.ice_servers_for, None)

@@ -33,9 +33,10 @@ def snapshot(
     recording: str,
     participants: Iterable[Participant],
     node: str = "",
+    media_host: str | None = None,
 ) -> dict[str, Any]:
     """The ``state`` message as ``viewer`` may see it: the room only once admitted, the waiting room
-    only for the operator."""
+    only for the operator, the media worker hosting the hearing only for staff."""
     everyone = list(participants)
     sees_room = viewer.in_room or viewer.staff
     hearing: dict[str, Any] = {"status": status.value, "recording": recording}
@@ -54,6 +55,8 @@ def snapshot(
         },
         "participants": [participant_view(q) for q in everyone if q.in_room] if sees_room else [],
     }
+    if viewer.staff and media_host is not None:
+        message["hearing"]["media_host"] = media_host
     if viewer.operator:
         message["waiting"] = [
             {

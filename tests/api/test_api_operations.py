@@ -64,6 +64,9 @@ async def test_metrics_count_requests_per_app(make_api: MakeApi) -> None:
     assert 'route="/api/v1/hearings/{hearing_id}",status="401"' in text
     assert 'hearing_http_request_duration_seconds_count{method="GET",route="/healthz"} 3.0' in text
     assert "hearing_live_hearings 0.0" in text and "hearing_live_participants 0.0" in text
+    # the media plane's packet transit histogram and counters are there before any hearing has media
+    assert 'hearing_media_transit_seconds_bucket{le="0.002"} 0.0' in text
+    assert "hearing_media_transit_seconds_count 0.0" in text and "hearing_media_packets_in_total 0.0" in text
     first.app[METRICS].live_hearings.set(2)
     assert "hearing_live_hearings 2.0" in (await first.call("GET", "/metrics")).body.decode()
     other = (await second.call("GET", "/metrics")).body.decode()

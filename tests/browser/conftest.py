@@ -32,6 +32,7 @@ async def server(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[LiveSer
         court_name="Алматы қаласының №2 аудандық соты",
         timezone="Asia/Almaty",
         uvloop=False,
+        media_workers=0,  # media in the test's process; tests/workers start worker processes
     )
     live = await start_server(config)
     try:

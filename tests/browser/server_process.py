@@ -35,6 +35,7 @@ class ServerProcess:
             HEARING_PUBLIC_URL=self.base_url,
             HEARING_DATA_DIR=str(self.data_dir),
             HEARING_UVLOOP="false",
+            HEARING_MEDIA_WORKERS="0",
         )
         env.update({f"HEARING_{name.upper()}": value for name, value in self._settings.items()})
         return env

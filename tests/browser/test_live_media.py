@@ -7,11 +7,14 @@ and audio from each other one, see each one's colour, and the court's mute, remo
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     STAFF_PASSWORD,
     FakeMedia,
     LiveServer,
@@ -313,3 +316,92 @@ async def _grows(page: Page, source: str, measure: Any, seconds: float = 2.0) ->
     before = await measure(page, source)
     await asyncio.sleep(seconds)
     return await measure(page, source) > before
+
+
+OUTBOUND_VIDEO_JS = """
+async () => {
+  const publish = window.hearingClient.call._publish;
+  if (!publish) return null;
+  for (const entry of (await publish.pc.getStats()).values()) {
+    if (entry.type === 'outbound-rtp' && entry.kind === 'video') {
+      return {bytes: entry.bytesSent, at: entry.timestamp, width: entry.frameWidth || 0,
+              target: entry.targetBitrate || 0, limit: entry.qualityLimitationReason || ''};
+    }
+  }
+  return null;
+}
+"""
+
+
+def write_noise_y4m(path: Path, width: int = 640, height: int = 480, frames: int = 8) -> Path:
+    """A camera clip of random pixels: nothing compresses it, so the encoder sends what it is allowed to."""
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n")
+            out.write(os.urandom(width * height * 3 // 2))
+    return path
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.media
+async def test_party_video_bitrate_ramps_up_with_the_servers_bandwidth_feedback(
+    server: LiveServer, playwright: Playwright, tmp_path: Path
+) -> None:
+    """The server's REMB and receiver reports let the browser's encoder reach its usual bitrate at 640x480."""
+    username = await server.add_staff("secretary1")
+    hearing = await server.schedule(notice_language="ru")
+    party_id, party_url = await server.invite(hearing["id"], "Петрова Мария", role="witness", language="ru")
+    media = tmp_path / "media"
+    media.mkdir()
+    court_browser = await launch(playwright, COURTROOM, media)
+    party_browser = await playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            *CHROMIUM_ARGS,
+            f"--use-file-for-fake-video-capture={write_noise_y4m(media / 'noise.y4m')}",
+            f"--use-file-for-fake-audio-capture={PARTY_A.files(media)[1]}",
+        ],
+    )
+    try:
+        court = await (await desktop(court_browser, "ru")).new_page()
+        party = await (await phone(party_browser, playwright, "ru")).new_page()
+        await court.goto(f"{server.base_url}/login?next=/console/hearing/{hearing['id']}")
+        await court.fill("#login-username", username)
+        await court.fill("#login-password", STAFF_PASSWORD)
+        await court.click("#login-submit")
+        await court.wait_for_function("() => window.hearingClient && window.hearingClient.state")
+        if await court.locator("#cmd-open").is_visible():
+            await court.click("#cmd-open")
+        await party_enters_waiting_room(party, party_url, "ru")
+        await court.click(f"#waiting-list button[data-action='admit'][data-party-id='{party_id}']")
+        await expect(party.locator("#screen-hearing")).to_be_visible()
+        await court.click("#cmd-start")
+
+        first = await wait_for(lambda: party.evaluate(OUTBOUND_VIDEO_JS), "the party's video sender")
+        # (s, sent kbps, frame width, encoder target kbps) each second; the first seconds carry the
+        # start-up keyframes, so the encoder's target and the sustained rate are what count
+        samples: list[tuple[float, int, int, int]] = []
+        previous = first
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while loop.time() - started < 15:
+            await asyncio.sleep(1.0)
+            now = await party.evaluate(OUTBOUND_VIDEO_JS)
+            seconds = (now["at"] - previous["at"]) / 1000
+            if seconds > 0:
+                kbps = (now["bytes"] - previous["bytes"]) * 8 / 1000 / seconds
+                samples.append(
+                    (round(loop.time() - started, 1), round(kbps), now["width"], round(now["target"] / 1000))
+                )
+            previous = now
+            if len(samples) >= 3 and min(s[1] for s in samples[-3:]) >= 800 and samples[-1][3] >= 800:
+                break
+        print(f"party outbound video (s, kbps, width, target kbps): {samples}")
+        assert len(samples) >= 3 and min(s[1] for s in samples[-3:]) >= 800, (
+            f"outbound video held back: {samples}"
+        )
+        assert samples[-1][3] >= 800, f"the encoder's target stayed low: {samples}"
+    finally:
+        await asyncio.gather(court_browser.close(), party_browser.close(), return_exceptions=True)

@@ -103,6 +103,7 @@ class NodeProcess(ServerProcess):
             "HEARING_CLUSTER_SECRET": CLUSTER_SECRET,
             "HEARING_ICE_HOST_ADDRESSES": self.address,
             "HEARING_CLUSTER_INTERNAL_URL": self.base,
+            "HEARING_MEDIA_WORKERS": "0",  # media in the node process, as in ServerProcess (options override)
             **{f"HEARING_{k.upper()}": v for k, v in options.items()},
         }
 

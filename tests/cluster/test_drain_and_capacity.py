@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from cluster_harness import NodeProcess
-from integration_harness import ServerApi, free_port
+from integration_harness import ADMIN_PASSWORD, ServerApi, free_port
 from signaling_harness import WsPeer
 
 from hearing_server.bootstrap import FIRST_ADMIN
@@ -62,7 +62,7 @@ async def test_full_cluster_refuses_and_a_drained_node_exits_after_its_hearing(
         admin, clerk_a, clerk_b = ServerApi(a.base), ServerApi(a.base), ServerApi(b.base)
         apis += [admin, clerk_a, clerk_b]
         await admin.login(FIRST_ADMIN, password)
-        await clerk_a.login(FIRST_ADMIN, password)
+        await clerk_a.login(FIRST_ADMIN, ADMIN_PASSWORD)  # admin changed the one-time password
         await clerk_a.staff_operator()
         await clerk_b.login("clerk", "a long enough password for tests")
         h1, h2, h3 = [(await clerk_a.schedule(5 + i))["id"] for i in range(3)]  # distinct case numbers

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpCodecParameters, RTCSessionDescription
+from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
-from media.contract import ConnectionState, EncodedFrame, TrackInfo, TrackMapping
+from media.bitstream import frame_size, is_keyframe
+from media.contract import ConnectionState, RtpPacket, SenderReport, TrackInfo, TrackMapping
 from media.errors import MediaError
 from media.router import Router
 
@@ -296,30 +298,87 @@ class Client:
             pass
 
 
+@dataclass(frozen=True)
+class SinkFrame:
+    """A frame put together (in the test) from the packets a sink received."""
+
+    track: TrackInfo
+    data: bytes
+    timestamp: int
+    keyframe: bool
+    width: int | None
+    height: int | None
+
+
 @dataclass
 class RecordingSink:
-    """A FrameSink that keeps everything it is given, in order."""
+    """A PacketSink that keeps everything it is given, in order."""
 
     events: list[tuple[str, object]] = field(default_factory=list)
+    keyframe_requesters: dict[str, Callable[[], None]] = field(default_factory=dict)
 
-    def track_started(self, track: TrackInfo) -> None:
+    def track_started(self, track: TrackInfo, request_keyframe: Callable[[], None]) -> None:
         self.events.append(("started", track))
+        self.keyframe_requesters[track.track_id] = request_keyframe
 
-    def frame(self, frame: EncodedFrame) -> None:
-        self.events.append(("frame", frame))
+    def packet(self, packet: RtpPacket) -> None:
+        self.events.append(("packet", packet))
+
+    def sender_report(self, track: TrackInfo, report: SenderReport) -> None:
+        self.events.append(("report", (track, report)))
 
     def track_ended(self, track: TrackInfo) -> None:
         self.events.append(("ended", track))
 
-    def frames(self, participant_id: str, kind: str) -> list[EncodedFrame]:
+    def packets(self, participant_id: str, kind: str) -> list[RtpPacket]:
         return [
-            f
-            for name, f in self.events
-            if name == "frame"
-            and isinstance(f, EncodedFrame)
-            and f.track.participant_id == participant_id
-            and f.track.kind == kind
+            p
+            for name, p in self.events
+            if name == "packet"
+            and isinstance(p, RtpPacket)
+            and p.track.participant_id == participant_id
+            and p.track.kind == kind
         ]
+
+    def frames(self, participant_id: str, kind: str) -> list[SinkFrame]:
+        """The complete frames among the packets (consecutive sequence numbers up to the marker)."""
+        return frames_from_packets(self.packets(participant_id, kind))
+
+
+def frames_from_packets(packets: list[RtpPacket]) -> list[SinkFrame]:
+    """Reassemble frames from one track's packets in arrival order, as a recorder would (no loss on loopback).
+
+    A frame is every packet of one RTP timestamp with consecutive sequence numbers, ending in a marker
+    (video) or a single packet (audio); an incomplete frame is left out.
+    """
+    frames: list[SinkFrame] = []
+    ordered = sorted(packets, key=lambda p: p.arrival)
+    pending: list[RtpPacket] = []
+    for packet in ordered:
+        if pending and (
+            packet.timestamp != pending[0].timestamp
+            or packet.sequence_number != (pending[-1].sequence_number + 1) & 0xFFFF
+        ):
+            pending = []
+        pending.append(packet)
+        if packet.track.kind == "audio" or packet.marker:
+            track = packet.track
+            codec = RTCRtpCodecParameters(mimeType=f"{track.kind}/{track.codec}", clockRate=track.clock_rate)
+            data = b"".join(depayload(codec, p.payload) for p in pending)
+            keyframe = is_keyframe(track.codec, data)
+            size = frame_size(track.codec, data) if keyframe and track.kind == "video" else None
+            frames.append(
+                SinkFrame(
+                    track,
+                    data,
+                    packet.timestamp,
+                    keyframe,
+                    size[0] if size else None,
+                    size[1] if size else None,
+                )
+            )
+            pending = []
+    return frames
 
 
 class Hearing:

@@ -26,8 +26,8 @@ from aiortc import (
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtcpSenderInfo
-from media_harness import VIDEO_CLOCK, PacketSource, client_configuration, wait_for
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+from media_harness import VIDEO_CLOCK, PacketSource, Room, client_configuration, wait_for
 
 from media.aiortc_adapter import (
     ConfiguredHostAddresses,
@@ -40,6 +40,7 @@ from media.aiortc_adapter import (
     uninstall_host_addresses,
 )
 from media.contract import MediaSettings
+from media.rtcp import unix_from_ntp
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 
@@ -199,3 +200,90 @@ async def test_tap_receives_published_packets_bit_exact_with_reports_and_keyfram
         await sender_pc.close()
         await receiver_pc.close()
         uninstall_host_addresses()
+
+
+# --- packet-level forwarding: the transport tap and the negotiated parameters ---------------------
+
+
+def test_dtls_internals_the_transport_tap_relies_on_are_unchanged() -> None:
+    setup = source(rtcdtlstransport.RTCDtlsTransport._setup_srtp)
+    assert "self._rx_srtp = Session(" in setup and "self._tx_srtp = Session(" in setup
+    assert "allow_repeat_tx = True" in setup  # a NACKed packet may be resent with its sequence number
+    start = source(rtcdtlstransport.RTCDtlsTransport.start)
+    # the state turns connected (and the peer connection's event fires) before the receive loop starts
+    assert start.index("self._set_state(State.CONNECTED)") < start.index("self.__run()")
+    recv = source(rtcdtlstransport.RTCDtlsTransport._recv_next)
+    assert "first_byte > 127 and first_byte < 192" in recv and "self._rx_srtp.unprotect" in recv
+    pc_source = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert 'dtlsTransport.on("statechange", self.__updateConnectionState)' in pc_source
+    assert 'self.emit("connectionstatechange")' in pc_source
+    assert "self._connection = gatherer._connection" in source(
+        aiortc.rtcicetransport.RTCIceTransport.__init__
+    )
+
+
+def test_aioice_internals_the_transport_tap_relies_on_are_unchanged() -> None:
+    init = source(aioice.ice.Connection.__init__)
+    assert "self._nominated: dict[int, CandidatePair] = {}" in init
+    assert "self._protocols: list[StunProtocol] = []" in init
+    receive = source(aioice.ice.StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in receive
+    pair = aioice.ice.CandidatePair
+    assert isinstance(pair.remote_addr, property) and "self.protocol = protocol" in source(pair.__init__)
+    assert "self.transport.sendto(data, addr)" in source(aioice.ice.StunProtocol.send_data)
+
+
+def test_sender_and_transceiver_internals_for_packet_forwarding_are_unchanged() -> None:
+    init = source(RTCRtpSender.__init__)
+    assert "self._ssrc = random32()" in init and "self._rtx_ssrc = random32()" in init
+    assert "await self._send_rtcp(packets)" in source(RTCRtpSender._run_rtcp)
+    assert parameters(RTCRtpSender._send_rtcp) == ["self", "packets"]
+    pc_source = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
+    assert "transceiver._codecs = common" in pc_source
+    assert "transceiver._headerExtensions = find_common_header_extensions(" in pc_source
+    assert "codecs=transceiver._codecs" in source(
+        aiortc.rtcpeerconnection.RTCPeerConnection._RTCPeerConnection__localRtp  # type: ignore[attr-defined]
+    )
+
+
+@pytest.mark.media
+async def test_forwarding_bypasses_aiortc_media_and_sends_only_translated_reports(room: Room) -> None:
+    """Packets go through the tap only: aiortc's own transports move no RTP, its senders no RTCP."""
+    publisher, viewer = room.client("judge", 0), room.client("clerk", 1)
+    reports: list[RtcpSrPacket] = []
+    await publisher.join()
+    await viewer.join()
+    assert await wait_for(lambda: viewer.count("judge", "video") > 10, 8)
+    assert viewer.subscribe_pc is not None
+    for transceiver in viewer.subscribe_pc.getTransceivers():
+        receiver = transceiver.receiver
+        handle = receiver._handle_rtcp_packet
+
+        async def watch(packet: object, handle: object = handle) -> None:
+            if isinstance(packet, RtcpSrPacket):
+                reports.append(packet)
+            await handle(packet)  # type: ignore[operator]
+
+        receiver._handle_rtcp_packet = watch  # type: ignore[method-assign]
+
+    judge = room.router._participants["judge"]
+    clerk = room.router._participants["clerk"]
+    assert judge.publish is not None and clerk.subscribe is not None
+    inbound = judge.publish.pc.getTransceivers()[0].receiver.transport
+    outbound = clerk.subscribe.pc.getTransceivers()[0].sender.transport
+    rx_before = inbound._RTCDtlsTransport__rx_packets  # type: ignore[attr-defined]
+    tx_before = outbound._RTCDtlsTransport__tx_packets  # type: ignore[attr-defined]
+    received = viewer.count("judge", "video")
+    await asyncio.sleep(2.5)
+    assert viewer.count("judge", "video") > received + 20
+    # DTLS records only (none once connected): the RTP and RTCP never reached aiortc
+    assert inbound._RTCDtlsTransport__rx_packets - rx_before <= 2  # type: ignore[attr-defined]
+    assert outbound._RTCDtlsTransport__tx_packets == tx_before  # type: ignore[attr-defined]
+    assert judge.publish.ingress.tap.installed and clerk.subscribe.egress.tap.installed
+    # sender reports reach the viewer: real wall-clock NTP times, from the down tracks' SSRCs
+    assert reports, "no sender report reached the subscriber"
+    ssrcs = {slot.track.leg.ssrc for slot in clerk.subscribe._slots}
+    for report in reports:
+        assert report.ssrc in ssrcs
+        assert abs(unix_from_ntp(report.sender_info.ntp_timestamp) - time.time()) < 5
+        assert report.sender_info.packet_count > 0

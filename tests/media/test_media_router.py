@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
 from media_harness import Client, Received, Room, mean_colour, wait_for
 
+from hearing_server.api.metrics import Metrics
 from media.contract import TrackMapping
 
 pytestmark = pytest.mark.media
@@ -83,6 +85,22 @@ async def test_four_participants_receive_each_other_bit_exact(room: Room) -> Non
         assert_bit_exact([f.data for f in audio], [d for d, _ in publisher.audio.served], allowed_missing=10)
         assert_colour_close(mean_colour(video[0].data), publisher.clip.colour)
     assert all(room.hearing.state_of(c.participant_id) == "connected" for c in clients)
+    # forwarded packet by packet: each packet in once, out to three subscribers, no malformed ones
+    stats = room.router.media_stats
+    before_in, before_out = stats.packets_in, stats.packets_out
+    await asyncio.sleep(1.0)
+    packets_in, packets_out = stats.packets_in - before_in, stats.packets_out - before_out
+    assert packets_in > 50 and packets_out >= 2.9 * packets_in, stats
+    assert stats.dropped_malformed == 0 and stats.dropped_unknown == 0, stats
+    assert stats.transit_count >= stats.packets_in * 0.95, stats
+    p99 = stats.transit_quantile(0.99)
+    assert p99 is not None and p99 <= 0.02, stats.transit_buckets
+    metrics = Metrics()
+    metrics.watch_media(stats)
+    text = metrics.render().decode()
+    count = next(line for line in text.splitlines() if line.startswith("hearing_media_transit_seconds_count"))
+    assert float(count.split()[-1]) == stats.transit_count > 0
+    assert f"hearing_media_packets_out_total {float(stats.packets_out)}" in text
 
 
 async def test_late_joiner_gets_a_keyframe_within_a_second(room: Room) -> None:
@@ -207,7 +225,7 @@ async def test_mute_and_recess_stop_forwarding_and_recording(room: Room) -> None
     assert counts() == before, "recess must stop all forwarding and recording"
     assert listener.count("speaker", "video") == before[1]
 
-    resumed_at = time.monotonic()
+    resumed_at, resumed_wall = time.monotonic(), time.time()
     room.router.set_paused(False)
     assert await wait_for(
         lambda: (
@@ -219,7 +237,11 @@ async def test_mute_and_recess_stop_forwarding_and_recording(room: Room) -> None
     # video resumes on a keyframe (after at most the pre-recess frame held by the jitter buffer)
     first_after_recess = from_first_keyframe(listener.frames_from("speaker", "video")[before[1] :])[0]
     assert first_after_recess.at - resumed_at < 1.0
-    assert room.sink.frames("speaker", "video")[before[3]].keyframe
+    # the recording gets packets again at once, and a keyframe (asked for on resume) within a second
+    recorded = [p for p in room.sink.packets("speaker", "video") if p.arrival >= resumed_wall]
+    assert recorded and recorded[0].arrival - resumed_wall < 0.5
+    keyframes = [f for f in room.sink.frames("speaker", "video")[before[3] :] if f.keyframe]
+    assert keyframes, "no keyframe reached the recording after the recess"
 
 
 async def test_stats_report_quality_per_participant(room: Room) -> None:
@@ -277,3 +299,26 @@ async def test_one_subscribe_offer_at_a_time_and_changes_offered_after_the_answe
         lambda: observer.count("judge", "video") > 5 and observer.count("witness", "audio") > 10, 5
     )
     assert len(held) == 2
+
+
+async def test_a_subscribe_connection_aiortc_is_closing_is_not_renegotiated(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiortc closes a connection by itself when the client hangs up (DTLS closed); a track ending meanwhile
+    must not make the router offer on it, nor log an error: a closing peer is the normal end of a hearing."""
+    caplog.set_level(logging.INFO)
+    clients = [room.client(f"p{i}", i) for i in range(3)]
+    await join_all(clients)
+    assert await wait_for(lambda: clients[2].count("p0", "video") >= 5, within=12)
+    subscribe = room.router._participants["p2"].subscribe
+    assert subscribe is not None
+    offers_before = clients[1].offers
+    closing = asyncio.ensure_future(subscribe.pc.close())  # as aiortc's own close task starts it
+    await asyncio.sleep(0)
+    await room.router.leave("p0")  # p0's tracks end: every other subscribe connection loses them
+    await closing
+    assert await wait_for(lambda: clients[1].offers > offers_before, within=5)
+    await asyncio.sleep(0.5)
+    loud = [f"{r.name} {r.levelname}: {r.getMessage()}" for r in caplog.records if r.levelno > logging.INFO]
+    assert not loud, "\n".join(loud)
+    assert not room.hearing.offer_errors

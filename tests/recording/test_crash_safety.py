@@ -19,12 +19,15 @@ HERE = Path(__file__).parent
 
 
 @pytest.mark.slow
-def test_sigkill_loses_at_most_one_and_a_half_seconds(tmp_path: Path, media: list[EncodedMedia]) -> None:
+@pytest.mark.parametrize("given", ["frames", "packets"])
+def test_sigkill_loses_at_most_one_and_a_half_seconds(
+    tmp_path: Path, media: list[EncodedMedia], given: str
+) -> None:
     clips = tmp_path / "clips.pickle"
     clips.write_bytes(pickle.dumps([(m.party, m.video, m.audio) for m in media]))
     folder = tmp_path / "hearing"
     child = subprocess.Popen(
-        [sys.executable, str(HERE / "recording_crash_child.py"), str(folder), str(clips)],
+        [sys.executable, str(HERE / "recording_crash_child.py"), str(folder), str(clips), given],
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )

@@ -4,8 +4,9 @@ Defaults (CI): 2 hearings × 3 participants (courtroom + 2 parties) for 20 s. La
 ``HEARING_SOAK_HEARINGS``, ``HEARING_SOAK_PARTICIPANTS``, ``HEARING_SOAK_SECONDS``, and the memory bound
 ``HEARING_SOAK_RSS_MB`` (growth of this process's RSS from the first frames to the end).
 
-Asserted: media flows all the time (no publisher silent for 2 s at any subscriber), nothing is logged at
-ERROR, every hearing is sealed and its files, log and signature verify, and afterwards no task is left.
+Asserted: media flows all the time (no publisher's audio or video absent for 2 s at any subscriber),
+nothing is logged at ERROR, every hearing is sealed and its files, log and signature verify, and afterwards
+no task is left.
 """
 
 from __future__ import annotations
@@ -143,7 +144,5 @@ async def test_hearings_under_load_stay_healthy_and_verify(media_bench: Bench) -
         await asyncio.sleep(0.2)
     assert not left, sorted(str(t.get_coro()) for t in left)[:10]
     assert not audio_stalls, audio_stalls
-    if video_stalls:
-        # Seen here under heavy CPU contention: a publisher's video stops reaching some subscribers for good
-        # (audio carries on). Reported, not hidden: see docs/reliability.md.
-        pytest.xfail("video stalled: " + "; ".join(video_stalls[:4]))
+    # a stall is a failure: keyframe requests repeat until a keyframe arrives (docs/reliability.md)
+    assert not video_stalls, video_stalls

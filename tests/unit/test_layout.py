@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT_PACKAGES = ["hearing_server", "signaling", "media", "recording", "archive", "web_client"]
+PRODUCT_PACKAGES = [
+    "hearing_server", "signaling", "media", "media_worker", "recording", "archive", "web_client",
+]  # fmt: skip
 MAX_MODULE_LINES = 620  # ~500 lines of code plus docstrings; split a module before it grows past this
 
 

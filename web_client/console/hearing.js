@@ -254,6 +254,9 @@ class RunPage {
     $('banner-not-recording').hidden = !(status === 'in_session' && hearing.recording === 'off');
     $('banner-recording-failed').hidden = hearing.recording !== 'failed';
     $('banner-recess').hidden = status !== 'recess';
+    const host = $('run-media-host');
+    host.hidden = !hearing.media_host;
+    if (hearing.media_host) this.i18n.render(host, 'run.media_host', { worker: hearing.media_host });
   }
 
   renderWaiting() {

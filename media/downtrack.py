@@ -1,0 +1,281 @@
+"""One subscriber's copy of one published track (LiveKit's DownTrack): headers rewritten, SRTP per leg.
+
+Only what must change is rewritten: SSRC and payload type (the subscribe leg's), sequence
+number (contiguous: an offset re-taken whenever packets were left out — before the start,
+during mute/recess/keyframe gating, or on a change of publisher — so the subscriber never
+sees a gap it would NACK forever) and timestamp (re-based on a change of publisher so RTP
+time runs on smoothly).  Header extensions: the leg's own ``mid`` and ``abs-send-time``.
+Video starts (and restarts) on a keyframe.  NACKs are answered from the published track's
+packet cache (as RTX when negotiated), PLI/FIR go to its keyframe request manager, and
+sender reports are translated from the publisher's.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .contract import TrackKind
+from .published_track import FLAG_MARKER, FLAG_PADDING, PublishedTrack
+from .rtcp import build_sr, ntp_from_unix, ntp_middle
+from .rtp import build_extensions, seq_delta, seq_newer
+from .stats import MediaStats
+
+_HEADER = struct.Struct("!BBHII")
+_SEQ = struct.Struct("!H")
+RETRANSMISSIONS_PER_S = 300  # per down track: a NACK storm cannot make the server flood a leg
+RESEND_SPACING_S = 0.05  # the same packet is not resent more often
+EPOCH_SETTLED = 1000  # packets into an epoch after which nothing from before it can still arrive or be NACKed
+
+
+@dataclass
+class LegParameters:
+    """What the subscribe leg negotiated for one transceiver (filled in after each answer)."""
+
+    ssrc: int
+    rtx_ssrc: int
+    payload_type: int | None = None
+    rtx_payload_type: int | None = None
+    mid: str | None = None
+    mid_id: int = 0  # header extension ids, 0 if not negotiated
+    abs_send_time_id: int = 0
+
+
+class DownTrack:
+    """Sends one published track to one subscriber, through one transceiver slot of its leg.
+
+    One per slot for the slot's whole life; :meth:`attach` points it at another publisher.
+    """
+
+    def __init__(
+        self, kind: TrackKind, leg: LegParameters, send_rtp: Callable[[bytes], bool], stats: MediaStats
+    ) -> None:
+        self.kind = kind
+        self.leg = leg
+        self.source: PublishedTrack | None = None
+        self._send = send_rtp
+        self._stats = stats
+        self._video = kind == "video"
+        self._ready = False
+        self._waiting_start = True  # the next packet (a keyframe for video) opens a new epoch
+        self._rebase = True  # the next epoch comes from a new source: re-take the timestamp offset
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._epoch_start: int | None = None  # first source seq of the current epoch (until settled)
+        self._epoch_out_start: int | None = None  # its rewritten sequence number
+        self._last_out_seq: int | None = None  # highest sequence number sent
+        self._last_out_ts = 0
+        self._last_sent_at = 0.0
+        self._rtx_seq = 0
+        self._first_byte = 0x80
+        self._extension = b""
+        self._abs_send_time_at = -1
+        self.packets_sent = 0
+        self.octets_sent = 0
+        # retransmission limits
+        self._resent: dict[int, float] = {}
+        self._window_start = 0.0
+        self._window_count = 0
+        # LSR (middle NTP bits of each sender report sent) → time.monotonic() sent, for RTT
+        self._sr_sent: dict[int, float] = {}
+        self.configure(leg)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the subscriber has negotiated this slot for its current source."""
+        return self._ready
+
+    def configure(self, leg: LegParameters) -> None:
+        """Take the leg's negotiated parameters (payload types, extension ids, mid)."""
+        self.leg = leg
+        elements: list[tuple[int, bytes]] = []
+        if leg.mid_id and leg.mid:
+            elements.append((leg.mid_id, leg.mid.encode()))
+        self._abs_send_time_at = -1
+        if leg.abs_send_time_id:
+            elements.append((leg.abs_send_time_id, b"\x00\x00\x00"))
+        extension = build_extensions(elements)
+        if leg.abs_send_time_id:
+            # position of the 3 value bytes inside the block (the last element before padding)
+            self._abs_send_time_at = 4 + sum(1 + len(value) for _, value in elements[:-1]) + 1
+        self._extension = extension
+        self._first_byte = 0x90 if extension else 0x80
+
+    def attach(self, source: PublishedTrack) -> None:
+        """Forward ``source`` from its next keyframe (a new publisher: RTP time re-based)."""
+        self.detach()
+        self.source = source
+        source.subscribers.add(self)
+        self._rebase = True
+        self.restart()
+
+    def detach(self) -> None:
+        """Stop forwarding the current source."""
+        if self.source is not None:
+            self.source.subscribers.discard(self)
+            self.source = None
+        self._ready = False
+
+    def set_ready(self, ready: bool) -> None:
+        """The slot is (or is no longer) negotiated and connected for the current source."""
+        if ready and not self._ready:
+            self._ready = True
+            self.restart()
+        elif not ready:
+            self._ready = False
+
+    def restart(self) -> None:
+        """Leave out packets until the next keyframe (any packet for audio), asking for one."""
+        self._waiting_start = True
+        if self._video and self.source is not None and self._ready:
+            self.source.request_keyframe()
+
+    def keyframe_requested(self) -> None:
+        """The subscriber sent a PLI or FIR."""
+        self._stats.plis_received += 1
+        if self.source is not None:
+            self.source.request_keyframe()
+
+    def forward(self, seq: int, timestamp: int, flags: int, payload: bytes, keyframe: bool) -> None:
+        """One packet of the source: rewrite and send it, or leave it out."""
+        if not self._ready:
+            return
+        if self._waiting_start:
+            if self._video and not keyframe:
+                self.source.request_keyframe()  # type: ignore[union-attr]  # repeated until one comes
+                return
+            self._open_epoch(seq, timestamp)
+        elif self._epoch_start is not None:
+            since_start = seq_delta(seq, self._epoch_start)
+            if since_start < 0:
+                return  # belongs before the epoch: the subscriber never had what it refers to
+            if since_start > EPOCH_SETTLED:
+                self._epoch_start = None  # far past the start: a late packet is just late
+        out_seq = (seq + self._seq_offset) & 0xFFFF
+        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+        if self._send(self._packet(flags, out_seq, out_ts, self.leg.ssrc, self.leg.payload_type, payload)):
+            self._stats.packets_out += 1
+            self.packets_sent += 1
+            self.octets_sent += len(payload)
+        if self._last_out_seq is None or seq_newer(out_seq, self._last_out_seq):
+            if (
+                self._epoch_out_start is not None
+                and seq_delta(out_seq, self._epoch_out_start) > EPOCH_SETTLED
+            ):
+                # a whole cache's worth into the epoch: every cached packet is from it
+                self._epoch_out_start = (out_seq - EPOCH_SETTLED) & 0xFFFF
+            self._last_out_seq = out_seq
+            self._last_out_ts = out_ts
+            self._last_sent_at = time.monotonic()
+
+    def nack(self, lost: list[int]) -> None:
+        """The subscriber lost these (rewritten) sequence numbers: resend what the cache holds."""
+        source = self.source
+        cache = source.cache if source is not None else None
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+            if len(self._resent) > 2048:
+                self._resent.clear()
+        for out_seq in lost:
+            entry = None
+            if cache is not None and self._last_out_seq is not None and self._epoch_out_start is not None:
+                back = seq_delta(self._last_out_seq, out_seq)
+                # only this epoch's packets map back through the current offset
+                if 0 <= back < EPOCH_SETTLED and seq_delta(out_seq, self._epoch_out_start) >= 0:
+                    entry = cache.get((out_seq - self._seq_offset) & 0xFFFF)
+            if entry is None:
+                self._stats.nacks_missed += 1
+                continue
+            if now - self._resent.get(out_seq, -1.0) < RESEND_SPACING_S:
+                continue
+            if self._window_count >= RETRANSMISSIONS_PER_S:
+                self._stats.nacks_missed += 1
+                continue
+            self._resent[out_seq] = now
+            self._window_count += 1
+            _, timestamp, flags, payload = entry
+            out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+            leg = self.leg
+            if leg.rtx_payload_type is not None:
+                if flags & FLAG_PADDING:
+                    payload = payload[: -payload[-1]]
+                    flags &= ~FLAG_PADDING
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+                data = self._packet(
+                    flags,
+                    self._rtx_seq,
+                    out_ts,
+                    leg.rtx_ssrc,
+                    leg.rtx_payload_type,
+                    _SEQ.pack(out_seq) + payload,
+                )
+            else:
+                data = self._packet(flags, out_seq, out_ts, leg.ssrc, leg.payload_type, payload)
+            if self._send(data):
+                self._stats.nacks_answered += 1
+                self._stats.packets_out += 1
+
+    def sender_report(self) -> bytes | None:
+        """A sender report translated from the publisher's latest one, or None if there is none yet."""
+        source = self.source
+        if (
+            source is None
+            or source.sender_report is None
+            or self._last_out_seq is None
+            or self._waiting_start
+        ):
+            return None
+        report = source.sender_report
+        elapsed = time.time() - report.received_at
+        # the publisher's (NTP, RTP) pair moved forward together, then into this leg's RTP time
+        ntp = ntp_from_unix(report.ntp_time + elapsed)
+        rtp = report.rtp_timestamp + round(elapsed * source.info.clock_rate) + self._ts_offset
+        self._sr_sent[ntp_middle(ntp)] = time.monotonic()
+        if len(self._sr_sent) > 8:
+            del self._sr_sent[next(iter(self._sr_sent))]
+        return build_sr(self.leg.ssrc, ntp, rtp, self.packets_sent, self.octets_sent)
+
+    def round_trip(self, lsr: int, dlsr: int) -> float | None:
+        """Round-trip time (s) from a receiver report block's LSR and DLSR, if LSR is one of ours."""
+        sent = self._sr_sent.get(lsr)
+        if not lsr or sent is None:
+            return None
+        rtt = time.monotonic() - sent - dlsr / 65536
+        return rtt if rtt >= 0 else 0.0
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _open_epoch(self, seq: int, timestamp: int) -> None:
+        self._waiting_start = False
+        self._epoch_start = seq
+        if self._last_out_seq is None:
+            self._seq_offset = 0
+        else:
+            self._seq_offset = (self._last_out_seq + 1 - seq) & 0xFFFF
+        self._epoch_out_start = (seq + self._seq_offset) & 0xFFFF
+        if self._rebase:
+            self._rebase = False
+            if self._last_out_seq is None:
+                self._ts_offset = 0
+            else:
+                clock = self.source.info.clock_rate  # type: ignore[union-attr]
+                elapsed = max(1, round((time.monotonic() - self._last_sent_at) * clock))
+                self._ts_offset = (self._last_out_ts + elapsed - timestamp) & 0xFFFFFFFF
+        self._resent.clear()
+
+    def _packet(
+        self, flags: int, seq: int, timestamp: int, ssrc: int, payload_type: int | None, payload: bytes
+    ) -> bytes:
+        first = self._first_byte | (0x20 if flags & FLAG_PADDING else 0)
+        second = (0x80 if flags & FLAG_MARKER else 0) | (payload_type or 0)
+        header = _HEADER.pack(first, second, seq, timestamp, ssrc)
+        extension = self._extension
+        if self._abs_send_time_at >= 0:
+            # 6.18 fixed point seconds, 24 bits (abs-send-time)
+            value = (int(time.time() * 262144) & 0xFFFFFF).to_bytes(3, "big")
+            at = self._abs_send_time_at
+            extension = extension[:at] + value + extension[at + 3 :]
+        return header + extension + payload
