@@ -75,6 +75,10 @@ async def test_another_operator_sees_the_hearing_read_only(
             await expect(other.locator(control)).to_be_hidden()
         await assert_all_text_from_catalog(other, language)
         await screenshot(other, "staff", language, "read_only")
+        # Opening its courtroom console by address: the server refuses the seat and the page says why.
+        await other.goto(f"{server.base_url}/console/hearing/{hearing['id']}")
+        await expect(other.locator("#ended-panel")).to_be_visible()
+        await expect(other.locator("#ended-text")).to_have_text(t(language, "detail.read_only"))
 
         own = await console_as(browser, server, language, "secretary1", hearing["id"])
         await expect(own.locator("#detail-read-only")).to_be_hidden()

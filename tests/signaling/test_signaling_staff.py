@@ -34,7 +34,7 @@ async def test_another_operator_is_refused_the_courtroom_but_may_observe(bench: 
         peer = await bench.connect(cookie=cookie)
         await peer.send("join", hearing_id=bench.hearing_id, **{"as": "courtroom"})
         error = await peer.expect_error("forbidden")
-        assert error["message"] == READ_ONLY_NOTE
+        assert error["message"] == READ_ONLY_NOTE and error["field"] == "seat"
     assert await bench.events() == []  # refused seats leave nothing in the log
 
     watcher = await bench.operator(other, seat="observer")
