@@ -87,6 +87,31 @@ async def test_another_operator_sees_the_hearing_read_only(
         await expect(own.locator("#staff-form")).to_be_visible()
         await expect(own.locator("#d-secretary option:checked")).to_have_text("Secretary1")
         await expect(own.locator("#d-judge-account option:checked")).to_have_text("Judge1")
+
+        # The secretary schedules the next hearing choosing the judge and themselves from the staff lists.
+        await own.click("#schedule-open")
+        await own.fill("#s-case", "2-778/2026")
+        await own.fill("#s-courtroom", "Зал №3")
+        await own.fill("#s-title", "Нұрланов Д. v. ТОО «Жол»")
+        await own.fill("#s-date", "2099-06-01")
+        await own.fill("#s-time", "10:00")
+        await own.select_option("#s-judge-account", label="Judge1")
+        await own.select_option("#s-secretary", label="Secretary1")
+        await assert_all_text_from_catalog(own, language)
+        await own.click("#schedule-submit")
+        await expect(own.locator("#detail-case")).to_have_text("2-778/2026")
+        await expect(own.locator("#detail-judge")).to_have_text("Judge1")
+        await expect(own.locator("#detail-secretary")).to_have_text("Secretary1")
+        await expect(own.locator("#detail-read-only")).to_be_hidden()
+
+        # Handing the hearing to another secretary from its page: the old one then sees it read-only.
+        await own.select_option("#d-secretary", label="Operator2")
+        await own.click("#staff-submit")
+        await expect(own.locator("#detail-secretary")).to_have_text("Operator2")
+        await expect(own.locator("#detail-read-only")).to_be_visible()
+        await expect(own.locator("#detail-run")).to_be_hidden()
+        events = [e.event for e in await server.events(await own.evaluate("window.location.search.slice(9)"))]
+        assert events[-2:] == ["hearing_updated", "staff_assigned"]
         assert problems == []
     finally:
         await browser.close()
