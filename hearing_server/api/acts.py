@@ -30,10 +30,11 @@ from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.invitations import resolve_for_acts
 from hearing_server.auth.staff import current_session
 from hearing_server.config import CONFIG
-from hearing_server.domain.errors import Conflict, HearingError, InvalidInput, NotFound, TooLarge
+from hearing_server.domain.errors import Conflict, Forbidden, HearingError, InvalidInput, NotFound, TooLarge
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id, new_id
+from hearing_server.domain.staff import HearingStaff
 from hearing_server.notify.worker import NOTIFICATIONS
 from hearing_server.record.context import SEALER
 from hearing_server.record.court_act import check_pdf, sign_act, signature_holds
@@ -122,6 +123,11 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
     hearing_id = call.path_id("hearing_id")
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, hearing_id, config.court_name)
+    staff = HearingStaff(hearing.presiding_judge_id, hearing.secretary_id)
+    if not staff.may_sign(call.user.id, call.user.role):
+        raise Forbidden(
+            "only the hearing's presiding judge (or an admin) signs its acts", code="not_presiding_judge"
+        )
     if hearing.status in CLOSED:
         raise Conflict(
             f"the hearing is {hearing.status}; acts are added before it is sealed", code="acts_closed"

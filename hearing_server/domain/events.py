@@ -13,6 +13,7 @@ class EventType(StrEnum):
     HEARING_SCHEDULED = "hearing_scheduled"
     HEARING_UPDATED = "hearing_updated"
     HEARING_CANCELLED = "hearing_cancelled"
+    STAFF_ASSIGNED = "staff_assigned"
     WAITING_ROOM_OPENED = "waiting_room_opened"
     HEARING_STARTED = "hearing_started"
     RECESS_CALLED = "recess_called"

@@ -102,7 +102,15 @@ class Hearing(Base):
     title: Mapped[str] = mapped_column(String(500))
     scheduled_start: Mapped[datetime] = mapped_column(UtcDateTime())
     duration_minutes: Mapped[int] = mapped_column(Integer)
+    # The presiding judge's name as shown; set from the account's display name when an account is assigned.
     presiding_judge: Mapped[str] = mapped_column(String(200))
+    # The assigned staff accounts (docs: README "Roles"); None keeps the role-only rules of older hearings.
+    presiding_judge_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    secretary_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     notice_language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)

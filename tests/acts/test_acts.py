@@ -213,6 +213,33 @@ async def test_only_judges_and_admins_sign_and_links_see_only_their_hearing(api:
     assert (gone.status, gone.code) == (410, "invitation_revoked")
 
 
+async def test_only_the_presiding_judge_or_an_admin_signs_an_assigned_hearings_acts(api: Api) -> None:
+    operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
+    other_judge = await api.who(StaffRole.JUDGE)
+    admin = await api.who(StaffRole.ADMIN)
+    async with api.db() as db, db.begin():
+        await db.execute(
+            update(Hearing).where(Hearing.id == hearing["id"]).values(presiding_judge_id=judge.user_id)
+        )
+    before = len(await api.app[EVENTS].entries(hearing["id"]))
+    refused = await upload(api, other_judge, hearing["id"], make_pdf())
+    assert (refused.status, refused.code) == (403, "not_presiding_judge")
+    assert "presiding judge" in refused.json["error"]["message"]
+    assert await _act_count(api) == 0 and len(await api.app[EVENTS].entries(hearing["id"])) == before
+    assert (await upload(api, operator, hearing["id"], make_pdf())).code == "forbidden"
+    signed = await upload(api, judge, hearing["id"], make_pdf())
+    assert signed.status == 201, signed.json
+    by_admin = await upload(api, admin, hearing["id"], make_pdf())
+    assert by_admin.status == 201, by_admin.json
+    events = [e.event for e in await api.app[EVENTS].entries(hearing["id"])]
+    assert events.count("act_signed") == 2
+
+
+async def _act_count(api: Api) -> int:
+    async with api.db() as db:
+        return int((await db.execute(select(func.count()).select_from(Act))).scalar_one())
+
+
 async def test_a_changed_act_file_no_longer_shows_a_valid_signature(api: Api) -> None:
     _operator, judge, hearing, _party_id, token = await in_session_with_party(api)
     act = (await upload(api, judge, hearing["id"], make_pdf("Original text"))).json

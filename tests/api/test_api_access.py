@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/hearings/{hearing_id}"): READERS,
     ("PATCH", "/api/v1/hearings/{hearing_id}"): MANAGERS,
     ("POST", "/api/v1/hearings/{hearing_id}/cancel"): MANAGERS,
+    ("GET", "/api/v1/staff"): READERS,
     ("POST", "/api/v1/hearings/{hearing_id}/parties"): MANAGERS,
     ("GET", "/api/v1/hearings/{hearing_id}/parties"): READERS,
     ("GET", "/api/v1/hearings/{hearing_id}/parties/{party_id}"): READERS,

@@ -205,8 +205,10 @@ class RunPage {
       'banner-not-recording', 'banner-recording-failed', 'banner-alert']) {
       $(id).hidden = true;
     }
-    const key = reason === 'join_failed' && this.lastError && this.i18n.has(`signal_error.${this.lastError.code}`)
+    let key = reason === 'join_failed' && this.lastError && this.i18n.has(`signal_error.${this.lastError.code}`)
       ? `signal_error.${this.lastError.code}` : `run.ended_${reason}_text`;
+    // The courtroom seat of a hearing with assigned staff is theirs (and admins'): say so.
+    if (reason === 'join_failed' && this.lastError && this.lastError.field === 'seat') key = 'detail.read_only';
     this.i18n.render($('ended-title'), `run.ended_${reason}_title`);
     this.i18n.render($('ended-text'), key);
     $('main').hidden = true;

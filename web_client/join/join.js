@@ -344,6 +344,14 @@ class PartyApp {
     $('d-judge').textContent = hearing.presiding_judge;
     $('d-you').textContent = this.you ? this.you.name : '';
     this.i18n.render($('d-role'), `role.${this.you ? this.you.role : 'observer'}`);
+    // Who invited them: the court and, when one is assigned, the hearing's secretary.
+    const invited = hearing.invited_by;
+    $('d-invited-by').hidden = !invited;
+    if (invited && invited.secretary) {
+      this.i18n.render($('d-invited-by'), 'details.invited_by_secretary', { court: invited.court, name: invited.secretary });
+    } else if (invited) {
+      this.i18n.render($('d-invited-by'), 'details.invited_by', { court: invited.court });
+    }
   }
 
   _onLanguageChanged() {
