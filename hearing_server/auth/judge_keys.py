@@ -81,6 +81,13 @@ def describe(cert: x509.Certificate, chain: list[x509.Certificate]) -> JudgeCert
     )
 
 
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def _is_pfx(data: bytes) -> bool:
     # cryptography reports a wrong passphrase and a file that is no PKCS#12 alike: parse the outer structure.
     try:
@@ -104,6 +111,13 @@ def check_pkcs12(data: bytes, passphrase: str, now: datetime) -> CheckedKey:
                 "the passphrase does not open this PKCS#12 file", code="wrong_passphrase"
             ) from exc
         raise KeyRejected("the file is not a PKCS#12 (.p12/.pfx) bundle", code="not_pkcs12") from exc
+    extra = list(extra)
+    if cert is None:
+        # Some tools pack the certificate without tying it to the key: take the one end-entity certificate.
+        leaves = [c for c in extra if not _is_ca(c)]
+        if len(leaves) == 1:
+            cert = leaves[0]
+            extra.remove(cert)
     if key is None or cert is None:
         raise KeyRejected("the PKCS#12 must hold one certificate and its private key", code="not_pkcs12")
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
@@ -132,7 +146,7 @@ def check_pkcs12(data: bytes, passphrase: str, now: datetime) -> CheckedKey:
     key_der = key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    return CheckedKey(certificate=describe(cert, list(extra)), key_der=key_der)
+    return CheckedKey(certificate=describe(cert, extra), key_der=key_der)
 
 
 def _derive(password: str, salt: bytes, log2_n: int) -> bytes:
