@@ -188,7 +188,7 @@ async def test_the_judge_signs_with_their_own_certificate(api: Api) -> None:
         signature, ValidationContext(trust_roots=[load_cert_from_pemder(str(ca_path))])
     )
     assert status.intact and status.valid and status.trusted and status.bottom_line
-    assert status.coverage.name == "ENTIRE_FILE"
+    assert status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
     assert status.signing_cert.dump() == issued.cert.public_bytes(serialization.Encoding.DER)
     # Not the court's key: the court's certificate does not vouch for it.
     await api.app[SEALER].signer()
@@ -254,7 +254,7 @@ async def test_the_key_survives_a_password_change(api: Api) -> None:
     _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
     assert (await put_key(api, judge, judge.user_id, key_body(issue()))).status == 200
     async with api.db() as db:
-        before = (await db.get(JudgeKey, judge.user_id)).wrapped_key  # type: ignore[union-attr]
+        before = (await db.get(JudgeKey, judge.user_id)).wrapped_key
     changed = await api.call(
         "POST",
         "/api/v1/auth/password",
@@ -263,7 +263,7 @@ async def test_the_key_survives_a_password_change(api: Api) -> None:
     )
     assert changed.status == 204, changed.json
     async with api.db() as db:
-        assert (await db.get(JudgeKey, judge.user_id)).wrapped_key != before  # type: ignore[union-attr]
+        assert (await db.get(JudgeKey, judge.user_id)).wrapped_key != before
     assert (await sign(api, judge, hearing["id"], PASSWORD)).code == "signing_password_wrong"
     result = await sign(api, judge, hearing["id"], NEW_PASSWORD)
     assert result.status == 201 and result.json["signer_subject"] == JUDGE_NAME
