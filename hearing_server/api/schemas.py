@@ -408,7 +408,9 @@ class PartyActOut(Out):
     signer_subject: str
     signed_at: datetime
     signature_valid: bool = Field(
-        False, description="The stored file's signature checked now: intact, valid, the court's, whole file."
+        False,
+        description="The stored file's signature checked now: intact, valid, by the certificate that signed "
+        "it (the judge's or the court's), whole file.",
     )
 
 
