@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from test_acts import in_session_with_party, upload
 
 from hearing_server.auth.passwords import PASSWORDS
@@ -240,14 +240,16 @@ async def test_wrong_signing_passwords_are_rate_limited_like_logins(api: Api) ->
 
 async def test_an_expired_certificate_does_not_sign(api: Api) -> None:
     _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
-    assert (await put_key(api, judge, judge.user_id, key_body(issue()))).status == 200
-    # Time passes: the stored certificate ran out yesterday.
-    async with api.db() as db, db.begin():
-        yesterday = datetime.now(UTC) - timedelta(days=1)
-        await db.execute(update(JudgeKey).values(not_after=yesterday))
+    # A certificate that runs out seconds after the upload.
+    assert (
+        await put_key(api, judge, judge.user_id, key_body(issue(not_after=timedelta(seconds=3))))
+    ).status == 200
+    await asyncio.sleep(3.5)
     result = await sign(api, judge, hearing["id"], PASSWORD)
     assert (result.status, result.code) == (409, "signing_certificate_expired")
     assert await acts_count(api) == 0
+    [failed] = [e for e in await log_entries(api, hearing["id"]) if e["event"] == "act_signing_failed"]
+    assert failed["details"]["reason"] == "signing_certificate_expired"
 
 
 async def test_the_key_survives_a_password_change(api: Api) -> None:
