@@ -117,6 +117,9 @@ async def update_user(
         # it can never be opened again, so it is dropped and the judge uploads it anew.
         if await judge_keys.remove(db, user.id):
             changed.append("signing key removed")
+    no_longer_judge = "role" in changed and user.role != StaffRole.JUDGE.value
+    if no_longer_judge and "signing key removed" not in changed and await judge_keys.remove(db, user.id):
+        changed.append("signing key removed")  # only judges hold signing keys
     if {"password", "disabled", "role"} & set(changed):
         await end_sessions(db, user.id)
     await db.flush()

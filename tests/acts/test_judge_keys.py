@@ -282,6 +282,16 @@ async def test_an_admin_password_reset_drops_the_key(api: Api) -> None:
     ).code == "no_signing_key"
 
 
+async def test_an_account_that_is_no_longer_a_judge_loses_the_key(api: Api) -> None:
+    judge = await api.who(StaffRole.JUDGE)
+    admin = await api.who(StaffRole.ADMIN)
+    assert (await put_key(api, judge, judge.user_id, key_body(issue()))).status == 200
+    changed = await api.call("PATCH", f"/api/v1/users/{judge.user_id}", admin, json={"role": "operator"})
+    assert changed.status == 200
+    async with api.db() as db:
+        assert await db.get(JudgeKey, judge.user_id) is None
+
+
 async def test_a_judge_without_a_key_and_no_fallback_cannot_sign(aiohttp_client: Any, config: Config) -> None:
     app = create_app(config.model_copy(update={"acts_court_key_fallback": False}))
     app[PASSWORDS] = cheap_passwords()
