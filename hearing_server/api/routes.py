@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hearing_server.api import acts, health, hearings, invitations, login, openapi, parties, records, users
+from hearing_server.api import (
+    acts,
+    health,
+    hearings,
+    invitations,
+    login,
+    openapi,
+    parties,
+    records,
+    signing_keys,
+    users,
+)
 from hearing_server.api.registry import ROUTES, RouteTable
 
-API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records, acts)
+API_MODULES = (health, openapi, login, hearings, parties, invitations, users, signing_keys, records, acts)
 
 
 def setup(app: web.Application) -> RouteTable:

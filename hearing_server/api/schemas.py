@@ -167,6 +167,36 @@ class UserUpdateIn(Patch):
     display_name: OptionalText200 | None = None
 
 
+class SigningKeyIn(Body):
+    """A judge's PKCS#12 (base64), its passphrase, and the judge's login password that will lock the key."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    pkcs12: Annotated[str, Field(min_length=1, max_length=90_000, description="The .p12/.pfx file, base64.")]
+    passphrase: Annotated[str, Field(max_length=1024, description="The passphrase of the PKCS#12 file.")]
+    password: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PASSWORD_LENGTH,
+            description="The judge's login password: only it unlocks the key when signing.",
+        ),
+    ]
+
+
+class SigningKeyOut(Out):
+    """A judge's signing certificate (never the key)."""
+
+    subject: str
+    common_name: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint_sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
 class UserList(BaseModel):
     """All staff accounts."""
 
@@ -412,7 +442,9 @@ class PartyActOut(Out):
     signer_subject: str
     signed_at: datetime
     signature_valid: bool = Field(
-        False, description="The stored file's signature checked now: intact, valid, the court's, whole file."
+        False,
+        description="The stored file's signature checked now: intact, valid, by the certificate that signed "
+        "it (the judge's or the court's), whole file.",
     )
 
 

@@ -52,6 +52,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    # A judge manages only their own key (checked by the handler, tests/acts/test_judge_keys.py).
+    ("PUT", "/api/v1/users/{user_id}/signing-key"): ACT_SIGNERS,
+    ("GET", "/api/v1/users/{user_id}/signing-key"): ACT_SIGNERS,
+    ("DELETE", "/api/v1/users/{user_id}/signing-key"): ACT_SIGNERS,
     ("GET", "/api/v1/hearings/{hearing_id}/events"): READERS,
     ("GET", "/api/v1/hearings/{hearing_id}/record"): READERS,
     ("POST", "/api/v1/hearings/{hearing_id}/seal"): MANAGERS,

@@ -3,6 +3,7 @@
 import { formatDateTime, formatTime, localFields, todayIn, zonedIso } from '../shared/dates.js';
 import { el, tr, value } from '../shared/dom.js';
 import { startConsole } from './session.js';
+import { SigningKeyCard } from './signing_key.js';
 
 const $ = (id) => document.getElementById(id);
 const PARTY_ROLES = [
@@ -66,6 +67,8 @@ class ConsolePage {
     for (const radio of document.querySelectorAll('input[name="issue-channel"]')) {
       radio.addEventListener('change', () => this.renderIssueChannel());
     }
+    this.signingKey = null; // the judge's own certificate, if they uploaded one
+    new SigningKeyCard(this.i18n, this.api, this.timeZone, (key) => this.useSigningKey(key)).start();
     this.fillRoles();
     this.i18n.addEventListener('change', () => this.rerender());
     window.addEventListener('popstate', () => this.openFromAddress());
@@ -314,7 +317,13 @@ class ConsolePage {
     }
   }
 
-  // --- court acts: the judge signs a PDF with the court's key; everyone with the hearing sees them ------
+  // --- court acts: the judge signs a PDF with their own key or the court's; everyone with the hearing sees them
+
+  useSigningKey(key) {
+    this.signingKey = key;
+    $('act-password-field').hidden = !key;
+    this.i18n.render($('act-hint'), key ? 'acts.form_hint_own' : 'acts.form_hint');
+  }
 
   async loadActs(hearingId) {
     try {
@@ -357,11 +366,20 @@ class ConsolePage {
       error.hidden = false;
       return;
     }
+    const password = $('act-password').value;
+    if (this.signingKey && !password) {
+      this.i18n.render(error, 'acts.password_missing');
+      error.hidden = false;
+      return;
+    }
+    // The password unlocks the judge's key on the server; percent-encoded (headers carry Latin-1 only).
+    const headers = this.signingKey ? { 'X-Signing-Password': encodeURIComponent(password) } : {};
     $('act-submit').disabled = true;
     try {
-      await this.api.upload(`/hearings/${encodeURIComponent(this.detail.id)}/acts`, file, { title, file_name: file.name });
+      await this.api.upload(`/hearings/${encodeURIComponent(this.detail.id)}/acts`, file, { title, file_name: file.name }, headers);
       $('act-title').value = '';
       $('act-file').value = '';
+      $('act-password').value = '';
       await this.loadActs(this.detail.id);
     } catch (failure) {
       this.formError('act-error', failure);
