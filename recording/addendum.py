@@ -19,7 +19,7 @@ from recording.cms import sign_detached
 from recording.confirmation_log import utc_timestamp
 from recording.durable import write_durably
 from recording.hashchain import HashChain, canonical_json, verify_chain
-from recording.seal import MANIFEST_NAME, SIGNATURE_NAME, CourtSigner, SealError, describe_file
+from recording.seal import MANIFEST_NAME, SIGNATURE_NAME, CourtSigner, SealError, describe_file, sha256_file
 
 ADDENDA_DIR = "addenda"
 ADDENDUM_LOG_NAME = "log.jsonl"
@@ -112,6 +112,8 @@ def seal_addendum(
             "path": f"{ADDENDA_DIR}/{number}/{ADDENDUM_LOG_NAME}",
             "entries": log.entries,
             "last_hash": log.last_hash,
+            "size": log_path.stat().st_size,
+            "sha256": sha256_file(log_path),
         },
         "files": [describe_file(folder, folder / rel) for rel in sorted(files)],
     }

@@ -251,6 +251,8 @@ def _check_addendum_log(report: VerificationReport, folder: Path, rel: str, log_
         report.problems.append(Problem(ProblemKind.LOG_MISSING, "addendum log absent", rel))
         return
     chain = verify_chain(path)
+    if log_seal.get("size") != path.stat().st_size or log_seal.get("sha256") != sha256_file(path):
+        report.problems.append(Problem(ProblemKind.FILE_HASH_CHANGED, "differs from the sealed log", rel))
     if chain.problem is not None:
         p = chain.problem
         report.problems.append(

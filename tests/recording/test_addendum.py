@@ -77,7 +77,13 @@ def test_an_act_after_the_seal_is_sealed_as_a_chained_addendum(
     assert entry["sha256"] == sha256_bytes(b"%PDF-1.7 first act")
     [event] = [json.loads(line) for line in (first / "log.jsonl").read_bytes().splitlines()]
     assert event["event"] == "act_signed" and event["details"]["act_id"] == "a1"
-    assert one["log"] == {"path": "addenda/1/log.jsonl", "entries": 1, "last_hash": event["hash"]}
+    assert one["log"] == {
+        "path": "addenda/1/log.jsonl",
+        "entries": 1,
+        "last_hash": event["hash"],
+        "size": (first / "log.jsonl").stat().st_size,
+        "sha256": sha256_bytes((first / "log.jsonl").read_bytes()),
+    }
     assert (sealed / MANIFEST_NAME).read_bytes() == seal_manifest  # the original seal is untouched
     report = verify_hearing(sealed, ca)
     assert report.valid, report.problems
@@ -123,7 +129,10 @@ def test_an_edited_addendum_log_is_named_by_line(sealed: Path, court: tuple[Cour
     log = folder / "log.jsonl"
     log.write_bytes(log.read_bytes().replace(b'"actor":"judge"', b'"actor":"clerk"'))
     found = kinds(sealed, court[1])
-    assert found == {ProblemKind.LOG_BROKEN: ["addenda/1/log.jsonl"]}
+    assert found == {
+        ProblemKind.FILE_HASH_CHANGED: ["addenda/1/log.jsonl"],
+        ProblemKind.LOG_BROKEN: ["addenda/1/log.jsonl"],
+    }
 
 
 def test_a_removed_addendum_and_an_unlisted_act_are_named(
