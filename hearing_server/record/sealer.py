@@ -22,6 +22,7 @@ from hearing_server.record.event_log import EventRecorder
 from hearing_server.record.folder import resolve_folder
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.store.models import Hearing
+from recording.addendum import AddendumEvent, AddendumResult, seal_addendum
 from recording.checkpoints import CHECKPOINTS_NAME, read_checkpoints
 from recording.confirmation_log import LOG_FILE_NAME
 from recording.hashchain import read_chain
@@ -129,6 +130,17 @@ class Sealer:
         log.info("hearing %s sealed by %s", hearing_id, signer.subject)
         self._playback.enqueue(folder)
         return SealOutcome(hearing_id, folder, signer.subject, now)
+
+    async def seal_addendum(
+        self, hearing_id: str, files: list[str], events: list[AddendumEvent]
+    ) -> AddendumResult:
+        """Seal files added to a sealed hearing's folder as its next addendum, chained to the seal."""
+        async with self._lock:
+            signer = await self.signer()
+            folder = await self._events.folder(hearing_id)
+            result = await asyncio.to_thread(seal_addendum, folder, hearing_id, signer, files, events)
+        log.info("hearing %s: addendum %d sealed (%s)", hearing_id, result.number, ", ".join(files))
+        return result
 
     async def _seal_files(self, folder: Path, hearing_id: str, signer: CourtSigner) -> None:
         """Write and sign the manifest with no checkpoint added meanwhile.
