@@ -48,7 +48,16 @@ _TYPES = {
     ".p7s": ("application/pkcs7-signature", "application/pkcs7-signature"),
     ".pem": ("application/x-pem-file", "application/x-pem-file"),
     ".txt": ("text/plain; charset=utf-8", "text/plain; charset=utf-8"),
+    ".pdf": ("application/pdf", "application/pdf"),
 }
+ACTS_PREFIX = "acts/"
+
+
+def file_kind(name: str, kind: object) -> str:
+    """A file's kind as the manifest gives it; a court act (``acts/…``) is an ``act``."""
+    if str(name).startswith(ACTS_PREFIX) and kind in (None, "other"):
+        return "act"
+    return str(kind or "other")
 
 
 def content_type_for(name: str, kind: str) -> str:
@@ -180,7 +189,7 @@ def load_sealed(storage: Storage, recording_path: str | None) -> SealedHearing:
                 id=str(index),
                 name=name,  # type: ignore[arg-type]
                 key=key,
-                kind=str(entry.get("kind", "other")),
+                kind=file_kind(name, entry.get("kind")),  # type: ignore[arg-type]
                 sealed=True,
                 size=size if isinstance(size, int) else None,
                 sha256=entry.get("sha256") if isinstance(entry.get("sha256"), str) else None,
@@ -225,7 +234,8 @@ def _add_addenda(storage: Storage, hearing: SealedHearing, prefix: str, next_id:
             signature = _read_optional(storage, join_key(prefix, f"{base}/{SIGNATURE_NAME}"), SIGNATURE_LIMIT)
             manifest = json.loads(data)
             entries = [
-                (e["path"], e["size"], e["sha256"], str(e.get("kind", "other"))) for e in manifest["files"]
+                (e["path"], e["size"], e["sha256"], file_kind(e["path"], e.get("kind")))
+                for e in manifest["files"]
             ]
         except (StorageError, ValueError, KeyError, TypeError) as exc:
             hearing.problems.append(
