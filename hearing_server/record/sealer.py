@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.config import Config
-from hearing_server.domain.errors import Conflict, NotFound
+from hearing_server.domain.errors import Conflict, EventLogUnavailable, NotFound
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import LIVE, HearingStatus, check_transition
 from hearing_server.record.event_log import EventRecorder
@@ -138,7 +138,13 @@ class Sealer:
         async with self._lock:
             signer = await self.signer()
             folder = await self._events.folder(hearing_id)
-            result = await asyncio.to_thread(seal_addendum, folder, hearing_id, signer, files, events)
+            try:
+                result = await asyncio.to_thread(seal_addendum, folder, hearing_id, signer, files, events)
+            except (SealError, OSError) as exc:
+                log.exception("hearing %s: addendum for %s not sealed", hearing_id, ", ".join(files))
+                raise EventLogUnavailable(
+                    f"the addition could not be sealed as an addendum: {exc}", code="addendum_unavailable"
+                ) from exc
         log.info("hearing %s: addendum %d sealed (%s)", hearing_id, result.number, ", ".join(files))
         return result
 

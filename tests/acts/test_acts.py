@@ -186,6 +186,20 @@ async def test_the_seal_covers_the_act_and_the_link_still_fetches_it_afterwards(
     assert [(p.kind.value, p.path) for p in problems] == [("file_hash_changed", f"acts/{late_act['id']}.pdf")]
 
 
+async def test_an_act_whose_addendum_cannot_be_sealed_leaves_nothing(api: Api) -> None:
+    _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
+    await set_status(api, hearing["id"], "ended")
+    outcome = await api.app[SEALER].seal(hearing["id"])
+    (outcome.folder / "addenda").write_bytes(b"a file where the addenda folder belongs")
+    refused = await upload(api, judge, hearing["id"], make_pdf())
+    assert (refused.status, refused.code) == (503, "addendum_unavailable"), refused.json
+    async with api.db() as db:
+        assert await db.scalar(select(func.count()).select_from(Act)) == 0
+    assert not any((outcome.folder / "acts").glob("*"))  # the signed act file was removed again
+    (outcome.folder / "addenda").unlink()
+    assert verify_hearing(outcome.folder, api.app[CONFIG].court_cert_path).valid
+
+
 async def test_a_cancelled_hearing_takes_no_act(api: Api) -> None:
     _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
     await set_status(api, hearing["id"], "cancelled")
