@@ -248,7 +248,8 @@ class ConsolePage {
     $('parties-empty').hidden = parties.length > 0;
     this.renderLink();
     const role = this.api.user ? this.api.user.role : '';
-    $('act-form').hidden = !['judge', 'admin'].includes(role) || ['sealed', 'cancelled'].includes(hearing.status);
+    $('act-form').hidden = !['judge', 'admin'].includes(role) || hearing.status === 'cancelled';
+    $('act-addendum-hint').hidden = hearing.status !== 'sealed'; // a late act is sealed as an addendum
     this.loadActs(hearing.id);
   }
 
