@@ -337,8 +337,8 @@ async def party_download_act(request: web.Request) -> web.StreamResponse:
             hearing.id, EventType.ACT_DELIVERED, actor=f"party:{party.id}", party_id=party.id, details=details
         )
     else:
-        # A sealed confirmation log cannot grow (its last hash is signed) until addendum seals exist:
-        # the delivery goes to the server's hash-chained access audit instead.
+        # A sealed confirmation log cannot grow (its last hash is signed), and a download is no addition to
+        # seal as an addendum: the delivery goes to the server's hash-chained access audit instead.
         await request.app[SEALED_ACT_DELIVERIES](
             hearing.id, act.id, f"party:{party.id}", details["ip"], details["user_agent"], act.signed_sha256
         )
