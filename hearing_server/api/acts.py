@@ -3,7 +3,8 @@ password) or the court's key and keeps it in the
 hearing folder (so the hearing's seal covers it); staff list and download acts; a party lists and downloads
 the acts of their hearing with their own link, each download logged as delivered.
 
-Acts can be added until the hearing is sealed: an act after the seal needs an addendum seal (not built yet).
+An act signed after the hearing is sealed is sealed as an addendum (``addenda/<n>/``) chained to the seal;
+its events go to the addendum's own log, since the sealed confirmation log cannot grow.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import asyncio
 import hashlib
 import logging
 import re
+import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
@@ -52,7 +55,8 @@ from hearing_server.record.court_act import (
 from hearing_server.record.event_log import EVENTS
 from hearing_server.services import hearings, judge_keys, notifications
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Act
+from hearing_server.store.models import Act, Notification
+from recording.addendum import AddendumEvent, AddendumResult
 from recording.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -65,7 +69,7 @@ PARTY_PDF = PARTY_LIST + "/{act_id}/pdf"
 ACTS_DIR = "acts"
 # The judge's password for their own key; percent-encoded UTF-8 (HTTP headers carry Latin-1 only).
 SIGNING_PASSWORD_HEADER = "X-Signing-Password"  # noqa: S105 (a header name)
-CLOSED = frozenset({HearingStatus.SEALED.value, HearingStatus.CANCELLED.value})
+CLOSED = frozenset({HearingStatus.CANCELLED.value})
 _SAFE_NAME = re.compile(r"[^\w.()\- ]+")
 
 
@@ -187,7 +191,7 @@ async def _signing_failed(call: Call, hearing_id: str, title: str, data: bytes, 
     response=ActOut,
     summary="Upload a court act (application/pdf body; ?title=…&file_name=…); the server signs it PAdES "
     "with the judge's own certificate (their password, percent-encoded, in X-Signing-Password) or the "
-    "court's key. Until the hearing is sealed.",
+    "court's key. After the seal, the act is sealed as an addendum chained to the seal.",
 )
 async def upload_act(request: web.Request) -> web.StreamResponse:
     call = Call(request=request, session=await current_session(request))
@@ -205,9 +209,7 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
             "only the hearing's presiding judge (or an admin) signs its acts", code="not_presiding_judge"
         )
     if hearing.status in CLOSED:
-        raise Conflict(
-            f"the hearing is {hearing.status}; acts are added before it is sealed", code="acts_closed"
-        )
+        raise Conflict(f"the hearing is {hearing.status}; it takes no acts", code="acts_closed")
     try:
         data = await _read_pdf(request, config.act_max_bytes)
         pages = await asyncio.to_thread(check_pdf, data)
@@ -242,39 +244,74 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
     folder = await request.app[EVENTS].folder(hearing.id)
     target = folder / act.path
     await asyncio.to_thread(write_durably, target, signed.data)
+    addendum: AddendumResult | None = None
     try:
         async with call.transaction() as db:
             current = await hearings.get_visible(db, hearing.id, config.court_name)
             if current.status in CLOSED:
                 raise Conflict(f"the hearing was {current.status} meanwhile", code="acts_closed")
             db.add(act)
-            call.record(
-                hearing.id,
-                EventType.ACT_SIGNED,
-                act_id=act.id,
-                title=title,
-                file_name=file_name,
-                pages=pages,
-                original_sha256=act.original_sha256,
-                signed_sha256=act.signed_sha256,
-                signed_size=act.signed_size,
-                signer=act.signer_subject,
-                signer_certificate="judge" if signer_cert_pem else "court",
-                path=act.path,
-            )
+            signed_details: dict[str, Any] = {
+                "act_id": act.id,
+                "title": title,
+                "file_name": file_name,
+                "pages": pages,
+                "original_sha256": act.original_sha256,
+                "signed_sha256": act.signed_sha256,
+                "signed_size": act.signed_size,
+                "signer": act.signer_subject,
+                "signer_certificate": "judge" if signer_cert_pem else "court",
+                "path": act.path,
+            }
+            sealed = current.status == HearingStatus.SEALED.value
+            if not sealed:
+                call.record(hearing.id, EventType.ACT_SIGNED, **signed_details)
             await db.flush()
             planned = await notifications.plan_act_notices(
                 db, current, act.id, keep_days=config.act_link_days, now=datetime.now(UTC)
             )
-            record_queued(call, planned)
+            if not sealed:
+                record_queued(call, planned)
+            else:
+                # The sealed log cannot grow: the act's events are sealed in an addendum before the commit.
+                events = [
+                    AddendumEvent(
+                        EventType.ACT_SIGNED.value, call.user.username, _with_client(request, signed_details)
+                    )
+                ]
+                events += [
+                    AddendumEvent(EventType.NOTIFICATION_QUEUED.value, call.user.username, _queued(row))
+                    for row in planned
+                ]
+                addendum = await request.app[SEALER].seal_addendum(hearing.id, [act.path], events)
     except BaseException:
         await asyncio.to_thread(target.unlink, missing_ok=True)
+        if addendum is not None:
+            await asyncio.to_thread(shutil.rmtree, addendum.folder, ignore_errors=True)
         raise
     if planned:
         request.app[NOTIFICATIONS].wake()
     log.info("act %s of hearing %s signed (%d bytes)", act.id, hearing.id, act.signed_size)
     valid = await signature_holds(signed.data, config.court_cert_path, signer_cert_pem)
     return to_response(act_out(act, valid), 201)
+
+
+def _with_client(request: web.Request, details: dict[str, Any]) -> dict[str, Any]:
+    """An event's details with the caller's address and user agent, as the confirmation log has them."""
+    return {**details, "ip": client_ip(request), "user_agent": user_agent(request)}
+
+
+def _queued(row: Notification) -> dict[str, Any]:
+    """What ``notification_queued`` records of a planned message."""
+    return {
+        "party_id": row.party_id,
+        "notification_id": row.id,
+        "kind": row.kind,
+        "channel": row.channel,
+        "recipient": row.recipient,
+        "language": row.language,
+        "due_at": row.next_attempt_at.isoformat(),
+    }
 
 
 @endpoint("GET", LIST, access=HEARING_READERS, tag=TAG, response=ActList, summary="The acts of a hearing.")
@@ -382,8 +419,8 @@ async def party_download_act(request: web.Request) -> web.StreamResponse:
             hearing.id, EventType.ACT_DELIVERED, actor=f"party:{party.id}", party_id=party.id, details=details
         )
     else:
-        # A sealed confirmation log cannot grow (its last hash is signed) until addendum seals exist:
-        # the delivery goes to the server's hash-chained access audit instead.
+        # A sealed confirmation log cannot grow (its last hash is signed), and a download is no addition to
+        # seal as an addendum: the delivery goes to the server's hash-chained access audit instead.
         await request.app[SEALED_ACT_DELIVERIES](
             hearing.id, act.id, f"party:{party.id}", details["ip"], details["user_agent"], act.signed_sha256
         )

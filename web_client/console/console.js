@@ -268,7 +268,8 @@ class ConsolePage {
     $('parties-body').replaceChildren(...parties.map((party) => this.partyRow(party, live && !readOnly)));
     $('parties-empty').hidden = parties.length > 0;
     this.renderLink();
-    $('act-form').hidden = !hearing.may_sign_acts || ['sealed', 'cancelled'].includes(hearing.status);
+    $('act-form').hidden = !hearing.may_sign_acts || hearing.status === 'cancelled';
+    $('act-addendum-hint').hidden = hearing.status !== 'sealed'; // a late act is sealed as an addendum
     this.loadActs(hearing.id);
   }
 
