@@ -29,6 +29,7 @@ check: install
 	$(VENV)/bin/ruff check hearing_server signaling media recording archive web_client tests benchmarks
 	$(VENV)/bin/ruff format --check hearing_server signaling media recording archive web_client tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m benchmarks.run

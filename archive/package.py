@@ -139,7 +139,7 @@ def write_package(
     root = package_name(facts)
     when = _zip_time(facts.sealed_at)
     result = ExportResult()
-    with zipfile.ZipFile(out, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(out, "w", allowZip64=True) as archive:
         for item in sealed.files:
             try:
                 source, size = storage.open(item.key), storage.stat(item.key).size

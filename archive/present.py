@@ -10,7 +10,7 @@ from archive.context import BASE
 from archive.models import ArchiveRecord
 from archive.retention import RetentionRule
 from archive.sealed import SealCheck, SealedHearing
-from hearing_server.store.models import Hearing
+from hearing_server.store.models import Hearing, User
 from recording.verify import Problem
 
 
@@ -81,10 +81,40 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
+PARTY_ACTOR = "party:"
+STAFF_ACTOR = "user:"
+
+
+def staff_actor_ids(entries: list[dict[str, Any]]) -> set[str]:
+    """The user ids of the staff members who acted in ``entries``."""
+    actors = (entry.get("actor") for entry in entries)
+    return {a.removeprefix(STAFF_ACTOR) for a in actors if isinstance(a, str) and a.startswith(STAFF_ACTOR)}
+
+
+def actors_out(hearing: Hearing, users: list[User], entries: list[dict[str, Any]]) -> dict[str, s.ActorOut]:
+    """Names for the actors of ``entries``: parties by their name and role in the hearing, staff by name."""
+    known: dict[str, s.ActorOut] = {
+        f"{PARTY_ACTOR}{p.id}": s.ActorOut(kind="party", name=p.display_name, role=p.role)
+        for p in hearing.parties
+    }
+    known.update(
+        {
+            f"{STAFF_ACTOR}{u.id}": s.ActorOut(kind="staff", name=u.display_name or u.username, role=u.role)
+            for u in users
+        }
+    )
+    used = {entry.get("actor") for entry in entries}
+    return {actor: who for actor, who in known.items() if actor in used}
+
+
 def timeline_out(
-    hearing: Hearing, sealed: SealedHearing, entries: list[dict[str, Any]], source: str
+    hearing: Hearing,
+    sealed: SealedHearing,
+    entries: list[dict[str, Any]],
+    source: str,
+    users: list[User] | None = None,
 ) -> s.TimelineOut:
-    """The confirmation log placed on the recording timeline (offsets from its zero)."""
+    """The confirmation log placed on the recording timeline (offsets from its zero), with its actors."""
     names = {p.id: p.display_name for p in hearing.parties}
     zero, zero_source = sealed.epoch(), "recording"
     if zero is None and hearing.started_at is not None:
@@ -112,7 +142,13 @@ def timeline_out(
                 details=details if isinstance(details, dict) else {},
             )
         )
-    return s.TimelineOut(zero=zero, zero_source=zero_source, source=source, entries=out)  # type: ignore[arg-type]
+    return s.TimelineOut(
+        zero=zero,
+        zero_source=zero_source,  # type: ignore[arg-type]
+        source=source,  # type: ignore[arg-type]
+        entries=out,
+        actors=actors_out(hearing, users or [], entries),
+    )
 
 
 def full_check_out(record: ArchiveRecord, current_fingerprint: str | None) -> s.FullCheckOut | None:

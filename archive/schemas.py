@@ -182,6 +182,14 @@ class TimelineEntryOut(BaseModel):
     details: dict[str, Any]
 
 
+class ActorOut(BaseModel):
+    """Who an ``actor`` of the log is: a party of the hearing (name and role) or a staff member."""
+
+    kind: Literal["party", "staff"]
+    name: str
+    role: str = Field(description="The party's role in the hearing, or the staff member's role.")
+
+
 class TimelineOut(BaseModel):
     """The confirmation log with times relative to the recording's start."""
 
@@ -189,6 +197,11 @@ class TimelineOut(BaseModel):
     zero_source: Literal["recording", "hearing_start", "first_entry", "none"]
     source: Literal["log_file", "database"]
     entries: list[TimelineEntryOut]
+    actors: dict[str, ActorOut] = Field(
+        default_factory=dict,
+        description="The entries' actors (``party:<id>``, ``user:<id>``) by name; ``system`` and actors "
+        "no longer known are absent.",
+    )
 
 
 class RetentionStatusOut(BaseModel):

@@ -42,6 +42,7 @@ from archive.present import (
     problems_out,
     retention_out,
     seal_out,
+    staff_actor_ids,
     timeline_out,
 )
 from archive.retention import rule_for
@@ -64,7 +65,7 @@ from hearing_server.config import CONFIG, Config
 from hearing_server.domain.errors import Conflict, InvalidInput
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Hearing, HearingEvent
+from hearing_server.store.models import Hearing, HearingEvent, User
 from recording.cms import verify_detached
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,11 @@ async def view_hearing(call: Call) -> s.ArchiveHearingDetail:
         )
         for f in sealed.files
     ]
+    timeline_entries = log_entries if log_entries is not None else db_entries
+    users: list[User] = []
+    if user_ids := staff_actor_ids(timeline_entries):
+        async with call.transaction() as db:
+            users = list((await db.execute(select(User).where(User.id.in_(user_ids)))).scalars())
     base = hearing_out(hearing, record.deleted_at)
     return s.ArchiveHearingDetail(
         **base.model_dump(),
@@ -177,8 +183,9 @@ async def view_hearing(call: Call) -> s.ArchiveHearingDetail:
         timeline=timeline_out(
             hearing,
             sealed,
-            log_entries if log_entries is not None else db_entries,
+            timeline_entries,
             "log_file" if log_entries is not None else "database",
+            users,
         ),
         retention=retention_out(hearing, record, rule),
     )

@@ -1,23 +1,25 @@
 """The synthetic participants' media: 640x480 30 fps VP8 (~1 Mbps) and Opus, encoded once and cached.
 
-The clip comes from :func:`benchmarks.relay_compare.make_clip` (a moving test pattern and a
-440 Hz tone).  It is stored under ``benchmarks/.cache/`` so that later runs spend no CPU on
-encoding; during a run every frame is served as it was encoded.
+:func:`make_clip` encodes a moving test pattern and a 440 Hz tone; the clip is stored under
+``benchmarks/.cache/`` so that later runs spend no CPU on encoding, and :class:`PacketizedClip`
+splits it into RTP payloads once per party process.  During a run every frame is sent as it was
+encoded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fractions
+import math
 import struct
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-FPS = 30
+from benchmarks.rtp import KEY_BYTES, vp8_chunks
+
+WIDTH, HEIGHT, FPS = 640, 480, 30
+VIDEO_BITRATE = 1_000_000
 VIDEO_CLOCK, AUDIO_CLOCK = 90000, 48000
 AUDIO_FRAME = 960  # 20 ms of Opus
 CLIP_SECONDS = 4.0
@@ -38,13 +40,83 @@ class Clip:
     def video_kbps(self) -> float:
         return sum(map(len, self.video)) * 8 / (len(self.video) / FPS) / 1000
 
-    def positions(self) -> dict[bytes, int]:
-        """Each distinct video frame → its position in the clip (how a receiver names a frame)."""
-        index: dict[bytes, int] = {}
-        for frames in (self.video_intra, self.video):
+
+@dataclass(frozen=True)
+class PacketizedClip:
+    """A clip split into RTP payloads once: each video frame's payloads without their VP8
+    descriptor (added per packet with the running picture id), the Opus packets, and each video
+    frame's name (its last :data:`~benchmarks.rtp.KEY_BYTES` bytes) → clip position."""
+
+    video: list[list[bytes]]
+    video_intra: list[list[bytes]]
+    audio: list[bytes]
+    keys: dict[bytes, int]
+
+    @classmethod
+    def of(cls, clip: Clip) -> PacketizedClip:
+        """Packetize ``clip``."""
+        keys: dict[bytes, int] = {}
+        for frames in (clip.video_intra, clip.video):
             for position, data in enumerate(frames):
-                index[data] = position
-        return index
+                keys[data[-KEY_BYTES:]] = position
+        return cls(
+            [vp8_chunks(f) for f in clip.video], [vp8_chunks(f) for f in clip.video_intra], clip.audio, keys
+        )
+
+
+def _encode_vp8(frames: list[av.VideoFrame], gop: int, bit_rate: int) -> list[bytes]:
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height = WIDTH, HEIGHT
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = fractions.Fraction(1, FPS)
+    encoder.framerate = fractions.Fraction(FPS, 1)
+    encoder.bit_rate = bit_rate
+    encoder.gop_size = gop
+    encoder.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "minrate": str(bit_rate),
+        "maxrate": str(bit_rate),
+        "bufsize": str(bit_rate),
+    }
+    packets = [bytes(p) for frame in frames for p in encoder.encode(frame)]
+    return packets + [bytes(p) for p in encoder.encode(None)]
+
+
+def make_clip(seconds: float) -> Clip:
+    """A moving test pattern (lavfi testsrc) at ~1 Mbps, and a 440 Hz tone in Opus."""
+    source = av.open(f"testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}", format="lavfi")
+    frames = []
+    for index, frame in enumerate(source.decode(video=0)):
+        if index >= seconds * FPS:
+            break
+        converted = frame.reformat(format="yuv420p")
+        converted.pts = index
+        converted.time_base = fractions.Fraction(1, FPS)
+        frames.append(converted)
+    source.close()
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
+    encoder.bit_rate = 32000
+    audio: list[bytes] = []
+    for index in range(int(seconds * 50)):
+        pcm = b"".join(
+            int(8000 * math.sin(2 * math.pi * 440 * (index * AUDIO_FRAME + n) / 48000)).to_bytes(
+                2, "little", signed=True
+            )
+            for n in range(AUDIO_FRAME)
+        )
+        tone = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        tone.planes[0].update(pcm)
+        tone.sample_rate = 48000
+        tone.pts = index * AUDIO_FRAME
+        audio += [bytes(p) for p in encoder.encode(tone)]
+    # libvpx overshoots this synthetic pattern: calibrate the target once to land near 1 Mbps
+    trial = _encode_vp8(frames, 10_000, VIDEO_BITRATE)
+    actual = sum(map(len, trial)) * 8 / (len(trial) / FPS)
+    target = int(VIDEO_BITRATE * VIDEO_BITRATE / actual)
+    return Clip(_encode_vp8(frames, 10_000, target), _encode_vp8(frames, 1, target), audio)
 
 
 def _write(path: Path, clip: Clip) -> None:
@@ -83,69 +155,7 @@ def load_clip(cache_dir: Path = CACHE_DIR) -> tuple[Clip, bool]:
         clip = _read(path)
         if clip is not None:
             return clip, False
-    from benchmarks.relay_compare import make_clip
-
-    made = make_clip(CLIP_SECONDS)
-    clip = Clip(made.video, made.video_intra, made.audio)
+    clip = make_clip(CLIP_SECONDS)
     cache_dir.mkdir(parents=True, exist_ok=True)
     _write(path, clip)
     return clip, True
-
-
-class ClipTrack(MediaStreamTrack):
-    """Serves a clip's packets at real-time pace and notes when each video frame left.
-
-    ``sent`` maps clip position → wall-clock send times, so that a receiver, which names a
-    frame by its bytes, can find when it was sent.  A keyframe request serves the intra
-    version of the next frame.
-    """
-
-    def __init__(self, kind: str, clip: Clip) -> None:
-        super().__init__()
-        self.kind = kind
-        self._packets = clip.video if kind == "video" else clip.audio
-        self._intra = clip.video_intra if kind == "video" else None
-        self._clock = VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK
-        self._step = VIDEO_CLOCK // FPS if kind == "video" else AUDIO_FRAME
-        self._count = 0
-        self._start: float | None = None
-        self._keyframe_wanted = False
-        self.keyframe_requests = 0
-        self.sent: dict[int, list[float]] = {}
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests += 1
-        self._keyframe_wanted = True
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        due = self._start + self._count * self._step / self._clock
-        if due > now:
-            await asyncio.sleep(due - now)
-        index = self._count
-        # the clip loops without its first frame, so later keyframes are requested ones only
-        position = 0 if index == 0 else 1 + (index - 1) % (len(self._packets) - 1)
-        if self._intra is not None and self._keyframe_wanted and index:
-            self._keyframe_wanted = False
-            data = self._intra[position]
-        else:
-            data = self._packets[position]
-        packet = av.Packet(data)
-        packet.pts = index * self._step
-        packet.time_base = fractions.Fraction(1, self._clock)
-        self._count += 1
-        if self._intra is not None:
-            self.sent.setdefault(position, []).append(time.time())
-        return packet
-
-    def sent_between(self, start: float, end: float) -> dict[int, list[float]]:
-        """Send times within [start, end], by clip position."""
-        return {
-            position: kept
-            for position, times in self.sent.items()
-            if (kept := [t for t in times if start <= t <= end])
-        }

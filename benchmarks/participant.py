@@ -1,12 +1,15 @@
-"""Synthetic parties: real aiortc peers that join a hearing through ``/ws`` like a phone would.
+"""Synthetic parties: aiortc sets up ICE/DTLS through the real join path, then RTP goes by hand.
 
-A :class:`Party` presents its invitation token, confirms the notice with the SHA-256 the
-server sent, says ``ready``, waits to be admitted, publishes the pre-encoded clip and
-answers every ``subscribe_offer``.  It never decodes: a :class:`ReceiverTap` hands it
-the encoded frames, which it names by their bytes (a clip position) for the delay figure.
+A :class:`Party` joins our server like a phone: it presents its invitation token on ``/ws``,
+confirms the notice with the SHA-256 the server sent, says ``ready``, waits to be admitted,
+sends ``publish_offer`` and answers every ``subscribe_offer``.  A :class:`JanusParty` joins a
+Janus VideoRoom room over the Janus HTTP API (publisher ``joinandconfigure`` with its offer; one
+subscriber handle with ``streams: [{feed}]``, extended by ``subscribe`` as publishers appear).
+Both publish the pre-packetized clip and count what they receive on the raw sockets
+(:mod:`benchmarks.rawmedia`); aiortc never encodes, decodes, packetizes or depacketizes.
 
-:func:`worker_main` runs a few parties in one process (multiprocessing, spawn) and takes
-its orders from the benchmark over a pipe.
+:func:`worker_main` runs a few parties in one process (multiprocessing, spawn, pinned to the
+load generator's CPU) and takes its orders from the benchmark over a pipe.
 """
 
 from __future__ import annotations
@@ -14,104 +17,218 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
+import os
 import threading
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
-import av
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCBundlePolicy
 
-from benchmarks.media import Clip, ClipTrack, load_clip
-from media.aiortc_adapter import ReceiverTap, install_host_addresses, redirect_keyframe_requests
-from media.contract import MediaSettings
-from media.peer import peer_configuration
+from benchmarks.janus_server import JanusApi
+from benchmarks.media import PacketizedClip, load_clip
+from benchmarks.rawmedia import (
+    Inbox,
+    OutStream,
+    Pacer,
+    RawPath,
+    SilentTrack,
+    mute_sender_rtcp,
+    publish_streams,
+    publisher_feedback,
+)
 
-SETTINGS = MediaSettings(host_addresses=["127.0.0.1"])  # loopback only, no STUN/TURN
-RECEIVE_BUFFER_BYTES = 4 << 20
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-
-@dataclass
-class RemoteTrack:
-    """What one subscriber received from one publisher's track."""
-
-    times: list[float] = field(default_factory=list)  # wall-clock receive time of every frame
-    first_keyframe: bool | None = None
+HOST_ADDRESSES = ["127.0.0.1"]  # loopback only, no STUN/TURN
 
 
-def rtp_counts(receiver: RTCRtpReceiver) -> tuple[int, int, int]:
-    """(expected, received, retransmitted) RTP packets of a receiver's primary stream.
+def install_host_addresses() -> None:
+    """Make aioice offer 127.0.0.1 (it skips loopback addresses when it gathers host candidates)."""
+    import aioice.ice
 
-    aiortc's ``getStats`` keys the primary and the RTX stream alike, so one hides the other;
-    this reads the per-SSRC counters it keeps (a private detail of aiortc 1.16).
-    """
-    streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", {})
-    rtx = getattr(receiver, "_RTCRtpReceiver__rtx_ssrc", {})
-    expected = received = retransmitted = 0
-    for ssrc, stream in list(streams.items()):
-        if ssrc in rtx:
-            retransmitted += stream.packets_received
-        else:
-            expected += stream.packets_expected
-            received += stream.packets_received
-    return expected, received, retransmitted
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(HOST_ADDRESSES)
 
 
-def enlarge_receive_buffers(pc: RTCPeerConnection, size: int = RECEIVE_BUFFER_BYTES) -> None:
-    """Give the party's UDP sockets a deep receive buffer, so that a party process that waits for
-    the CPU drops nothing (the server under test keeps the system default)."""
-    for transceiver in pc.getTransceivers():
-        transport = transceiver.receiver.transport
-        gatherer = transport.transport.iceGatherer if transport is not None else None
-        connection = getattr(gatherer, "_connection", None)
-        for protocol in getattr(connection, "_protocols", []):
-            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
-            if sock is not None:
-                with contextlib.suppress(OSError):  # SO_RCVBUFFORCE needs CAP_NET_ADMIN
-                    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+def peer_connection() -> RTCPeerConnection:
+    """A peer connection with no STUN/TURN server and one transport for everything."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
-class Party:
-    """One synthetic participant on its own WebSocket and two peer connections."""
+class CheapParty:
+    """The media half of a synthetic party: a publish and a subscribe connection on raw sockets."""
 
-    def __init__(
-        self, label: str, token: str, base_url: str, clip: Clip, positions: dict[bytes, int]
-    ) -> None:
+    def __init__(self, label: str, clip: PacketizedClip, pacer: Pacer) -> None:
         self.label = label
-        self.token = token
-        self.base_url = base_url
         self.clip = clip
-        self.positions = positions
+        self.pacer = pacer
         self.participant_id = ""
         self.state = "new"
         self.errors: list[str] = []
         self.join_sent: float | None = None
         self.subscribe_connected_at: float | None = None
-        self.remote: dict[tuple[str, str], RemoteTrack] = defaultdict(RemoteTrack)
-        self.receipts: list[tuple[str, int, float]] = []  # (publisher, clip position, receive time)
-        self.video: ClipTrack | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.streams: list[OutStream] = []
+        self.inbox: Inbox | None = None
         self._publish: RTCPeerConnection | None = None
         self._subscribe: RTCPeerConnection | None = None
-        self._mapping: dict[str, str] = {}  # mid → publisher participant id
-        self._receivers: dict[str, RTCRtpReceiver] = {}  # mid → receiver
+        self._publish_path: RawPath | None = None
+        self._offer_sdp = ""
+        self._mapping: dict[str, str] = {}  # subscribe mid → publisher
         self._tasks: set[asyncio.Task[None]] = set()
-        self._readied = self._published = False
-
-    # --- signaling -----------------------------------------------------------------------
 
     async def join(self) -> None:
-        origin = self.base_url
+        """Start joining (signaling of the SFU under test)."""
+        raise NotImplementedError
+
+    # --- publish -------------------------------------------------------------------------------
+
+    async def _publish_offer(self) -> str:
+        """Create the publish connection (video + audio, send only) and return its offer."""
+        pc = self._publish = peer_connection()
+        for kind in ("video", "audio"):
+            transceiver = pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+            mute_sender_rtcp(transceiver.sender)
+        await pc.setLocalDescription(await pc.createOffer())
+        self._publish_path = RawPath(pc, on_rtp=lambda data, now: None, on_rtcp=lambda data: None)
+        self._publish_path.attach()
+        self._offer_sdp = pc.localDescription.sdp
+        return self._offer_sdp
+
+    async def _publish_answered(self, sdp: str) -> None:
+        """Apply the SFU's answer; start sending once DTLS is up."""
+        assert self._publish is not None and self._publish_path is not None
+        await self._publish.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        if self.streams:
+            return
+        self.streams = publish_streams(self._offer_sdp, sdp, self._publish_path, self.clip)
+        self._publish_path.on_rtcp = publisher_feedback(self.streams)
+        self._spawn(self._start_sending(self._publish_path))
+
+    async def _start_sending(self, path: RawPath) -> None:
+        deadline = time.monotonic() + 30
+        while not path.ready:
+            if time.monotonic() > deadline:
+                self.errors.append("publish connection not up within 30 s")
+                return
+            await asyncio.sleep(0.01)
+        for stream in self.streams:
+            self.pacer.add(stream)
+
+    # --- subscribe -----------------------------------------------------------------------------
+
+    async def _subscribe_answer(self, sdp: str, mapping: dict[str, str]) -> str:
+        """Answer an offer of the SFU's subscribe connection; the first one creates it."""
+        pc = self._subscribe
+        if pc is None:
+            pc = self._subscribe = peer_connection()
+
+            @pc.on("connectionstatechange")
+            def _changed() -> None:
+                if pc.connectionState == "connected" and self.subscribe_connected_at is None:
+                    self.subscribe_connected_at = time.time()
+
+        self._mapping.update(mapping)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        if self.inbox is None:
+
+            def path_for(inbox: Inbox, pc: RTCPeerConnection = pc) -> RawPath:
+                return RawPath(pc, on_rtp=inbox.on_rtp, on_rtcp=inbox.on_rtcp, lazy=True)
+
+            self.inbox = Inbox(path_for, self.clip.keys)
+            self.inbox.path.attach()
+            self.pacer.add_inbox(self.inbox)
+        self.inbox.describe(sdp, self._mapping)
+        return str(pc.localDescription.sdp)
+
+    # --- status and report ---------------------------------------------------------------------
+
+    @property
+    def publishing(self) -> bool:
+        """Whether the publish connection is up and sending."""
+        return self._publish_path is not None and self._publish_path.ready and bool(self.streams)
+
+    def video_sources(self, within_s: float = 1.0) -> list[str]:
+        """Publishers whose video arrived within the last ``within_s`` seconds."""
+        if self.inbox is None:
+            return []
+        now = time.time()
+        sources = []
+        for ssrc, track in list(self.inbox.tracks.items()):
+            publisher, kind = self.inbox.key_of(ssrc)
+            if kind == "video" and track.keyframe_at is not None and now - track.last_at < within_s:
+                sources.append(publisher)
+        return sources
+
+    def rtp_snapshot(self) -> dict[str, tuple[int, int, int]]:
+        """RTP counters per ``publisher/kind``."""
+        return self.inbox.counters() if self.inbox is not None else {}
+
+    def report(self, start: float, end: float) -> dict[str, Any]:
+        """Everything the benchmark needs from this party about the window [start, end]."""
+        remote: dict[str, dict[str, Any]] = {}
+        receipts: list[tuple[str, int, float]] = []
+        if self.inbox is not None:
+            for ssrc, track in list(self.inbox.tracks.items()):
+                publisher, kind = self.inbox.key_of(ssrc)
+                remote[f"{publisher}/{kind}"] = {
+                    "frames": sum(1 for t in track.frames if start <= t <= end),
+                    "first_at": track.keyframe_at if kind == "video" else track.first_at,
+                    "first_keyframe": track.first_keyframe,
+                }
+            receipts = [
+                (self.inbox.key_of(ssrc)[0], position, at)
+                for ssrc, position, at in self.inbox.receipts
+                if start <= at <= end
+            ]
+        video = next((s for s in self.streams if s.kind == "video"), None)
+        paths = [p for p in (self._publish_path, self.inbox.path if self.inbox else None) if p is not None]
+        return {
+            "label": self.label,
+            "participant_id": self.participant_id,
+            "state": self.state,
+            "errors": self.errors[:20],
+            "join_sent": self.join_sent,
+            "subscribe_connected_at": self.subscribe_connected_at,
+            "remote": remote,
+            "receipts": receipts,
+            "sent": video.sent_between(start - 5.0, end) if video else {},
+            "keyframe_requests": video.keyframe_requests if video else 0,
+            "retransmitted_by_publisher": sum(s.retransmitted for s in self.streams),
+            "srtp_errors": sum(p.srtp_errors for p in paths),
+        }
+
+    async def close(self) -> None:
+        """Close both connections."""
+        self.state = "closed"
+        for task in list(self._tasks):
+            task.cancel()
+        for pc in (self._publish, self._subscribe):
+            if pc is not None:
+                await pc.close()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class Party(CheapParty):
+    """A party of a hearing on our server, on its own WebSocket with its invitation token."""
+
+    def __init__(self, label: str, token: str, base_url: str, clip: PacketizedClip, pacer: Pacer) -> None:
+        super().__init__(label, clip, pacer)
+        self.token = token
+        self.base_url = base_url
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._readied = self._published = False
+
+    async def join(self) -> None:
+        """Open ``/ws`` and present the invitation token."""
         self._session = aiohttp.ClientSession()
         self._ws = await self._session.ws_connect(
-            f"{self.base_url}/ws", headers={"Origin": origin, "User-Agent": "BenchParty/1.0"}
+            f"{self.base_url}/ws", headers={"Origin": self.base_url, "User-Agent": "BenchParty/2.0"}
         )
         self.join_sent = time.time()
         await self._send("join", token=self.token)
@@ -149,128 +266,128 @@ class Party:
                 await self._send("ready")
             elif self.state == "in_hearing" and not self._published:
                 self._published = True
-                await self._start_media()
+                await self._send("publish_offer", sdp=await self._publish_offer())
         elif kind == "publish_answer":
-            assert self._publish is not None
-            await self._publish.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
+            await self._publish_answered(message["sdp"])
         elif kind == "subscribe_offer":
-            await self._answer(message["sdp"], message["tracks"])
+            mapping = {t["mid"]: t["participant_id"] for t in message["tracks"]}
+            await self._send("subscribe_answer", sdp=await self._subscribe_answer(message["sdp"], mapping))
         elif kind == "error":
             self.errors.append(f"{message.get('code')}: {message.get('message')}")
 
-    # --- media -----------------------------------------------------------------------------
-
-    async def _start_media(self) -> None:
-        # the subscribe connection exists before the offer goes: its first offer may come first
-        subscribe = self._subscribe = RTCPeerConnection(peer_configuration(SETTINGS))
-        subscribe.on("track", lambda track: self._on_track(subscribe, track))
-
-        @subscribe.on("connectionstatechange")
-        def _changed() -> None:
-            if subscribe.connectionState == "connected" and self.subscribe_connected_at is None:
-                self.subscribe_connected_at = time.time()
-
-        self._publish = RTCPeerConnection(peer_configuration(SETTINGS))
-        self.video = ClipTrack("video", self.clip)
-        for source in (self.video, ClipTrack("audio", self.clip)):
-            transceiver = self._publish.addTransceiver(source, direction="sendonly")
-            redirect_keyframe_requests(transceiver.sender, source.request_keyframe)
-        await self._publish.setLocalDescription(await self._publish.createOffer())
-        await self._send("publish_offer", sdp=self._publish.localDescription.sdp)
-
-    async def _answer(self, sdp: str, tracks: list[dict[str, str]]) -> None:
-        if self._subscribe is None:
-            return
-        self._mapping = {t["mid"]: t["participant_id"] for t in tracks}
-        await self._subscribe.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        await self._subscribe.setLocalDescription(await self._subscribe.createAnswer())
-        enlarge_receive_buffers(self._subscribe)
-        await self._send("subscribe_answer", sdp=self._subscribe.localDescription.sdp)
-
-    def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
-        ReceiverTap(transceiver.receiver)  # encoded frames, never decoded
-        self._spawn(self._read_track(track, transceiver))
-
-    async def _read_track(self, track: MediaStreamTrack, transceiver: Any) -> None:
-        kind = track.kind
-        try:
-            while True:
-                packet = await track.recv()
-                now = time.time()
-                assert isinstance(packet, av.Packet)  # the tap delivers encoded frames
-                mid = transceiver.mid or ""
-                publisher = self._mapping.get(mid, "?")
-                self._receivers[mid] = transceiver.receiver
-                remote = self.remote[(publisher, kind)]
-                if remote.first_keyframe is None:
-                    remote.first_keyframe = bool(packet.is_keyframe)
-                remote.times.append(now)
-                if kind == "video":
-                    self.receipts.append((publisher, self.positions.get(bytes(packet), -1), now))
-        except MediaStreamError:
-            pass
-
-    def rtp_snapshot(self) -> dict[str, tuple[int, int, int]]:
-        """RTP counters per ``publisher/kind``."""
-        snapshot: dict[str, tuple[int, int, int]] = {}
-        for mid, receiver in list(self._receivers.items()):
-            publisher = self._mapping.get(mid, "?")
-            snapshot[f"{publisher}/{receiver.track.kind}"] = rtp_counts(receiver)
-        return snapshot
-
-    @property
-    def publishing(self) -> bool:
-        """Whether the publish connection is up."""
-        return self._publish is not None and self._publish.connectionState == "connected"
-
-    def video_sources(self, within_s: float = 1.0) -> list[str]:
-        """Publishers whose video arrived within the last ``within_s`` seconds."""
-        now = time.time()
-        return [
-            p
-            for (p, kind), r in self.remote.items()
-            if kind == "video" and r.times and now - r.times[-1] < within_s
-        ]
-
-    def report(self, start: float, end: float) -> dict[str, Any]:
-        """Everything the benchmark needs from this party about the window [start, end]."""
-        remote = {}
-        for (publisher, kind), track in self.remote.items():
-            remote[f"{publisher}/{kind}"] = {
-                "frames": sum(1 for t in track.times if start <= t <= end),
-                "first_at": track.times[0] if track.times else None,
-                "first_keyframe": track.first_keyframe,
-            }
-        return {
-            "label": self.label,
-            "participant_id": self.participant_id,
-            "state": self.state,
-            "errors": self.errors[:20],
-            "join_sent": self.join_sent,
-            "subscribe_connected_at": self.subscribe_connected_at,
-            "remote": remote,
-            "receipts": [r for r in self.receipts if start <= r[2] <= end],
-            "sent": self.video.sent_between(start - 5.0, end) if self.video else {},
-            "keyframe_requests": self.video.keyframe_requests if self.video else 0,
-        }
-
     async def close(self) -> None:
-        self.state = "closed"
-        for task in list(self._tasks):
-            task.cancel()
-        for pc in (self._publish, self._subscribe):
-            if pc is not None:
-                await pc.close()
+        """Close the connections and the WebSocket."""
+        await super().close()
         if self._ws is not None:
             await self._ws.close()
         if self._session is not None:
             await self._session.close()
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+class JanusParty(CheapParty):
+    """A participant of a Janus VideoRoom room: one session, a publisher and a subscriber handle."""
+
+    def __init__(self, label: str, room: int, base_url: str, clip: PacketizedClip, pacer: Pacer) -> None:
+        super().__init__(label, clip, pacer)
+        self.room = room
+        self.base_url = base_url
+        self._http: aiohttp.ClientSession | None = None
+        self._api: JanusApi | None = None
+        self._publisher_handle = 0
+        self._subscriber_handle = 0
+        self._feeds: set[int] = set()
+        self._subscribing = asyncio.Lock()
+
+    async def join(self) -> None:
+        """Create the session, join as publisher and configure with the offer."""
+        self._http = aiohttp.ClientSession()
+        api = self._api = JanusApi(self.base_url, self._http)
+        self.join_sent = time.time()
+        await api.create()
+        self._publisher_handle = await api.attach()
+        self._spawn(self._poll())
+        offer = await self._publish_offer()
+        await api.message(
+            self._publisher_handle,
+            {
+                "request": "joinandconfigure",
+                "ptype": "publisher",
+                "room": self.room,
+                "display": self.label,
+                "audio": True,
+                "video": True,
+            },
+            jsep={"type": "offer", "sdp": offer},
+        )
+
+    async def _poll(self) -> None:
+        assert self._api is not None
+        while self.state != "closed":
+            try:
+                events = await self._api.events()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                if self.state != "closed":
+                    self.errors.append(f"events: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.5)
+                continue
+            for event in events:
+                try:
+                    await self._event(event)
+                except Exception as exc:  # noqa: BLE001 - a party reports, the benchmark decides
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    async def _event(self, event: dict[str, Any]) -> None:
+        assert self._api is not None
+        if event.get("janus") != "event":
+            return
+        data = event.get("plugindata", {}).get("data", {})
+        jsep = event.get("jsep")
+        if "error" in data:
+            self.errors.append(f"janus: {data.get('error_code')} {data['error']}")
+        if event.get("sender") == self._publisher_handle:
+            if data.get("videoroom") == "joined":
+                self.participant_id = str(data["id"])
+                self.state = "in_hearing"
+            if jsep is not None and jsep.get("type") == "answer":
+                await self._publish_answered(jsep["sdp"])
+            feeds = [int(p["id"]) for p in data.get("publishers") or [] if int(p["id"]) not in self._feeds]
+            if feeds:
+                self._spawn(self._subscribe_to(feeds))
+        elif event.get("sender") == self._subscriber_handle:
+            for stream in data.get("streams") or []:
+                if "feed_id" in stream and "mid" in stream:
+                    self._mapping[str(stream["mid"])] = str(stream["feed_id"])
+            if jsep is not None and jsep.get("type") == "offer":
+                answer = await self._subscribe_answer(jsep["sdp"], {})
+                await self._api.message(
+                    self._subscriber_handle, {"request": "start"}, jsep={"type": "answer", "sdp": answer}
+                )
+
+    async def _subscribe_to(self, feeds: list[int]) -> None:
+        assert self._api is not None
+        async with self._subscribing:
+            feeds = [feed for feed in feeds if feed not in self._feeds]
+            if not feeds:
+                return
+            self._feeds.update(feeds)
+            streams = [{"feed": feed} for feed in feeds]
+            if not self._subscriber_handle:
+                self._subscriber_handle = await self._api.attach()
+                await self._api.message(
+                    self._subscriber_handle,
+                    {"request": "join", "ptype": "subscriber", "room": self.room, "streams": streams},
+                )
+            else:
+                await self._api.message(self._subscriber_handle, {"request": "subscribe", "streams": streams})
+
+    async def close(self) -> None:
+        """Close the connections and destroy the Janus session."""
+        await super().close()
+        if self._api is not None:
+            with contextlib.suppress(Exception):
+                await self._api.destroy()
+        if self._http is not None:
+            await self._http.close()
 
 
 # --- the worker process ------------------------------------------------------------------------
@@ -282,8 +399,16 @@ async def _sleep_until(wall: float) -> None:
         await asyncio.sleep(delay)
 
 
+def _make_party(
+    spec: dict[str, Any], party: dict[str, Any], clip: PacketizedClip, pacer: Pacer
+) -> CheapParty:
+    if spec.get("sfu") == "janus":
+        return JanusParty(party["label"], int(party["room"]), spec["base_url"], clip, pacer)
+    return Party(party["label"], party["token"], spec["base_url"], clip, pacer)
+
+
 async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
-    install_host_addresses(SETTINGS)
+    install_host_addresses()
     loop = asyncio.get_running_loop()
     orders: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -298,12 +423,9 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
                 return
 
     threading.Thread(target=listen, daemon=True).start()
-    clip, _ = load_clip()
-    positions = clip.positions()
-    parties = [
-        (Party(p["label"], p["token"], spec["base_url"], clip, positions), bool(p.get("late")))
-        for p in spec["parties"]
-    ]
+    clip = PacketizedClip.of(load_clip()[0])
+    pacer = Pacer()
+    parties = [(_make_party(spec, p, clip, pacer), bool(p.get("late"))) for p in spec["parties"]]
     conn.send({"op": "ready"})
     try:
         while True:
@@ -331,6 +453,8 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
             elif op == "measure":
                 await _sleep_until(order["start"])
                 rtp_start = {party.label: party.rtp_snapshot() for party, _ in parties}
+                sent_start = pacer.packets_sent()
+                times_start = os.times()
                 cpu_start = time.process_time()
                 await _sleep_until(order["end"])
                 cpu = time.process_time() - cpu_start
@@ -341,10 +465,21 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
                     report["rtp_start"] = rtp_start[party.label]
                     report["rtp_end"] = party.rtp_snapshot()
                     reports.append(report)
-                conn.send({"op": "measured", "cpu_s": cpu, "parties": reports})
+                sent = pacer.packets_sent() - sent_start
+                times = os.times()
+                conn.send(
+                    {
+                        "op": "measured",
+                        "cpu_s": cpu,
+                        "system_s": times.system - times_start.system,
+                        "packets_sent": sent,
+                        "parties": reports,
+                    }
+                )
             elif op == "stop":
                 break
     finally:
+        pacer.stop()
         for party, _ in parties:
             try:
                 await asyncio.wait_for(party.close(), 5)
@@ -355,6 +490,10 @@ async def _serve(conn: Connection, spec: dict[str, Any]) -> None:
 
 def worker_main(conn: Connection, spec: dict[str, Any]) -> None:
     """Entry point of a worker process: run its parties until told to stop (uvloop when present)."""
+    cpus = spec.get("cpus")
+    if cpus:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, set(cpus))
     try:
         import uvloop
     except ImportError:

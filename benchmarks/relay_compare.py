@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import fractions
 import json
-import math
 import os
 import resource
 import sys
@@ -36,6 +35,8 @@ import av  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 
+from benchmarks.media import Clip, make_clip  # noqa: E402
+from benchmarks.server import udp_receive_buffer_drops  # noqa: E402
 from media.aiortc_adapter import (  # noqa: E402
     ReceiverTap,
     install_host_addresses,
@@ -52,69 +53,7 @@ SETTINGS = MediaSettings(host_addresses=["127.0.0.1"])
 SCRIPT = Path(__file__).resolve()
 
 
-# --- pre-encoded media -------------------------------------------------------------------------
-
-
-@dataclass
-class Clip:
-    video: list[bytes]
-    video_intra: list[bytes]
-    audio: list[bytes]
-
-
-def _encode_vp8(frames: list[av.VideoFrame], gop: int, bit_rate: int) -> list[bytes]:
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height = WIDTH, HEIGHT
-    encoder.pix_fmt = "yuv420p"
-    encoder.time_base = fractions.Fraction(1, FPS)
-    encoder.framerate = fractions.Fraction(FPS, 1)
-    encoder.bit_rate = bit_rate
-    encoder.gop_size = gop
-    encoder.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "minrate": str(bit_rate),
-        "maxrate": str(bit_rate),
-        "bufsize": str(bit_rate),
-    }
-    packets = [bytes(p) for frame in frames for p in encoder.encode(frame)]
-    return packets + [bytes(p) for p in encoder.encode(None)]
-
-
-def make_clip(seconds: float) -> Clip:
-    """A moving test pattern (lavfi testsrc) at ~1 Mbps, and a 440 Hz tone in Opus."""
-    source = av.open(f"testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}", format="lavfi")
-    frames = []
-    for index, frame in enumerate(source.decode(video=0)):
-        if index >= seconds * FPS:
-            break
-        converted = frame.reformat(format="yuv420p")
-        converted.pts = index
-        converted.time_base = fractions.Fraction(1, FPS)
-        frames.append(converted)
-    source.close()
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
-    encoder.bit_rate = 32000
-    audio: list[bytes] = []
-    for index in range(int(seconds * 50)):
-        pcm = b"".join(
-            int(8000 * math.sin(2 * math.pi * 440 * (index * AUDIO_FRAME + n) / 48000)).to_bytes(
-                2, "little", signed=True
-            )
-            for n in range(AUDIO_FRAME)
-        )
-        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
-        frame.planes[0].update(pcm)
-        frame.sample_rate = 48000
-        frame.pts = index * AUDIO_FRAME
-        audio += [bytes(p) for p in encoder.encode(frame)]
-    # libvpx overshoots this synthetic pattern: calibrate the target once to land near 1 Mbps
-    trial = _encode_vp8(frames, 10_000, VIDEO_BITRATE)
-    actual = sum(map(len, trial)) * 8 / (len(trial) / FPS)
-    target = int(VIDEO_BITRATE * VIDEO_BITRATE / actual)
-    return Clip(_encode_vp8(frames, 10_000, target), _encode_vp8(frames, 1, target), audio)
+# --- pre-encoded media: benchmarks.media ------------------------------------------------------
 
 
 class PacketSource(MediaStreamTrack):
@@ -276,14 +215,6 @@ async def serve(variant: str) -> None:
 
 
 # --- the participants (this process) -------------------------------------------------------------
-
-
-def udp_receive_buffer_drops() -> int:
-    """Datagrams the kernel dropped for full socket buffers (of this network namespace)."""
-    lines = [
-        line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")
-    ]
-    return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
 @dataclass

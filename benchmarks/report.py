@@ -10,6 +10,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     # (header, key, format)
     ("scenario", "name", "{}"),
     ("srv cores", "server_pid_cores", "{:.2f}"),
+    ("srv wait", "server_wait_cores", "{:.2f}"),
     ("RSS MB", "server_rss_mb", "{:.0f}"),
     ("pkt/s fwd", "packets_forwarded_per_s", "{:.0f}"),
     ("µs/pkt", "server_cpu_us_per_packet", "{:.0f}"),
@@ -18,16 +19,21 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("loss %", "loss_pct_max", "{:.2f}"),
     ("delay p50 ms", "delay_ms_p50", "{:.0f}"),
     ("delay p99 ms", "delay_ms_p99", "{:.0f}"),
+    ("transit p50/p99 ms", "transit", "{}"),
     ("join s", "join_s_median", "{:.2f}"),
     ("kf wait ms", "keyframe_wait_ms_median", "{:.0f}"),
     ("drops srv", "udp_drops_at_server", "{}"),
     ("drops parties", "udp_drops_at_parties", "{}"),
+    ("rec MB", "recorded_mb", "{:.1f}"),
     ("gen cores", "generator_cores", "{:.2f}"),
     ("ok", "passed", "{}"),
 ]
 
 
 def _cell(result: dict[str, Any], key: str, fmt: str) -> str:
+    if key == "transit":
+        p50, p99 = result.get("transit_ms_p50"), result.get("transit_ms_p99")
+        return "–" if p50 is None or p99 is None else f"{p50:g} / {p99:g}"
     value = result.get(key)
     if value is None:
         return "–"
@@ -82,12 +88,20 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
     """Capacity, forwarding-vs-relay ratios and the machine's load, as sentences."""
     lines = []
     capacity = run.get("capacity")
-    if capacity is not None:
+    for found, who in ((capacity, "ours"), ((capacity or {}).get("janus"), "Janus")):
+        if found is not None:
+            lines.append(
+                f"Capacity ({who}): {found['hearings']} concurrent {found['participants']}-participant "
+                f"recorded hearing(s) with every subscriber ≥ {found['min_fps']:g} fps and "
+                f"< {found['max_loss_pct']:g} % loss "
+                f"(searched up to {found['searched_up_to']}; {found['stopped_because']})."
+            )
+    for ratio in run.get("janus_ratios", []):
+        per_packet = f"{ratio['us_per_packet_ratio']:.2f}×" if ratio.get("us_per_packet_ratio") else "–"
+        ours, janus = ratio.get("ours_us_per_packet"), ratio.get("janus_us_per_packet")
         lines.append(
-            f"Capacity: {capacity['hearings']} concurrent {capacity['participants']}-participant recorded "
-            f"hearing(s) with every subscriber ≥ {capacity['min_fps']:g} fps and "
-            f"< {capacity['max_loss_pct']:g} % loss "
-            f"(searched 1…{capacity['searched_up_to']}; {capacity['stopped_because']})."
+            f"Ours vs Janus, {ratio['hearings']}x{ratio['participants']} recorded: server CPU per forwarded "
+            f"packet {_us(ours)} vs {_us(janus)} ({per_packet} Janus's)."
         )
     for ratio in run.get("relay_ratios", []):
         cpu = f"{ratio['cpu_ratio']:.1f}×" if ratio.get("cpu_ratio") else "–"
@@ -98,11 +112,19 @@ def summary_lines(run: dict[str, Any]) -> list[str]:
             f"min fps {ratio['relay_fps_min']} vs {ratio['forwarding_fps_min']}."
         )
     machine = run["machine"]
+    pinning = machine.get("pinning")
+    pinned = (
+        f"server on CPU {pinning['server']}, load on CPU {pinning['generator']}" if pinning else "not pinned"
+    )
     lines.append(
-        f"Machine: {machine['cpus']} cores; load average {_load(run['load_start'])} at start, "
+        f"Machine: {machine['cpus']} cores ({pinned}); load average {_load(run['load_start'])} at start, "
         f"{_load(run['load_end'])} at end; run took {run['elapsed_s'] / 60:.1f} min."
     )
     return lines
+
+
+def _us(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} µs"
 
 
 def _load(load: list[float]) -> str:
@@ -120,12 +142,15 @@ def markdown(run: dict[str, Any]) -> str:
         "",
         *(f"- {line}" for line in summary_lines(run)),
         "",
-        "Columns: server CPU in cores (user+system of the server process, from /proc), its peak RSS,"
+        "Columns: server CPU in cores (user+system of the server process, from /proc), the time its"
+        " threads were runnable but waited for a CPU (thread-seconds per second: other work on its"
+        " CPU), its peak RSS,"
         " RTP packets the server sent to subscribers per second, server CPU per such packet, the lowest"
         " and median frame rate a subscriber received from one publisher's video, the worst subscriber's"
-        " RTP loss, forwarding delay (publisher hands a frame to its sender → subscriber has the frame),"
-        " join time (join sent → first remote video frame, late joiner), keyframe wait (late joiner's"
-        " subscribe connection up → first frame of each remote video), UDP datagrams the kernel dropped"
+        " RTP loss, forwarding delay (publisher sends a frame's last packet → subscriber receives it),"
+        " the server's own transit histogram (datagram in → datagram out, /metrics, when it has one),"
+        " join time (join sent → first remote keyframe, late joiner), keyframe wait (late joiner's"
+        " subscribe connection up → first keyframe of each remote video), UDP datagrams the kernel dropped"
         " for full receive buffers during the window on the server's and on the parties' sockets (a"
         " process that did not get the CPU in time), the"
         " load generator's CPU (its processes and this one); ok = every subscriber ≥ 29 fps and < 1 % loss.",

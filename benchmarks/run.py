@@ -1,16 +1,20 @@
-"""``make bench``: the cost of live hearings on this machine, and the same hearings on a transcoding relay.
+"""``make bench``: the cost of live hearings on this machine, side by side with Janus 1.1.2.
 
 Every scenario starts a real server process (``python -m hearing_server serve --plain-http``),
 schedules hearings through the REST API, runs them from a scripted courtroom seat, and lets
-synthetic parties (aiortc peers in separate processes, publishing pre-encoded 640x480 30 fps
-VP8 ~1 Mbps + Opus) join with their invitation links.  The server's CPU and memory are
-read from /proc during a steady window; the parties measure what they receive.
+synthetic parties join with their invitation links; the same parties then join rooms of a Janus
+VideoRoom (recording on) started for the scenario.  The parties use aiortc only for ICE/DTLS
+and send the pre-packetized clip (640x480 30 fps VP8 ~1 Mbps + Opus) and count what they
+receive on raw sockets (SRTP with pylibsrtp).  The server runs pinned to CPU 0, the load
+generator to CPU 1; the server's CPU and memory are read from /proc during a steady window.
 
 Loopback only: as root the run moves itself into a new network namespace with only ``lo``
 (``unshare -n``); otherwise ICE still offers 127.0.0.1 alone and no STUN/TURN server.
+Janus is installed with apt-get when missing (before the namespace is entered).
 
-    python -m benchmarks.run                        # the default set, about 8-10 minutes
-    python -m benchmarks.run --participants 2 --recording off --no-relay --no-capacity --seconds 5
+    python -m benchmarks.run                        # the default set
+    python -m benchmarks.run --participants 4 --no-capacity --seconds 5
+    python -m benchmarks.run --participants 2 --recording off --no-janus --no-capacity
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import os
 import platform
 import shlex
+import shutil
 import socket
 import sys
 import time
@@ -29,7 +34,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.media import CACHE_DIR, load_clip
-from benchmarks.scenario import MAX_LOSS_PCT, MIN_FPS, Scenario, run_scenario
+from benchmarks.scenario import MAX_LOSS_PCT, MIN_FPS, Pinning, Scenario, run_scenario
 
 NETNS_MARK = "HEARING_BENCH_NETNS"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -60,19 +65,43 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--warmup", type=float, default=2.0, help="seconds after everyone receives everyone (default 2)"
     )
-    p.add_argument("--recording", choices=["on", "off", "both"], default="both", help="(default both)")
+    p.add_argument(
+        "--recording",
+        choices=["on", "off", "both"],
+        default="on",
+        help="our server's hearings recorded or not (default on; Janus always records)",
+    )
+    p.add_argument(
+        "--janus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run every hearing size and the capacity load on Janus too (default on)",
+    )
+    p.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="server on CPU 0 (taskset), load generator on CPU 1 (default on with ≥ 2 CPUs)",
+    )
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness of the servers and the load generator (default 0; below 0 needs root and takes"
+        " the CPU from the machine's other work — only on a machine of your own)",
+    )
     p.add_argument(
         "--relay",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run aiortc's MediaRelay (default on)",
+        default=False,
+        help="also run aiortc's decode/re-encode MediaRelay (default off)",
     )
     p.add_argument("--relay-participants", type=_counts, default=[2, 4], help="relay scenarios (default 2,4)")
     p.add_argument(
         "--loop-compare",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run the capacity-sized recorded hearing on the plain asyncio loop (default on)",
+        default=False,
+        help="also run the capacity-sized recorded hearing on the plain asyncio loop (default off)",
     )
     p.add_argument(
         "--capacity",
@@ -84,13 +113,23 @@ def parser() -> argparse.ArgumentParser:
         "--capacity-participants", type=int, default=4, help="participants per hearing in the search (4)"
     )
     p.add_argument(
-        "--max-hearings", type=int, default=4, help="upper bound of the capacity search (default 4)"
+        "--max-hearings", type=int, default=8, help="upper bound of the capacity search (default 8)"
     )
     p.add_argument(
-        "--per-process", type=int, default=1, help="synthetic parties per load-generator process (default 1)"
+        "--capacity-from", type=int, default=1, help="first hearing count of the capacity search (default 1)"
+    )
+    p.add_argument("--capacity-step", type=int, default=1, help="step of the capacity search (default 1)")
+    p.add_argument(
+        "--janus-capacity",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also search Janus's own capacity (default off: Janus runs our capacity load only)",
     )
     p.add_argument(
-        "--budget", type=float, default=720.0, help="skip what would start after this many seconds (720)"
+        "--per-process", type=int, default=4, help="synthetic parties per load-generator process (default 4)"
+    )
+    p.add_argument(
+        "--budget", type=float, default=900.0, help="skip what would start after this many seconds (900)"
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.json and latest.md go")
     p.add_argument(
@@ -120,11 +159,13 @@ def plan(args: argparse.Namespace) -> list[Scenario]:
     """The scenarios before the capacity search, in the order they run."""
     recordings = {"on": [True], "off": [False], "both": [True, False]}[args.recording]
     common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
-    scenarios = [
-        Scenario("forwarding", args.hearings, n, recording, **common)
-        for n in args.participants
-        for recording in recordings
-    ]
+    scenarios = []
+    for n in args.participants:
+        scenarios += [
+            Scenario("forwarding", args.hearings, n, recording, **common) for recording in recordings
+        ]
+        if args.janus:
+            scenarios.append(Scenario("janus", args.hearings, n, True, **common))
     if args.loop_compare:
         scenarios.append(Scenario("forwarding", 1, args.capacity_participants, True, uvloop=False, **common))
     if args.relay:
@@ -184,27 +225,72 @@ def relay_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ratios
 
 
-async def capacity_search(
-    args: argparse.Namespace, results: list[dict[str, Any]], log_dir: Path, deadline: float
+def janus_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our server against Janus for the same load (both recorded): CPU per forwarded packet and more."""
+    ratios = []
+    for janus in results:
+        scenario = janus["scenario"]
+        if scenario["server"] != "janus" or not janus.get("ok"):
+            continue
+        ours = _find(
+            results,
+            server="forwarding",
+            hearings=scenario["hearings"],
+            participants=scenario["participants"],
+            recording=True,
+            uvloop=True,
+        )
+        if ours is None:
+            continue
+
+        def ratio(key: str, ours: dict[str, Any] = ours, janus: dict[str, Any] = janus) -> float | None:
+            a, b = ours.get(key), janus.get(key)
+            return a / b if a and b else None
+
+        ratios.append(
+            {
+                "hearings": scenario["hearings"],
+                "participants": scenario["participants"],
+                "ours": ours["name"],
+                "janus": janus["name"],
+                "ours_us_per_packet": ours.get("server_cpu_us_per_packet"),
+                "janus_us_per_packet": janus.get("server_cpu_us_per_packet"),
+                "us_per_packet_ratio": ratio("server_cpu_us_per_packet"),
+                "cpu_ratio": ratio("server_pid_cores"),
+                "rss_ratio": ratio("server_rss_mb"),
+                "delay_p50_ms": [ours.get("delay_ms_p50"), janus.get("delay_ms_p50")],
+                "fps_min": [ours.get("fps_min"), janus.get("fps_min")],
+            }
+        )
+    return ratios
+
+
+async def _search(
+    server: str,
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    log_dir: Path,
+    deadline: float,
+    pinning: Pinning | None,
 ) -> dict[str, Any]:
-    """The most concurrent recorded hearings of ``--capacity-participants`` that all pass (1, 2, … up)."""
+    """The most concurrent recorded hearings of ``--capacity-participants`` on ``server`` that all pass
+    (``--capacity-from``, then up by ``--capacity-step`` to ``--max-hearings``, stopping at a failure)."""
     n = args.capacity_participants
     common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
     held = 0
     stopped = f"reached --max-hearings {args.max_hearings}"
     steps = []
-    for hearings in range(1, args.max_hearings + 1):
-        result = _find(
-            results, server="forwarding", hearings=hearings, participants=n, recording=True, uvloop=True
-        )
+    for hearings in range(args.capacity_from, args.max_hearings + 1, args.capacity_step):
+        match = {"uvloop": True} if server == "forwarding" else {}
+        result = _find(results, server=server, hearings=hearings, participants=n, recording=True, **match)
         if result is None:
             # a step takes about as long as the window plus ~5 s of joining per hearing
             if time.monotonic() + args.seconds + args.warmup + 20 + 5 * hearings > deadline:
                 stopped = "time budget used up"
                 break
-            scenario = Scenario("forwarding", hearings, n, True, **common)
+            scenario = Scenario(server, hearings, n, True, **common)
             print(f"[capacity] {scenario.name} …", flush=True)
-            result = await run_scenario(scenario, log_dir)
+            result = await run_scenario(scenario, log_dir, pinning)
             results.append(result)
             _print_one(result)
         steps.append(
@@ -213,6 +299,7 @@ async def capacity_search(
                 "passed": bool(result.get("passed")),
                 "fps_min": result.get("fps_min"),
                 "loss_pct_max": result.get("loss_pct_max"),
+                "server_cpu_us_per_packet": result.get("server_cpu_us_per_packet"),
             }
         )
         if not result.get("passed"):
@@ -223,6 +310,7 @@ async def capacity_search(
             break
         held = hearings
     return {
+        "server": server,
         "hearings": held,
         "participants": n,
         "min_fps": MIN_FPS,
@@ -231,6 +319,39 @@ async def capacity_search(
         "stopped_because": stopped,
         "steps": steps,
     }
+
+
+async def capacity_search(
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    log_dir: Path,
+    deadline: float,
+    pinning: Pinning | None,
+) -> dict[str, Any]:
+    """Our server's capacity; with ``--janus`` Janus then runs the same capacity load (the most hearings
+    ours held, at least the first step), and with ``--janus-capacity`` searches its own capacity too."""
+    capacity = await _search("forwarding", args, results, log_dir, deadline, pinning)
+    n = args.capacity_participants
+    janus_step = None
+    if args.janus:
+        load = max(capacity["hearings"], args.capacity_from)
+        result = _find(results, server="janus", hearings=load, participants=n)
+        if result is None and time.monotonic() + args.seconds + args.warmup + 20 + 5 * load <= deadline:
+            common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
+            scenario = Scenario("janus", load, n, True, **common)
+            print(f"[capacity] {scenario.name} …", flush=True)
+            result = await run_scenario(scenario, log_dir, pinning)
+            results.append(result)
+            _print_one(result)
+        if result is not None:
+            janus_step = {"hearings": load, "passed": bool(result.get("passed"))}
+    capacity["janus_at_capacity_load"] = janus_step
+    capacity["janus"] = (
+        await _search("janus", args, results, log_dir, deadline, pinning)
+        if args.janus and args.janus_capacity
+        else None
+    )
+    return capacity
 
 
 def _fmt(value: float | None) -> str:
@@ -250,8 +371,21 @@ def _print_one(result: dict[str, Any]) -> None:
     )
 
 
+def pinning_for(args: argparse.Namespace) -> Pinning | None:
+    """Server on CPU 0, load generator on CPU 1 (and this process), when asked and possible."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not args.pin or len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    pinning = Pinning(server=[cpus[0]], generator=cpus[1:2])
+    os.sched_setaffinity(0, set(pinning.generator))
+    return pinning
+
+
 async def bench(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """Run the planned scenarios and the capacity search within the time budget."""
+    if args.nice:
+        os.nice(args.nice)  # inherited by every server and party process
+    pinning = pinning_for(args)
     started = time.monotonic()
     started_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     deadline = started + args.budget
@@ -275,10 +409,10 @@ async def bench(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             skipped.append(scenario.name)
             continue
         print(f"{scenario.name} …", flush=True)
-        result = await run_scenario(scenario, log_dir)
+        result = await run_scenario(scenario, log_dir, pinning)
         results.append(result)
         _print_one(result)
-    capacity = await capacity_search(args, results, log_dir, deadline) if args.capacity else None
+    capacity = await capacity_search(args, results, log_dir, deadline, pinning) if args.capacity else None
     return {
         "started_at": started_at,
         "command": shlex.join(["python", "-m", "benchmarks.run", *argv]),
@@ -287,6 +421,9 @@ async def bench(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "loopback_only": _only_loopback(),
+            "pinning": None
+            if pinning is None
+            else {"server": pinning.server, "generator": pinning.generator},
         },
         "clip": {
             "width": 640,
@@ -299,6 +436,7 @@ async def bench(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "results": results,
         "skipped": skipped,
         "relay_ratios": relay_ratios(results),
+        "janus_ratios": janus_ratios(results),
         "capacity": capacity,
         "load_start": list(load_start),
         "load_end": list(os.getloadavg()),
@@ -310,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; prints the table and writes results/latest.json and latest.md."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if args.janus and not os.environ.get(NETNS_MARK):  # installing needs the network: before unshare
+        from benchmarks.janus_server import build_shim, ensure_janus
+
+        ensure_janus()
+        build_shim()
     if args.netns == "auto":
         _reexec_in_netns(argv)
     if not _only_loopback():

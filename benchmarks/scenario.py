@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+from benchmarks.janus_server import start_janus
 from benchmarks.operator import Operator
 from benchmarks.participant import worker_main
-from benchmarks.relay_compare import udp_receive_buffer_drops
 from benchmarks.server import (
     OPERATOR_PASSWORD,
     OPERATOR_USER,
@@ -26,6 +28,7 @@ from benchmarks.server import (
     start_hearing_server,
     start_relay_server,
     udp_drops_by_socket,
+    udp_receive_buffer_drops,
 )
 
 MIN_FPS = 29.0
@@ -36,20 +39,33 @@ MAX_LOSS_PCT = 1.0
 class Scenario:
     """What to run: which server, how many hearings of how many publishing participants."""
 
-    server: str  # "forwarding" or "relay"
+    server: str  # "forwarding" (ours), "janus" or "relay" (aiortc MediaRelay)
     hearings: int
     participants: int
     recording: bool
     uvloop: bool = True
     seconds: float = 10.0
     warmup_s: float = 2.0
-    per_process: int = 1
+    per_process: int = 4
 
     @property
     def name(self) -> str:
-        loop = "" if self.uvloop or self.server == "relay" else " asyncio"
+        loop = "" if self.uvloop or self.server != "forwarding" else " asyncio"
         recording = " rec" if self.recording else ""
         return f"{self.server}{loop} {self.hearings}x{self.participants}{recording}"
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """CPUs of the server under test and of the load generator (``taskset`` / sched_setaffinity)."""
+
+    server: list[int]
+    generator: list[int]
+
+    @property
+    def server_command(self) -> list[str]:
+        """The prefix that pins a server command."""
+        return ["taskset", "-c", ",".join(map(str, self.server))] if self.server else []
 
 
 class Worker:
@@ -144,6 +160,82 @@ async def _sample(server: ServerProcess, start: float, end: float) -> tuple[Usag
     return first, last, rss
 
 
+TRANSIT_METRIC = "hearing_media_transit_seconds"
+RECORDING_SUFFIXES = {".webm", ".mkv", ".mka", ".mjr"}
+
+
+def recorded_mb(folder: Path) -> float:
+    """Megabytes of recordings (Matroska/WebM of ours, .mjr of Janus) under ``folder``."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.suffix in RECORDING_SUFFIXES:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+    return total / 1e6
+
+
+def parse_histogram(text: str, name: str) -> dict[float, float]:
+    """Cumulative bucket counts (upper bound → count) of a Prometheus histogram, summed over labels."""
+    buckets: dict[float, float] = {}
+    prefix = name + "_bucket"
+    for line in text.splitlines():
+        if not line.startswith(prefix):
+            continue
+        labels, _, value = line[len(prefix) :].rpartition(" ")
+        for label in labels.strip("{}").split(","):
+            key, _, raw = label.partition("=")
+            if key.strip() == "le":
+                bound = float(raw.strip().strip('"').replace("+Inf", "inf"))
+                buckets[bound] = buckets.get(bound, 0.0) + float(value)
+    return buckets
+
+
+def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` (None when empty)."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return None
+    target = q * buckets[bounds[-1]]
+    for bound in bounds:
+        if buckets[bound] >= target:
+            return bound
+    return bounds[-1]
+
+
+class TransitScraper:
+    """The server's datagram-in → datagram-out histogram (``/metrics``) over the window, if it has one."""
+
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url + "/metrics"
+        self._start: dict[float, float] | None = None
+
+    async def _read(self) -> dict[float, float] | None:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(self.url) as response:
+                text = await response.text()
+        except (aiohttp.ClientError, OSError):
+            return None
+        return parse_histogram(text, TRANSIT_METRIC) or None
+
+    async def start(self) -> None:
+        """Read the histogram at the window's start."""
+        self._start = await self._read()
+
+    async def finish(self) -> dict[str, float | None]:
+        """p50/p99 in ms and the count of the window (empty when the server has no such histogram)."""
+        end = await self._read()
+        if end is None:
+            return {}
+        start = self._start or {}
+        delta = {bound: count - start.get(bound, 0.0) for bound, count in end.items()}
+        p50, p99 = histogram_quantile(delta, 0.5), histogram_quantile(delta, 0.99)
+        return {
+            "p50": None if p50 is None else 1000 * p50,
+            "p99": None if p99 is None else 1000 * p99,
+            "count": max(delta.values(), default=0.0),
+        }
+
+
 def _metrics(
     scenario: Scenario, parties: list[dict[str, Any]], hearing_of: dict[str, int], window_s: float
 ) -> dict[str, Any]:
@@ -219,23 +311,34 @@ def _metrics(
     return result
 
 
-async def run_scenario(scenario: Scenario, log_dir: Path) -> dict[str, Any]:
+async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | None = None) -> dict[str, Any]:
     """Run one scenario from server start to teardown; every process it started is gone on return."""
     started = time.monotonic()
     load_start = os.getloadavg()
     data_dir = Path(tempfile.mkdtemp(prefix="hearing-bench-"))
     log = log_dir / f"{scenario.name.replace(' ', '-')}.log"
+    pin = pinning.server_command if pinning else []
     server: ServerProcess | None = None
     operator: Operator | None = None
     workers: list[Worker] = []
     notes: list[str] = []
     try:
+        rooms: list[int | None] = [None] * scenario.hearings
         if scenario.server == "relay":
-            server = await asyncio.to_thread(start_relay_server, scenario.participants, log)
+            server = await asyncio.to_thread(start_relay_server, scenario.participants, log, pin)
             tokens = [[f"relay-party-{i + 1:02d}" for i in range(scenario.participants)]]
+        elif scenario.server == "janus":
+            server = await asyncio.to_thread(start_janus, scenario.hearings, log, pin)
+            tokens = [[""] * scenario.participants for _ in range(scenario.hearings)]
+            rooms = list(range(1, scenario.hearings + 1))
         else:
             server = await asyncio.to_thread(
-                start_hearing_server, data_dir, recording=scenario.recording, uvloop=scenario.uvloop, log=log
+                start_hearing_server,
+                data_dir,
+                recording=scenario.recording,
+                uvloop=scenario.uvloop,
+                log=log,
+                pin=pin,
             )
             operator = Operator(server.base_url)
             await operator.login(OPERATOR_USER, OPERATOR_PASSWORD)
@@ -252,10 +355,20 @@ async def run_scenario(scenario: Scenario, log_dir: Path) -> dict[str, Any]:
                 label = f"h{h + 1}p{i + 1}"
                 hearing_of[label] = h
                 specs.append(
-                    {"label": label, "token": token, "late": late_joiner and i == len(hearing_tokens) - 1}
+                    {
+                        "label": label,
+                        "token": token,
+                        "room": rooms[h],
+                        "late": late_joiner and i == len(hearing_tokens) - 1,
+                    }
                 )
         chunks = [specs[i : i + scenario.per_process] for i in range(0, len(specs), scenario.per_process)]
-        workers = [Worker({"base_url": server.base_url, "parties": chunk}) for chunk in chunks]
+        sfu = "janus" if scenario.server == "janus" else "hearing"
+        cpus = pinning.generator if pinning else None
+        workers = [
+            Worker({"base_url": server.base_url, "sfu": sfu, "cpus": cpus, "parties": chunk})
+            for chunk in chunks
+        ]
         await asyncio.gather(*(w.receive("ready", 60) for w in workers))
 
         per_hearing = scenario.participants
@@ -280,7 +393,15 @@ async def run_scenario(scenario: Scenario, log_dir: Path) -> dict[str, Any]:
         drops_before = udp_receive_buffer_drops()
         pids = [server.pid, *(w.process.pid for w in workers if w.process.pid is not None)]
         sockets_before = udp_drops_by_socket(pids)
-        first, last, rss = await _sample(server, window_start, window_end)
+        transit = TransitScraper(server.base_url) if scenario.server == "forwarding" else None
+        sampling = asyncio.ensure_future(_sample(server, window_start, window_end))
+        if transit is not None:
+            await asyncio.sleep(max(0.0, window_start - time.time()))
+            await transit.start()
+        first, last, rss = await sampling
+        recordings = getattr(server, "folder", data_dir)
+        recorded = recorded_mb(recordings)
+        transit_figures = await transit.finish() if transit is not None else {}
         udp_drops = udp_receive_buffer_drops() - drops_before
         sockets_after = udp_drops_by_socket(pids)
         drops = {pid: drops_between(sockets_before[pid], sockets_after[pid]) for pid in pids}
@@ -292,6 +413,18 @@ async def run_scenario(scenario: Scenario, log_dir: Path) -> dict[str, Any]:
         figures = _metrics(scenario, parties, hearing_of, scenario.seconds)
         generator_cpu = sum(reply["cpu_s"] for reply in replies) + main_cpu
         errors = sorted({f"{p['label']}: {e}" for p in parties for e in p["errors"]})
+        generator_cores = generator_cpu / window
+        server_wait = max(0.0, last.wait_s - first.wait_s) / window
+        if not figures["passed"] and server_wait > 0.5:
+            notes.append(
+                f"the server's threads waited {server_wait:.1f} thread-seconds per second for a CPU "
+                f"(other work on its CPU), {drops[server.pid]} datagrams dropped at the server"
+            )
+        if not figures["passed"] and (generator_cores > 0.85 or sum(drops.values()) - drops[server.pid] > 0):
+            notes.append(
+                f"the load generator may have been the limit ({generator_cores:.2f} cores, "
+                f"{sum(drops.values()) - drops[server.pid]} datagrams dropped at the parties)"
+            )
         if operator is not None:
             errors += [f"operator: {e}" for h in operator.hearings for e in h.errors]
         return {
@@ -301,12 +434,26 @@ async def run_scenario(scenario: Scenario, log_dir: Path) -> dict[str, Any]:
             "flowing": flowing,
             "server_pid_cores": cpu / window,
             "server_rss_mb": max(rss),
+            "server_wait_cores": server_wait,
             "packets_forwarded_per_s": figures["packets_forwarded"] / scenario.seconds,
             "server_cpu_us_per_packet": (1e6 * cpu / figures["packets_forwarded"])
             if figures["packets_forwarded"]
             else None,
+            "pinned": None if pinning is None else {"server": pinning.server, "generator": pinning.generator},
+            "recorded_mb": recorded,
+            "transit_ms_p50": transit_figures.get("p50"),
+            "transit_ms_p99": transit_figures.get("p99"),
+            "transit_samples": transit_figures.get("count"),
+            "srtp_errors_at_parties": sum(p.get("srtp_errors", 0) for p in parties),
+            "retransmitted_by_publishers": sum(p.get("retransmitted_by_publisher", 0) for p in parties),
             "generator_cores": generator_cpu / window,
             "generator_processes": len(workers),
+            "generator_system_share": sum(reply.get("system_s", 0.0) for reply in replies)
+            / max(1e-9, sum(reply["cpu_s"] for reply in replies)),
+            "generator_packets_sent": sum(reply.get("packets_sent", 0) for reply in replies),
+            "generator_us_per_packet": 1e6
+            * generator_cpu
+            / max(1, figures["packets_forwarded"] + sum(reply.get("packets_sent", 0) for reply in replies)),
             "udp_rcvbuf_drops": udp_drops,
             "udp_drops_at_server": drops[server.pid],
             "udp_drops_at_parties": sum(drops.values()) - drops[server.pid],

@@ -26,10 +26,21 @@ class Usage:
     cpu_s: float
     rss_mb: float
     at: float  # time.monotonic()
+    wait_s: float = 0.0  # time its threads were runnable but waited for a CPU (all threads alive now)
+
+
+def run_queue_wait_s(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def usage(pid: int) -> Usage:
-    """Read ``/proc/PID/stat`` (utime + stime) and ``/proc/PID/status`` (VmRSS)."""
+    """Read ``/proc/PID/stat`` (utime + stime), ``/proc/PID/status`` (VmRSS) and the run-queue wait."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
@@ -37,7 +48,7 @@ def usage(pid: int) -> Usage:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss_kb = int(line.split()[1])
-    return Usage(cpu, rss_kb / 1024, time.monotonic())
+    return Usage(cpu, rss_kb / 1024, time.monotonic(), run_queue_wait_s(pid))
 
 
 def udp_drops_by_socket(pids: list[int]) -> dict[int, dict[str, int]]:
@@ -59,6 +70,14 @@ def udp_drops_by_socket(pids: list[int]) -> dict[int, dict[str, int]]:
                     if target.startswith("socket:[") and inode in drops_by_inode:
                         own[inode] = drops_by_inode[inode]
     return sockets
+
+
+def udp_receive_buffer_drops() -> int:
+    """Datagrams the kernel dropped for full socket buffers (of this network namespace)."""
+    lines = [
+        line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")
+    ]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
 def drops_between(before: dict[str, int], after: dict[str, int]) -> int:
@@ -139,11 +158,14 @@ def hearing_server_env(data_dir: Path, port: int, uvloop: bool) -> dict[str, str
     return env
 
 
-def start_hearing_server(data_dir: Path, *, recording: bool, uvloop: bool, log: Path) -> ServerProcess:
+def start_hearing_server(
+    data_dir: Path, *, recording: bool, uvloop: bool, log: Path, pin: list[str] | None = None
+) -> ServerProcess:
     """Create the operator account, then ``python -m hearing_server serve --plain-http`` on a free port.
 
     Without recording the same server runs through :mod:`benchmarks.unrecorded_server`, which
-    only leaves the recorder out of the application.
+    only leaves the recorder out of the application.  ``pin`` prefixes the serve command
+    (``taskset -c 0``).
     """
     port = free_port()
     env = hearing_server_env(data_dir, port, uvloop)
@@ -169,6 +191,7 @@ def start_hearing_server(data_dir: Path, *, recording: bool, uvloop: bool, log: 
     )
     module = "hearing_server" if recording else "benchmarks.unrecorded_server"
     command = [
+        *(pin or []),
         sys.executable,
         "-m",
         module,
@@ -188,10 +211,11 @@ def start_hearing_server(data_dir: Path, *, recording: bool, uvloop: bool, log: 
     return server
 
 
-def start_relay_server(participants: int, log: Path) -> ServerProcess:
+def start_relay_server(participants: int, log: Path, pin: list[str] | None = None) -> ServerProcess:
     """The decode/re-encode relay (:mod:`benchmarks.relay_server`) on a free port."""
     port = free_port()
     command = [
+        *(pin or []),
         sys.executable,
         "-m",
         "benchmarks.relay_server",

@@ -211,7 +211,8 @@ def _safe_url(url: str) -> str:
 
 
 def effective_settings(config: Config) -> dict[str, Any]:
-    """Every option with the value in use (derived defaults filled in, database password hidden)."""
+    """Every option with the value in use (derived defaults filled in, database password and TURN secret
+    hidden)."""
     values = config.model_dump(mode="json")
     values.update(
         database_url=_safe_url(config.effective_database_url),
@@ -220,6 +221,7 @@ def effective_settings(config: Config) -> dict[str, Any]:
         tls_key=str(config.tls_key_path),
         court_cert=str(config.court_cert_path),
         court_key=str(config.court_key_path),
+        turn_secret="********" if config.turn_secret else "",
     )
     return values
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "HEARING_"
 
@@ -63,6 +63,11 @@ class Config(BaseModel):
     reconnect_grace_s: float = Field(
         60.0, ge=0, description="How long a dropped party may rejoin without admission."
     )
+    readmit_after_interruption: Literal["operator", "automatic"] = Field(
+        "operator",
+        description="After a server interruption, parties admitted before it skip the notice and are "
+        "re-admitted by the operator (one click) or automatically.",
+    )
     ice_host_addresses: list[str] = Field(
         default_factory=lambda: ["127.0.0.1"],
         description="Addresses offered as ICE host candidates; set to the server's reachable addresses.",
@@ -70,12 +75,32 @@ class Config(BaseModel):
     ice_servers: list[str] = Field(
         default_factory=list, description="STUN/TURN URLs; none unless configured."
     )
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="TURN relay URLs (turn:/turns:), offered with short-lived credentials.",
+    )
+    turn_secret: str = Field(
+        "",
+        description="Shared secret of the TURN relay (coturn static-auth-secret); required with turn_urls.",
+    )
+    turn_ttl_s: int = Field(
+        86400, ge=60, description="Lifetime of a participant's TURN credentials, seconds."
+    )
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
     min_free_disk_mb: int = Field(1024, ge=0, description="Hearings do not start below this free space.")
     retention_days: int = Field(3650, ge=1, description="Default retention of sealed hearings.")
     log_json: bool = Field(False, description="Write logs as JSON lines.")
     log_level: str = Field("INFO", description="Log level.")
     uvloop: bool = Field(True, description="Run the server on uvloop when installed.")
+
+    @model_validator(mode="after")
+    def _turn_needs_secret(self) -> Config:
+        bad = [url for url in self.turn_urls if not url.startswith(("turn:", "turns:"))]
+        if bad:
+            raise ValueError(f"turn_urls: not a turn: or turns: URL: {', '.join(bad)}")
+        if self.turn_urls and not self.turn_secret:
+            raise ValueError("turn_secret: required when turn_urls are set")
+        return self
 
     @property
     def effective_database_url(self) -> str:

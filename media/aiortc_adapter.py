@@ -75,14 +75,14 @@ def install_host_addresses(settings: MediaSettings) -> None:
     """
     current = aioice.ice.get_host_addresses
     original = current.original if isinstance(current, ConfiguredHostAddresses) else current
-    aioice.ice.get_host_addresses = ConfiguredHostAddresses(settings.host_addresses, original)  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = ConfiguredHostAddresses(settings.host_addresses, original)
 
 
 def uninstall_host_addresses() -> None:
     """Give aioice back its own host-address lookup."""
     current = aioice.ice.get_host_addresses
     if isinstance(current, ConfiguredHostAddresses):
-        aioice.ice.get_host_addresses = current.original  # type: ignore[assignment]
+        aioice.ice.get_host_addresses = current.original
 
 
 # --- receiving encoded frames ----------------------------------------------------------------

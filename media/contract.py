@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 TrackKind = Literal["audio", "video"]
 ConnectionState = Literal["new", "connecting", "connected", "disconnected", "failed", "closed"]
@@ -128,7 +128,9 @@ class MediaSettings:
     """How the media plane connects: ICE addresses, servers and the hearing's codec."""
 
     host_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
-    ice_servers: list[dict[str, str]] = field(default_factory=list)  # no STUN/TURN unless configured
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)  # no STUN/TURN unless configured
+    # When set, called for each new peer connection instead (fresh short-lived TURN credentials).
+    ice_servers_source: Callable[[], list[dict[str, Any]]] | None = None
     video_codec: Literal["VP8", "H264"] = "VP8"
     keyframe_min_interval_s: float = 0.5
     # REMB to publishers while no congestion shows; the browser's own loss-based control ramps up to it

@@ -127,7 +127,7 @@ class PublishConnection:
             raise _negotiation_error(exc) from exc
         for transceiver in self.pc.getTransceivers():
             if transceiver.currentDirection in ("recvonly", "sendrecv") and transceiver.kind in KINDS:
-                self.negotiated[transceiver.kind] = Negotiated(transceiver)  # type: ignore[index]
+                self.negotiated[transceiver.kind] = Negotiated(transceiver)
         return self.pc.localDescription.sdp
 
     def attach(self, track: PublishedTrack) -> None:
@@ -249,7 +249,7 @@ class SubscribeConnection:
     def _add_slot(self, kind: TrackKind) -> _Slot:
         silent = SilentTrack(kind)
         transceiver = self.pc.addTransceiver(silent, direction="inactive")
-        transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)  # type: ignore[arg-type]
+        transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)
         silence_sender_rtcp(transceiver.sender)
         ssrc, rtx_ssrc = sender_ssrcs(transceiver.sender)
         track = DownTrack(kind, LegParameters(ssrc, rtx_ssrc), self.egress.tap.send_rtp, self._stats)

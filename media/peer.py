@@ -17,7 +17,7 @@ def peer_configuration(settings: MediaSettings) -> RTCConfiguration:
             username=server.get("username"),
             credential=server.get("credential"),
         )
-        for server in settings.ice_servers
+        for server in (settings.ice_servers_source() if settings.ice_servers_source else settings.ice_servers)
     ]
     return RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 

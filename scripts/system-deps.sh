@@ -9,6 +9,9 @@ if [ "${1:-base}" = test ]; then
   need chromium
   need iproute2
   need util-linux
+  need nftables
+  need coturn
+  need ethtool
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"
@@ -16,3 +19,10 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}"
+# coturn is started by the network tests as a process with their own config, never as the packaged service.
+if [[ " ${want[*]} " == *" coturn "* ]]; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now coturn >/dev/null 2>&1 || true
+  fi
+  $sudo service coturn stop >/dev/null 2>&1 || true
+fi

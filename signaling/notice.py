@@ -23,7 +23,7 @@ def notice_template(language: str) -> str:
     """The notice template of ``language`` (``kk``, ``ru`` or ``en``), as shipped with the server."""
     if language not in NOTICE_LANGUAGES:
         raise ValueError(f"no recording notice in {language!r}")
-    return (resources.files("hearing_server") / "notices" / f"{language}.txt").read_text(encoding="utf-8")
+    return (resources.files("signaling") / "notices" / f"{language}.txt").read_text(encoding="utf-8")
 
 
 def render_notice(language: str, *, case_number: str, court: str) -> Notice:

@@ -176,6 +176,12 @@ class Admit(ClientMessage):
     party_id: Id
 
 
+class AdmitReturning(ClientMessage):
+    """Operator: re-admit every party waiting to return after an interruption."""
+
+    type: Literal["admit_returning"]
+
+
 class Deny(ClientMessage):
     """Operator: deny a waiting party entry."""
 
@@ -240,7 +246,8 @@ class End(ClientMessage):
 
 CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (
     Join, ShowNotice, ConfirmNotice, Ready, PublishOffer, SubscribeAnswer, MuteSelf, SetAudioOnly, Leave,
-    Ping, OpenWaitingRoom, Admit, Deny, Start, Mute, Unmute, RequestUnmute, Remove, Recess, Resume, End,
+    Ping, OpenWaitingRoom, Admit, AdmitReturning, Deny, Start, Mute, Unmute, RequestUnmute, Remove, Recess,
+    Resume, End,
 )  # fmt: skip
 AnyClientMessage = Annotated[Union[CLIENT_MESSAGES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
@@ -251,7 +258,20 @@ def message_type(cls: type[ClientMessage]) -> str:
 
 
 OPERATOR_COMMANDS: frozenset[type[ClientMessage]] = frozenset(
-    {OpenWaitingRoom, Admit, Deny, Start, Mute, Unmute, RequestUnmute, Remove, Recess, Resume, End}
+    {
+        OpenWaitingRoom,
+        Admit,
+        AdmitReturning,
+        Deny,
+        Start,
+        Mute,
+        Unmute,
+        RequestUnmute,
+        Remove,
+        Recess,
+        Resume,
+        End,
+    }
 )
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hearing_server.auth.client import client_ip, user_agent
-from hearing_server.config import Config
 from hearing_server.domain.errors import HearingError
 from signaling import protocol as p
-from signaling.live import LiveHearings
+from signaling.live import Gate, LiveHearings
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
-from signaling.room import ClientInfo, LiveHearing, Participant
+from signaling.room.hearing import LiveHearing
+from signaling.room.participant import ClientInfo, Participant
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +47,18 @@ class TokenBucket:
         return False
 
 
-def client_info(request: web.Request) -> ClientInfo:
-    """The address and browser of the request, as the confirmation log records them."""
-    return ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
-
-
 class SignalingSession:
     """A participant's signaling connection; implements the room's ``Connection``."""
 
-    def __init__(
-        self, ws: web.WebSocketResponse, request: web.Request, live: LiveHearings, config: Config
-    ) -> None:
-        self.client = client_info(request)
+    def __init__(self, ws: web.WebSocketResponse, client: ClientInfo, live: LiveHearings, gate: Gate) -> None:
+        self.client = client
         self._ws = ws
-        self._request = request
+        self._gate = gate
         self._live = live
-        self._limit = config.ws_max_message_bytes
-        self._bucket = TokenBucket(config.ws_messages_per_s, 2 * config.ws_messages_per_s)
-        self._abuse_limit = int(10 * config.ws_messages_per_s) + 20
+        settings = live.settings
+        self._limit = settings.ws_max_message_bytes
+        self._bucket = TokenBucket(settings.ws_messages_per_s, 2 * settings.ws_messages_per_s)
+        self._abuse_limit = int(10 * settings.ws_messages_per_s) + 20
         self._dropped: deque[float] = deque()
         self._last_rate_error = 0.0
         self._parser = p.MessageParser()
@@ -212,16 +205,9 @@ class SignalingSession:
 
     async def _join(self, message: p.Join) -> tuple[LiveHearing, Participant]:
         if message.token is not None:
-            hearing_id, entrant = await self._live.party_entrant(
-                message.token, message.language, self.client.ip
-            )
+            hearing_id, entrant = await self._gate.party_entrant(message.token, message.language)
         else:
-            from hearing_server.auth.staff import session_user
-
-            user = await session_user(self._request)
-            if user is None:
-                raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "log in as court staff first")
             assert message.hearing_id is not None and message.as_ is not None  # the model guarantees it
             hearing_id = message.hearing_id
-            entrant = await self._live.staff_entrant(user, hearing_id, message.as_, message.language)
+            entrant = await self._gate.staff_entrant(hearing_id, message.as_, message.language)
         return await self._live.enter(hearing_id, entrant, self)

@@ -3,9 +3,3 @@
 Pages are static HTML and vanilla JavaScript modules (no build step); all data comes from the REST
 API and the signaling WebSocket.
 """
-
-from __future__ import annotations
-
-from web_client.routes import setup
-
-__all__ = ["setup"]

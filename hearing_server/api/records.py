@@ -243,7 +243,7 @@ def _playback(progress: RenderProgress | None) -> PlaybackOut:
     if progress is None:
         return PlaybackOut(state="none")
     return PlaybackOut(
-        state=progress.state.value,  # type: ignore[arg-type]
+        state=progress.state.value,
         percent=progress.percent,
         speed_x=progress.speed_x,
         duration_s=progress.duration_s,

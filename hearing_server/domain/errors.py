@@ -70,3 +70,7 @@ class RateLimited(HearingError):
 
     code = "rate_limited"
     status = 429
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached; a change is in the confirmation log but not stored yet."""

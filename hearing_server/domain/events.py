@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class EventType(StrEnum):
@@ -43,3 +45,14 @@ class EventType(StrEnum):
     RECORDING_GAP = "recording_gap"
     DISK_SPACE_LOW = "disk_space_low"
     LOG_REPAIRED = "log_repaired"
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """A hearing event as read back from the confirmation log (or its database mirror)."""
+
+    seq: int
+    event: str
+    actor: str | None
+    party_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from hearing_server.domain.errors import Conflict
@@ -47,3 +49,21 @@ def check_transition(current: HearingStatus, target: HearingStatus) -> None:
         raise Conflict(
             f"a hearing that is {current.value} cannot become {target.value}", code="invalid_transition"
         )
+
+
+@dataclass
+class HearingInfo:
+    """One hearing as the live room knows it: what is shown to participants and its status times."""
+
+    id: str
+    case_number: str
+    title: str
+    court: str
+    courtroom: str
+    scheduled_start: datetime
+    duration_minutes: int
+    presiding_judge: str
+    notice_language: str
+    status: HearingStatus
+    started_at: datetime | None = None
+    ended_at: datetime | None = None

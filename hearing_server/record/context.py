@@ -12,7 +12,6 @@ from hearing_server.record.live_recording import LiveRecording
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.record.sealer import SealChecks, Sealer
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Hearing
 
 SEALER = web.AppKey("sealer", Sealer)
 PLAYBACK = web.AppKey("playback", PlaybackJobs)
@@ -42,13 +41,13 @@ class LiveRecordings:
 LIVE_RECORDINGS = web.AppKey("live_recordings", LiveRecordings)
 
 
-def recording_factory(app: web.Application) -> Callable[[Hearing], LiveRecording]:
+def recording_factory(app: web.Application) -> Callable[[str], LiveRecording]:
     """Makes the recording of each hearing that goes live in ``app``."""
     app[LIVE_RECORDINGS] = LiveRecordings()
 
-    def make(hearing: Hearing) -> LiveRecording:
+    def make(hearing_id: str) -> LiveRecording:
         config = app[CONFIG]
-        recording = LiveRecording(hearing.id, app[EVENTS], min_free_bytes=config.min_free_disk_mb << 20)
+        recording = LiveRecording(hearing_id, app[EVENTS], min_free_bytes=config.min_free_disk_mb << 20)
         app[LIVE_RECORDINGS].add(recording)
         return recording
 

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-import web_client
 from archive import routes as archive_routes
-from hearing_server import api
+from hearing_server.api import routes as api_routes
 from hearing_server.api import security
 from hearing_server.api.errors import error_middleware
 from hearing_server.api.hearings import SCHEDULE_LOCK
@@ -22,6 +21,7 @@ from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
 from hearing_server.web import ws as signaling_ws
+from web_client import routes as web_client_routes
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -49,7 +49,7 @@ def create_app(config: Config) -> web.Application:
     app[SCHEDULE_LOCK] = asyncio.Lock()
     security.setup(app)
     app.cleanup_ctx.append(_database)
-    api.setup(app)
+    api_routes.setup(app)
 
     app.cleanup_ctx.append(records.records_context)
     signaling_ws.setup(
@@ -58,5 +58,5 @@ def create_app(config: Config) -> web.Application:
         on_ended=functools.partial(records.seal_when_ended, app),
     )
     archive_routes.setup(app)
-    web_client.setup(app)
+    web_client_routes.setup(app)
     return app

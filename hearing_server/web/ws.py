@@ -7,18 +7,25 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from hearing_server import turn
 from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
+from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
+from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
+from hearing_server.web.entry import ConnectionGate, LiveEntry
 from media.stats import MediaStats
 from signaling.live import LiveHearings, media_factory_counting_into
-from signaling.room import MediaFactory, RecordingFactory
+from signaling.room.media_session import MediaFactory, RecordingFactory
+from signaling.room.participant import ClientInfo
+from signaling.room.store import RoomSettings
 from signaling.session import SignalingSession
 
 LIVE_HEARINGS = web.AppKey("live_hearings", LiveHearings)
+LIVE_ENTRY = web.AppKey("live_entry", LiveEntry)
 MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
 RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
 ON_ENDED: web.AppKey[Callable[[str], Awaitable[None]]] = web.AppKey("on_hearing_ended")
@@ -48,18 +55,36 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
     await ws.prepare(request)
-    await SignalingSession(ws, request, request.app[LIVE_HEARINGS], config).run()
+    client = ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
+    gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
+    await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate).run()
     return ws
+
+
+def room_settings(config: Config) -> RoomSettings:
+    """The live room's settings from the server's configuration."""
+    return RoomSettings(
+        max_participants=config.max_participants,
+        reconnect_grace_s=config.reconnect_grace_s,
+        timezone=config.timezone,
+        ice_host_addresses=list(config.ice_host_addresses),
+        ice_servers=list(config.ice_servers),
+        ice_servers_for=turn.ice_servers_for(config),
+        video_codec=config.video_codec,
+        ws_max_message_bytes=config.ws_max_message_bytes,
+        ws_messages_per_s=config.ws_messages_per_s,
+        readmit_after_interruption=config.readmit_after_interruption,
+    )
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     media_stats = MediaStats()
     if METRICS in app:
         app[METRICS].watch_media(media_stats)
+    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
     registry = LiveHearings(
-        app[CONFIG],
-        app[SESSIONS],
-        app[EVENTS],
+        room_settings(app[CONFIG]),
+        SqlRoomStore(app[SESSIONS], app[EVENTS]),
         media_factory=app.get(MEDIA_FACTORY) or media_factory_counting_into(media_stats),
         recording_factory=app.get(RECORDING_FACTORY),
         on_ended=app.get(ON_ENDED),

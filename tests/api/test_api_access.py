@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from api_harness import Api
 
-from hearing_server.api import API_MODULES
 from hearing_server.api.registry import ROUTES, RouteTable
+from hearing_server.api.routes import API_MODULES
 from hearing_server.auth.tokens import new_token
 from hearing_server.config import Config
 from hearing_server.domain.party import StaffRole

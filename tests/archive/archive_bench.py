@@ -113,8 +113,10 @@ class ArchiveBench:
         sealed_at: datetime | None = None,
         legal_hold: bool = False,
         files: bool = False,
+        ended_by: str = "judge",
     ) -> str:
-        """A hearing row (and, with ``files``, a sealed folder with a video, an audio track and the log)."""
+        """A hearing row (and, with ``files``, a sealed folder with a video, an audio track and the log,
+        whose last entry ``ended_by`` wrote, e.g. ``user:<id>``)."""
         hearing_id = new_id()
         court = court or self.config.court_name
         start = start or datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
@@ -129,7 +131,9 @@ class ArchiveBench:
             )
         ]
         if folder is not None:
-            self.write_folder(folder, hearing_id, [p.id for p in party_rows], sealed=status == "sealed")
+            self.write_folder(
+                folder, hearing_id, [p.id for p in party_rows], sealed=status == "sealed", ended_by=ended_by
+            )
         async with self.app[SESSIONS]() as db, db.begin():
             db.add(
                 Hearing(
@@ -162,7 +166,9 @@ class ArchiveBench:
         """The absolute hearing folder."""
         return self.config.recordings_dir / relative
 
-    def write_folder(self, relative: str, hearing_id: str, party_ids: list[str], *, sealed: bool) -> Path:
+    def write_folder(
+        self, relative: str, hearing_id: str, party_ids: list[str], *, sealed: bool, ended_by: str = "judge"
+    ) -> Path:
         """A hearing folder: judge video and audio tracks, a confirmation log, and (``sealed``) the seal."""
         folder = self.folder(relative)
         (folder / "tracks").mkdir(parents=True)
@@ -173,11 +179,14 @@ class ArchiveBench:
         log.append(EventType.RECORDING_STARTED, actor="system")
         for party_id in party_ids:
             log.append(
-                EventType.NOTICE_CONFIRMED, actor="party", party_id=party_id, details={"ip": "127.0.0.1"}
+                EventType.NOTICE_CONFIRMED,
+                actor=f"party:{party_id}",
+                party_id=party_id,
+                details={"ip": "127.0.0.1"},
             )
             log.append(EventType.PARTY_JOINED, actor="system", party_id=party_id)
         log.append(EventType.RECORDING_STOPPED, actor="system")
-        log.append(EventType.HEARING_ENDED, actor="judge")
+        log.append(EventType.HEARING_ENDED, actor=ended_by)
         if sealed:
             seal_hearing(folder, hearing_id, self.signer, log=log, actor="judge")
         else:

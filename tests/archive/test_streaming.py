@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from archive_bench import ArchiveBench
+from sqlalchemy import select
+
+from hearing_server.store.models import User
 
 # Streaming does not touch the database beyond one lookup: SQLite is enough here.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -307,3 +310,24 @@ async def test_roles_for_files(bench: ArchiveBench, sealed: str) -> None:
     for role, status in [("admin", 200), ("archivist", 200), ("operator", 403), ("judge", 403), (None, 401)]:
         response = await bench.get(url(sealed, "0"), role=role)
         assert response.status == status, role
+
+
+async def test_the_timeline_names_its_actors(bench: ArchiveBench) -> None:
+    """Parties by name and role, staff by display name; ``system`` and unknown accounts are not listed."""
+    async with bench.app_sessions() as db:
+        judge_id = (await db.execute(select(User.id).where(User.username == "judge"))).scalar_one()
+    hearing_id = await bench.make_hearing(files=True, ended_by=f"user:{judge_id}")
+    body = await (await bench.get(f"{BASE}/{hearing_id}")).json()
+    parties = {p["display_name"]: p["id"] for p in body["parties"]}
+    actors = body["timeline"]["actors"]
+    assert actors == {
+        f"party:{parties['Иванова Мария']}": {"kind": "party", "name": "Иванова Мария", "role": "plaintiff"},
+        f"party:{parties['Петров Иван']}": {"kind": "party", "name": "Петров Иван", "role": "defendant"},
+        f"user:{judge_id}": {"kind": "staff", "name": "Judge", "role": "judge"},
+    }
+    used = {e["actor"] for e in body["timeline"]["entries"]}
+    assert used - set(actors) == {"system", "judge"}  # the seal's own entry names its signer's role
+
+    gone = await bench.make_hearing(files=True, ended_by="user:00000000-0000-0000-0000-000000000000")
+    body = await (await bench.get(f"{BASE}/{gone}")).json()
+    assert all(not actor.startswith("user:") for actor in body["timeline"]["actors"])

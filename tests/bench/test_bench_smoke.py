@@ -9,6 +9,7 @@ field, not what the numbers are.  Run inside a loopback-only namespace:
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 RUN_KEYS = {
     "started_at", "command", "machine", "clip", "criteria", "results", "skipped",
-    "relay_ratios", "capacity", "load_start", "load_end", "elapsed_s",
+    "relay_ratios", "janus_ratios", "capacity", "load_start", "load_end", "elapsed_s",
 }  # fmt: skip
 RESULT_KEYS = {
     "name", "scenario", "ok", "passed", "server_pid_cores", "server_rss_mb", "packets_forwarded_per_s",
     "server_cpu_us_per_packet", "generator_cores", "fps_min", "fps_median", "loss_pct", "loss_pct_max",
     "delay_ms_p50", "delay_ms_p99", "join_s_median", "keyframe_wait_ms_median", "load_start", "load_end",
+    "transit_ms_p50", "transit_ms_p99", "recorded_mb", "pinned", "server_wait_cores",
 }  # fmt: skip
 
 
@@ -33,7 +35,8 @@ RESULT_KEYS = {
 def test_benchmark_runs_one_short_hearing_and_writes_its_results(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks.run", "--participants", "2", "--recording", "on", "--seconds", "3",
-        "--warmup", "0.5", "--no-relay", "--no-capacity", "--no-loop-compare", "--out", str(tmp_path),
+        "--warmup", "0.5", "--no-relay", "--no-capacity", "--no-loop-compare", "--no-janus",
+        "--out", str(tmp_path),
     ]  # fmt: skip
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=90)
     assert finished.returncode == 0, finished.stdout + finished.stderr
@@ -50,3 +53,30 @@ def test_benchmark_runs_one_short_hearing_and_writes_its_results(tmp_path: Path)
     assert "forwarding 1x2 rec" in finished.stdout  # the table was printed
     markdown = (tmp_path / "latest.md").read_text()
     assert "| scenario |" in markdown and "forwarding 1x2 rec" in markdown
+
+
+JANUS = shutil.which("janus") is not None and shutil.which("cc") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.media
+@pytest.mark.skipif(
+    not JANUS, reason="needs Debian's janus and a C compiler (the benchmark's set-up installs janus)"
+)
+def test_benchmark_runs_janus_side_by_side(tmp_path: Path) -> None:
+    """The same two-party hearing on our server and in a Janus VideoRoom room, with the ratio printed."""
+    command = [
+        sys.executable, "-m", "benchmarks.run", "--participants", "2", "--seconds", "3", "--warmup", "0.5",
+        "--no-capacity", "--janus", "--out", str(tmp_path),
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+    run = json.loads((tmp_path / "latest.json").read_text())
+    ours, janus = run["results"]
+    assert janus["name"] == "janus 1x2 rec" and janus["ok"] and janus["passed"], janus
+    assert RESULT_KEYS <= janus.keys()
+    assert janus["subscriber_tracks"] == 2 and janus["recorded_mb"] > 0  # Janus recorded the room
+    [ratio] = run["janus_ratios"]
+    assert ratio["us_per_packet_ratio"] is not None
+    assert "Ours vs Janus, 1x2 recorded" in finished.stdout

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -31,13 +33,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "archive"))
 from aiohttp import web  # noqa: E402
 from archive_bench import ArchiveBench, Clips  # noqa: E402
 from archive_media import write_audio, write_video  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from archive.context import ARCHIVE  # noqa: E402
 from archive.routes import setup as archive_setup  # noqa: E402
 from hearing_server.config import load_config  # noqa: E402
 from hearing_server.domain.party import StaffRole  # noqa: E402
+from hearing_server.store.db import SESSIONS  # noqa: E402
+from hearing_server.store.models import User  # noqa: E402
 from hearing_server.web.app import create_app  # noqa: E402
-from recording.composite import CompositeSettings, render_composite  # noqa: E402
+from recording.composite import (  # noqa: E402
+    PROGRESS_NAME,
+    CompositeSettings,
+    playback_dir,
+    render_composite,
+)
 from recording.seal import generate_court_certificate  # noqa: E402
 
 COURT = "Алматы қаласының №2 аудандық соты"
@@ -46,6 +56,7 @@ SECONDS = 18  # long enough that every log entry (every 2 s from the start) fall
 CASE = "2-415/2026"
 OTHER_CASE = "3-900/2026"
 PARTIES = [("plaintiff", "Иванова Мария Сергеевна"), ("defendant", "Smith John")]
+JUDGE = "judge1"
 
 
 @pytest.fixture
@@ -83,19 +94,23 @@ async def archive_server(
     try:
         await live.add_staff("archivist1", StaffRole.ARCHIVIST)
         await live.add_staff("operator1", StaffRole.OPERATOR)
+        await live.add_staff(JUDGE, StaffRole.JUDGE)
+        async with app[SESSIONS]() as db:
+            judge_id = (await db.execute(select(User.id).where(User.username == JUDGE))).scalar_one()
         clips_dir = tmp_path / "clips"
         epoch_us = int(START.timestamp() * 1_000_000)
         await asyncio.to_thread(write_video, clips_dir / "v.webm", "judge", epoch_us, frames=15 * SECONDS)
         await asyncio.to_thread(write_audio, clips_dir / "a.webm", "judge", epoch_us, seconds=SECONDS)
         clips = Clips((clips_dir / "v.webm").read_bytes(), (clips_dir / "a.webm").read_bytes())
         bench = ArchiveBench(client=None, app=app, config=config, clips=clips, signer=signer)  # type: ignore[arg-type]
-        await bench.make_hearing(
+        bench.staff["other"] = await bench.make_hearing(  # type: ignore[assignment]
             case_number=OTHER_CASE, court=COURT, parties=[("witness", "Нұрланов Дәулет")], files=True,
             start=datetime(2026, 2, 10, 4, 0, tzinfo=UTC),
         )  # fmt: skip
         hearing_id = await bench.make_hearing(
-            case_number=CASE, court=COURT, courtroom="Зал №7", parties=PARTIES, files=True, start=START
-        )
+            case_number=CASE, court=COURT, courtroom="Зал №7", parties=PARTIES, files=True, start=START,
+            ended_by=f"user:{judge_id}",
+        )  # fmt: skip
         folder = await bench.hearing_folder(hearing_id)
         await asyncio.to_thread(render_composite, folder, CompositeSettings(width=320, height=240))
         bench.staff["hearing"] = hearing_id  # type: ignore[assignment]
@@ -297,6 +312,73 @@ async def test_archivist_finds_plays_and_checks_a_sealed_hearing(
         await expect(other.locator("#no-access-title")).to_have_text(t(language, "archive.no_access_title"))
         denied = await other.request.get(f"{server.base_url}/api/v1/archive/hearings/{hearing_id}")
         assert denied.status == 403
+        assert not problems, problems
+    finally:
+        await browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+async def test_timeline_names_its_actors_and_seeks_once_the_playback_copy_is_ready(
+    archive_server: tuple[LiveServer, ArchiveBench], playwright: Playwright
+) -> None:
+    """Issue 12 items 2 and 3: actors as "Name (role)" (staff by name), never raw ids; a copy that finishes
+    rendering while the page is open makes the timeline clickable without a reload."""
+    server, bench = archive_server
+    language = "ru"
+    browser = await launch(playwright)
+    try:
+        page = await (await desktop(browser, language)).new_page()
+        problems: list[str] = []
+        watch_console(page, problems)
+        await log_in(page, server.base_url, "archivist1", language)
+
+        # Names and roles instead of party:<id> and user:<id>.
+        hearing_id = str(bench.staff["hearing"])
+        await page.goto(f"{server.base_url}/archive/hearing/{hearing_id}")
+        confirmed = page.locator("#timeline .timeline-entry[data-event='notice_confirmed']")
+        await expect(confirmed).to_have_count(2)
+        await expect(confirmed.locator(".log-actor")).to_have_text(
+            [
+                f"Иванова Мария Сергеевна ({t(language, 'role.plaintiff')})",
+                f"Smith John ({t(language, 'role.defendant')})",
+            ]
+        )
+        await expect(confirmed.locator(".log-party")).to_have_count(0)  # the actor already names the party
+        ended = page.locator("#timeline .timeline-entry[data-event='hearing_ended'] .log-actor")
+        await expect(ended).to_have_text(JUDGE.title())  # the staff member's display name
+        system = page.locator("#timeline .timeline-entry[data-event='recording_started'] .log-actor")
+        await expect(system).to_have_text(t(language, "archive.actor_system"))
+        timeline = await page.locator("#timeline").inner_text()
+        assert "party:" not in timeline and "user:" not in timeline, timeline
+        await assert_all_text_from_catalog(page, language)
+
+        # A hearing whose copy is still rendering: entries are not buttons yet...
+        other_id = str(bench.staff["other"])
+        folder = await bench.hearing_folder(other_id)
+        progress = playback_dir(folder) / PROGRESS_NAME
+        progress.parent.mkdir(parents=True, exist_ok=True)
+        progress.write_text(json.dumps({"state": "rendering", "percent": 40.0, "pid": os.getpid()}))
+        await page.goto(f"{server.base_url}/archive/hearing/{other_id}")
+        await expect(page.locator("#playback-state")).to_have_text(
+            t(language, "archive.playback_rendering_percent").replace("{percent}", "40")
+        )
+        entries = page.locator("#timeline .timeline-entry")
+        await expect(entries).to_have_count(6)
+        await expect(page.locator("#timeline button.log-seek")).to_have_count(0)
+
+        # ...the copy finishes while the page is open: the video appears and the entries seek it.
+        await asyncio.to_thread(render_composite, folder, CompositeSettings(width=320, height=240))
+        joined = page.locator("#timeline .timeline-entry[data-event='party_joined'] button.log-seek")
+        await expect(joined).to_have_count(1, timeout=20_000)  # the page looks again every 5 s
+        await expect(page.locator("#playback")).to_be_visible()
+        await until(page, "document.getElementById('playback').duration > 0")
+        offset = float(await joined.get_attribute("data-offset") or "nan")
+        await joined.click()
+        await until(page, f"Math.abs(document.getElementById('playback').currentTime - {offset}) < 0.3")
+        await expect(page.locator("#timeline .timeline-entry[data-event='party_joined']")).to_have_class(
+            re.compile(r"\bcurrent\b")
+        )
         assert not problems, problems
     finally:
         await browser.close()

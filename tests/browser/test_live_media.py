@@ -33,6 +33,8 @@ COURTROOM = FakeMedia("red", (220, 0, 0), 440.0)
 PARTY_A = FakeMedia("green", (0, 200, 0), 660.0)
 PARTY_B = FakeMedia("blue", (0, 0, 220), 880.0)
 MEDIA_TIMEOUT_S = 40.0
+A_NAME = "Айдос Серікбаев Нұрланұлы"  # too long for a small tile on a phone
+CUT_JS = "(caption) => caption.scrollWidth > caption.clientWidth"
 
 STATS_JS = "() => window.hearingClient.call.participantStats()"
 COLOURS_JS = """
@@ -131,7 +133,7 @@ async def test_courtroom_and_two_phones_see_and_hear_each_other(
 ) -> None:
     username = await server.add_staff("secretary1")
     hearing = await server.schedule(notice_language="kk")
-    a_id, a_url = await server.invite(hearing["id"], "Әлиев Арман", role="plaintiff", language="kk")
+    a_id, a_url = await server.invite(hearing["id"], A_NAME, role="plaintiff", language="kk")
     b_id, b_url = await server.invite(hearing["id"], "Петрова Мария", role="witness", language="ru")
     media = tmp_path / "media"
     browsers = await asyncio.gather(
@@ -203,6 +205,47 @@ async def test_courtroom_and_two_phones_see_and_hear_each_other(
         await screenshot(court, "media", "ru", "courtroom-in-session")
         await screenshot(party_a, "media", "kk", "party-in-hearing")
         await screenshot(party_b, "media", "ru", "party-in-hearing")
+
+        # Recess: every other tile, on the phones and on the console, is covered instead of frozen.
+        tiles = {
+            court: ("ru", [a_id, b_id]),
+            party_a: ("kk", [court_id, b_id]),
+            party_b: ("ru", [court_id, a_id]),
+        }
+        await court.click("#cmd-recess")
+        for page, (language, sources) in tiles.items():
+            for source in sources:
+                overlay = page.locator(f".tile[data-participant-id='{source}'] .tile-recess")
+                await expect(overlay).to_be_visible()
+                await expect(overlay).to_have_text(t(language, "tile.recess"))
+        await assert_all_text_from_catalog(party_a, "kk")
+        await assert_all_text_from_catalog(court, "ru")
+        await screenshot(party_b, "media", "ru", "party-recess")
+        await court.click("#cmd-resume")
+        for page, (_language, sources) in tiles.items():
+            for source in sources:
+                await expect(
+                    page.locator(f".tile[data-participant-id='{source}'] .tile-recess")
+                ).to_be_hidden()
+        await wait_for(
+            lambda: _grows(party_b, court_id, video_frames, 1.0), "the court's video after the recess"
+        )
+
+        # A's long name is cut in the small tile on B's phone; a tap on the tile shows it whole.
+        small = party_b.locator(f"#strip .tile[data-participant-id='{a_id}']")
+        caption = small.locator(".tile-caption")
+        await expect(small.locator(".tile-name")).to_have_text(A_NAME)
+        assert await caption.evaluate(CUT_JS), "the name was expected to be cut in a small tile"
+        toggle = small.locator(".tile-toggle")
+        box = await toggle.bounding_box()
+        assert box is not None and box["width"] >= 44 and box["height"] >= 44, box
+        await toggle.tap()
+        await expect(small).to_have_attribute("data-expanded", "true")
+        await expect(toggle).to_have_attribute("aria-expanded", "true")
+        assert not await caption.evaluate(CUT_JS), "the full name is still cut after a tap"
+        await screenshot(party_b, "media", "ru", "party-full-name")
+        await toggle.tap()
+        await expect(small).to_have_attribute("data-expanded", "false")
 
         # The court mutes party A: A's audio stops arriving at B and at the courtroom; the rest flows on.
         assert await _grows(party_b, a_id, audio_bytes), "A's audio did not flow to B before the mute"

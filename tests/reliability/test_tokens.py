@@ -15,7 +15,7 @@ from signaling_harness import Bench, WsPeer
 from hearing_server.auth.tokens import new_token
 from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Invitation
-from signaling.live import TOKEN_FAILURES_PER_ADDRESS
+from hearing_server.web.entry import TOKEN_FAILURES_PER_ADDRESS
 from signaling.protocol import CloseCode
 
 

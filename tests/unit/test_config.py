@@ -16,6 +16,9 @@ def test_defaults_are_sqlite_under_data_dir_and_loopback_ice() -> None:
     assert config.effective_database_url.endswith("/data/hearing.db")
     assert config.ice_servers == []
     assert config.effective_public_url == "https://localhost:8443"
+    assert config.readmit_after_interruption == "operator"
+    automatic = load_config(environ={"HEARING_READMIT_AFTER_INTERRUPTION": "automatic"})
+    assert automatic.readmit_after_interruption == "automatic"
 
 
 def test_toml_then_environment(tmp_path: Path) -> None:
@@ -34,6 +37,7 @@ def test_toml_then_environment(tmp_path: Path) -> None:
     [
         ({"HEARING_PORT": "eighty"}, "port"),
         ({"HEARING_VIDEO_CODEC": "AV1"}, "video_codec"),
+        ({"HEARING_READMIT_AFTER_INTERRUPTION": "never"}, "readmit_after_interruption"),
         ({"HEARING_ICE_SERVERS": "[not json"}, "HEARING_ICE_SERVERS"),
     ],
 )

@@ -152,7 +152,10 @@ export class HearingScreen {
         this.hearing.files = fresh.files;
         this.renderPlayback();
         this.renderFiles();
-        if (!pending()) clearInterval(timer);
+        if (!pending()) {
+          clearInterval(timer);
+          this.renderTimeline(); // entries become seek buttons now that there is something to seek
+        }
       } catch {
         /* try again at the next tick */
       }
@@ -190,10 +193,20 @@ export class HearingScreen {
     this.markPosition();
   }
 
+  /** Who acted: "Name (role)" for a party, the display name for staff (from the timeline's directory). */
   actor(entry) {
     const actor = entry.actor;
     if (!actor) return null;
-    for (const key of [`archive.actor_${actor}`, `role.${actor}`]) {
+    const who = (this.hearing.timeline.actors || {})[actor];
+    if (who) {
+      const named = who.kind === 'party' && this.i18n.has(`role.${who.role}`)
+        ? this.i18n.t('archive.actor_named', { name: who.name, role: this.i18n.t(`role.${who.role}`) })
+        : who.name;
+      return value(named, 'span', { class: 'log-actor', dataset: { actor } });
+    }
+    // Not in the directory (e.g. an account since deleted): say what kind of actor, never a raw id.
+    const kind = actor.startsWith('party:') ? 'party' : actor.startsWith('user:') ? 'staff' : actor;
+    for (const key of [`archive.actor_${kind}`, `role.${kind}`]) {
       if (this.i18n.has(key)) return tr(this.i18n, key, null, 'span', { class: 'log-actor' });
     }
     return value(actor, 'span', { class: 'log-actor' }); // a staff username
@@ -202,7 +215,8 @@ export class HearingScreen {
   timelineEntry(entry, playable) {
     const language = this.i18n.language;
     const eventKey = this.i18n.has(`event.${entry.event}`) ? `event.${entry.event}` : 'archive.event_other';
-    const party = entry.party_name || (entry.party_id ? this.partyName(entry.party_id) : null);
+    const byParty = entry.party_id && entry.actor === `party:${entry.party_id}`; // the actor already names them
+    const party = byParty ? null : entry.party_name || (entry.party_id ? this.partyName(entry.party_id) : null);
     const where = typeof entry.offset_s === 'number'
       ? value(clock(Math.max(0, entry.offset_s - this.playbackZero)), 'span', { class: 'log-offset' })
       : null;

@@ -96,6 +96,7 @@ class RunPage {
     $('cmd-start').addEventListener('click', () => this.command({ type: 'start' }));
     $('cmd-recess').addEventListener('click', () => this.command({ type: 'recess' }));
     $('cmd-resume').addEventListener('click', () => this.command({ type: 'resume' }));
+    $('cmd-admit-returning').addEventListener('click', () => this.command({ type: 'admit_returning' }));
     $('cmd-end').addEventListener('click', () => this.confirm('confirm.end_title', 'confirm.end_text', 'run.end', () => this.command({ type: 'end' })));
     $('self-mic').addEventListener('click', () => this.toggleSelf('audio'));
     $('self-camera').addEventListener('click', () => this.toggleSelf('video'));
@@ -257,6 +258,8 @@ class RunPage {
     const waiting = (this.state && this.state.waiting) || [];
     $('waiting-count').textContent = waiting.length ? `(${waiting.length})` : '';
     $('waiting-empty').hidden = waiting.length > 0;
+    // Back after an interruption (docs/protocol.md): one click each, or all of them at once.
+    $('cmd-admit-returning').hidden = !waiting.some((party) => party.returning && party.state === 'waiting');
     $('waiting-list').replaceChildren(...waiting.map((party) => {
       const canAdmit = party.state === 'waiting';
       const admit = el('button', {
@@ -271,9 +274,12 @@ class RunPage {
         on: { click: () => this.command({ type: 'deny', party_id: party.id }) },
       });
       this.i18n.render(deny, 'run.deny');
-      return el('li', { class: 'queue-item', dataset: { partyId: party.id, state: party.state } },
+      const returning = party.returning
+        ? tr(this.i18n, 'run.returning', null, 'span', { class: 'badge badge-warn', dataset: { returning: 'true' } }) : null;
+      return el('li', { class: 'queue-item', dataset: { partyId: party.id, state: party.state, returning: String(Boolean(party.returning)) } },
         el('div', { class: 'who' }, value(party.name, 'strong'), tr(this.i18n, `role.${party.role}`, null, 'span', { class: 'hint' })),
         tr(this.i18n, `party_state.${party.state}`, null, 'span', { class: `badge ${canAdmit ? 'badge-ok' : 'badge-neutral'}` }),
+        returning,
         el('div', { class: 'queue-actions' }, admit, deny));
     }));
   }
@@ -340,7 +346,7 @@ class RunPage {
     if (!this.state) return;
     const me = this.state.you.participant_id;
     const others = (this.state.participants || []).filter((p) => p.id !== me);
-    this.room.update(others, this.call.streams);
+    this.room.update(others, this.call.streams, { recess: this.state.hearing.status === 'recess' });
   }
 
   renderSelf() {

@@ -63,6 +63,9 @@ class PartyApp {
     this.readySent = false;
     this.needsPublish = false;
     this.ended = false;
+    this.reconnecting = false;
+    this.lostCause = null; // why the socket went: 'closed' (the server went away) or 'lost' (no answer)
+    this.mediaDropped = false;
     this.signaling = new SignalingClient(() => this._joinMessage());
     this.call = new MediaCall(this.signaling);
     this.room = new RoomView(i18n, (participant) => (participant.role === 'courtroom' ? $('stage') : $('strip')));
@@ -79,7 +82,7 @@ class PartyApp {
     }
     this.signaling.addEventListener('message', (event) => this._onMessage(event.detail));
     this.signaling.addEventListener('open', () => this._onSocketOpen());
-    this.signaling.addEventListener('reconnecting', () => this._setReconnecting(true));
+    this.signaling.addEventListener('reconnecting', (event) => this._onReconnecting(event.detail));
     this.signaling.addEventListener('closed', (event) => this._onClosed(event.detail.code));
     this.call.addEventListener('streams', () => this._renderRoom());
     this.call.addEventListener('connection', (event) => this._onMediaState(event.detail.state));
@@ -171,6 +174,8 @@ class PartyApp {
     this.state = message;
     const you = message.you;
     this.courtMuted = new Set(you.muted_by_court || []);
+    this._followBack(you.state);
+    $('waiting-returning').hidden = !(you.returning && you.state === 'waiting');
     this._renderBanners();
     if (you.state === 'confirmed' && this.confirmSent && !this.readySent) this._sendReady();
     if (you.state === 'waiting' && ['notice', 'device', 'details'].includes(this.stage) && this.devicesReady) {
@@ -185,6 +190,30 @@ class PartyApp {
     }
     this._renderRoom();
     this._renderControls();
+  }
+
+  /** The server may put the party back — after an interruption it seats them in the waiting room, or
+   * from the notice — so the page follows it backwards too: off the hearing screen, media torn down. */
+  _followBack(state) {
+    if (!this.devicesReady || !['hearing', 'waiting'].includes(this.stage)) return;
+    if (this.stage === 'hearing' && !['in_hearing', 'disconnected'].includes(state)) {
+      this.call.reset();
+      this.needsPublish = true; // published again once re-admitted
+      $('banner-unmute-request').hidden = true;
+    }
+    if (state === 'link_opened') {
+      this.confirmSent = false;
+      this.readySent = false;
+      $('notice-agree').checked = false;
+      $('notice-continue').disabled = true;
+      this._go('notice');
+    } else if (state === 'confirmed') {
+      this.confirmSent = true; // confirmed on this seat: the next state sends `ready` again
+      this.readySent = false;
+      this._go('waiting');
+    } else if (state === 'waiting' && this.stage === 'hearing') {
+      this._go('waiting');
+    }
   }
 
   _onError(message) {
@@ -222,15 +251,36 @@ class PartyApp {
     this._showError('connection_refused');
   }
 
+  _onReconnecting(detail) {
+    // The first cause since the last connection says what happened; later attempts fail alike either way.
+    if (!this.reconnecting) this.lostCause = detail.cause;
+    this._setReconnecting(true);
+  }
+
   _setReconnecting(on) {
-    // While the page still loads, the loading screen says enough.
-    $('banner-reconnecting').hidden = !on || this.stage === 'loading' || this.ended;
+    this.reconnecting = on;
+    if (!on) this.lostCause = null;
+    this._renderConnection();
   }
 
   _onMediaState(state) {
-    if (this.stage !== 'hearing') return;
-    const dropped = state === 'disconnected' || state === 'failed';
-    $('banner-reconnecting').hidden = !(dropped || !this.signaling.connected);
+    this.mediaDropped = state === 'disconnected' || state === 'failed';
+    this._renderConnection();
+  }
+
+  /** "The hearing was interrupted — reconnecting" when the server went away or says the hearing is
+   * interrupted; "Connection lost" when our own connection stopped answering. */
+  _renderConnection() {
+    // While the page still loads, the loading screen says enough.
+    const shown = this.stage !== 'loading' && !this.ended;
+    const status = this.state ? this.state.hearing.status : null;
+    const inside = this.stage === 'waiting' || this.stage === 'hearing';
+    const interrupted = shown && ((this.reconnecting && this.lostCause === 'closed')
+      || (!this.reconnecting && inside && status === 'interrupted'));
+    const lost = this.reconnecting || (this.stage === 'hearing' && this.mediaDropped);
+    $('banner-interrupted').hidden = !interrupted;
+    $('banner-reconnecting').hidden = !(shown && lost && !interrupted);
+    document.body.dataset.interrupted = String(interrupted);
   }
 
   // --- screens ----------------------------------------------------------------------------
@@ -415,7 +465,7 @@ class PartyApp {
     if (!this.state) return;
     const me = this.state.you.participant_id;
     const others = (this.state.participants || []).filter((p) => p.id !== me);
-    this.room.update(others, this.call.streams);
+    this.room.update(others, this.call.streams, { recess: this.state.hearing.status === 'recess' });
     $('stage-empty').hidden = others.some((p) => p.role === 'courtroom');
     // Without a courtroom endpoint, the first other participant takes the stage.
     if (!others.some((p) => p.role === 'courtroom') && others.length) {
@@ -431,6 +481,7 @@ class PartyApp {
     $('banner-recording-paused').hidden = !(hearing && hearing.recording === 'paused');
     $('banner-recess').hidden = !(live && hearing && hearing.status === 'recess');
     $('banner-court-muted').hidden = !this.courtMuted.has('audio');
+    this._renderConnection();
     document.body.dataset.hearingStatus = hearing ? hearing.status : '';
     document.body.dataset.recording = hearing ? hearing.recording : '';
   }
@@ -538,7 +589,7 @@ class PartyApp {
     this.room.update([], new Map());
     if (this.meter) this.meter.stop();
     this._stopLocal();
-    for (const id of ['banner-recording', 'banner-recording-paused', 'banner-recess', 'banner-reconnecting',
+    for (const id of ['banner-recording', 'banner-recording-paused', 'banner-recess', 'banner-reconnecting', 'banner-interrupted',
       'banner-court-muted', 'banner-court-unmuted', 'banner-unmute-request', 'banner-sound']) {
       $(id).hidden = true;
     }

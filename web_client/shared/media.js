@@ -4,6 +4,8 @@
 const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
 const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 const GATHER_TIMEOUT_MS = 3000;
+const RELAY_GATHER_TIMEOUT_MS = 8000; // relay-only: nothing to offer without a relay candidate
+const AFTER_RELAY_MS = 300; // more candidates (other relays, host) gathered meanwhile still go
 
 /** Why the camera or microphone could not be opened, in the terms the pages explain. */
 export function mediaErrorKind(error) {
@@ -82,26 +84,45 @@ export class LevelMeter {
   }
 }
 
-/** A peer connection as the protocol wants it: max-bundle and exactly the server's ICE servers. */
-export function createPeerConnection(iceServers) {
-  return new RTCPeerConnection({ bundlePolicy: 'max-bundle', iceServers: iceServers || [] });
+/**
+ * A peer connection as the protocol wants it: max-bundle and exactly the server's ICE servers; with
+ * `relayOnly` only the TURN relay's candidates (the fallback when a direct connection did not come up).
+ */
+export function createPeerConnection(iceServers, relayOnly = false) {
+  return new RTCPeerConnection({
+    bundlePolicy: 'max-bundle',
+    iceServers: iceServers || [],
+    iceTransportPolicy: relayOnly ? 'relay' : 'all',
+  });
 }
 
-/** Resolve once ICE gathering is complete (the protocol sends whole SDP, no trickled candidates). */
+/**
+ * Resolve once ICE gathering is complete (the protocol sends whole SDP, no trickled candidates), or
+ * shortly after the first relay candidate: a TURN relay reaches the server from any network, so the
+ * offer does not wait for servers that the network blocks (their attempts run into the timeout).
+ */
 export function gatheringComplete(pc, timeoutMs = GATHER_TIMEOUT_MS) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState !== 'complete') return;
+    let afterRelay = null;
+    const finish = () => {
       pc.removeEventListener('icegatheringstatechange', done);
+      pc.removeEventListener('icecandidate', onCandidate);
       clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      pc.removeEventListener('icegatheringstatechange', done);
+      clearTimeout(afterRelay);
       resolve(); // send what was gathered; loopback candidates come first
-    }, timeoutMs);
+    };
+    const done = () => {
+      if (pc.iceGatheringState === 'complete') finish();
+    };
+    const onCandidate = (event) => {
+      if (!afterRelay && event.candidate && / typ relay /.test(event.candidate.candidate)) {
+        afterRelay = setTimeout(finish, AFTER_RELAY_MS);
+      }
+    };
+    const timer = setTimeout(finish, timeoutMs);
     pc.addEventListener('icegatheringstatechange', done);
+    pc.addEventListener('icecandidate', onCandidate);
   });
 }
 
@@ -112,8 +133,9 @@ function fingerprint(sdp) {
 
 /** Our publish connection: send-only audio (and video unless audio-only). */
 export class PublishConnection {
-  constructor(stream, iceServers, onState) {
-    this.pc = createPeerConnection(iceServers);
+  constructor(stream, iceServers, onState, relayOnly = false) {
+    this.relayOnly = relayOnly;
+    this.pc = createPeerConnection(iceServers, relayOnly);
     this.audioSender = null;
     this.videoSender = null;
     for (const track of stream.getTracks()) {
@@ -127,7 +149,7 @@ export class PublishConnection {
   /** The complete offer SDP. */
   async offer() {
     await this.pc.setLocalDescription(await this.pc.createOffer());
-    await gatheringComplete(this.pc);
+    await gatheringComplete(this.pc, this.relayOnly ? RELAY_GATHER_TIMEOUT_MS : GATHER_TIMEOUT_MS);
     return this.pc.localDescription.sdp;
   }
 
@@ -148,6 +170,7 @@ export class PublishConnection {
 export class SubscribeConnection {
   constructor(iceServers, onState, onTracks) {
     this.iceServers = iceServers;
+    this.relayOnly = false;
     this._onState = onState;
     this._onTracks = onTracks;
     this.pc = null;
@@ -158,7 +181,7 @@ export class SubscribeConnection {
 
   _create() {
     if (this.pc) this.pc.close();
-    const pc = createPeerConnection(this.iceServers);
+    const pc = createPeerConnection(this.iceServers, this.relayOnly);
     pc.addEventListener('connectionstatechange', () => {
       if (pc === this.pc) this._onState(pc.connectionState);
     });
@@ -183,7 +206,7 @@ export class SubscribeConnection {
         }
       }
       await this.pc.setLocalDescription(await this.pc.createAnswer());
-      await gatheringComplete(this.pc);
+      await gatheringComplete(this.pc, this.relayOnly ? RELAY_GATHER_TIMEOUT_MS : GATHER_TIMEOUT_MS);
       this.tracks = tracks || [];
       this._publishTracks();
       return this.pc.localDescription.sdp;

@@ -1,5 +1,6 @@
 // Video tiles of the other participants: one <video> per participant (its audio plays there too),
-// with the name, the role and badges for muted and reconnecting.
+// with the name, the role and badges for muted and reconnecting; a recess covers every tile (no frozen
+// last frame), and a tap on a tile shows its full name (small tiles on a phone cut it).
 
 import { el, value } from './dom.js';
 
@@ -21,8 +22,9 @@ export class RoomView extends EventTarget {
     this.tiles = new Map();
   }
 
-  /** Show `participants` (from `state`, without ourselves) with the streams of `call`. */
-  update(participants, streams) {
+  /** Show `participants` (from `state`, without ourselves) with the streams of `call`; `recess` covers
+   * every tile with the recess notice. */
+  update(participants, streams, { recess = false } = {}) {
     const present = new Set();
     for (const participant of participants) {
       present.add(participant.id);
@@ -33,7 +35,7 @@ export class RoomView extends EventTarget {
       }
       const container = this.place(participant);
       if (tile.root.parentElement !== container) container.append(tile.root);
-      this._updateTile(tile, participant, streams.get(participant.id) || null);
+      this._updateTile(tile, participant, streams.get(participant.id) || null, recess);
     }
     for (const [id, tile] of this.tiles) {
       if (!present.has(id)) {
@@ -59,16 +61,28 @@ export class RoomView extends EventTarget {
     this.i18n.render(muted, 'tile.muted');
     this.i18n.render(reconnecting, 'tile.reconnecting');
     const caption = el('figcaption', { class: 'tile-caption' }, name, role, muted, reconnecting);
+    const recess = el('div', { class: 'tile-recess', hidden: true });
+    this.i18n.render(recess, 'tile.recess');
+    const toggle = el('button', { type: 'button', class: 'tile-toggle', 'aria-expanded': 'false' });
     const root = el('figure', {
       class: 'tile',
-      dataset: { participantId: participant.id, role: participant.role },
-    }, video, avatar, caption);
+      dataset: { participantId: participant.id, role: participant.role, expanded: 'false' },
+    }, video, avatar, recess, caption, toggle);
+    toggle.addEventListener('click', () => {
+      const expanded = root.dataset.expanded !== 'true';
+      root.dataset.expanded = String(expanded);
+      toggle.setAttribute('aria-expanded', String(expanded));
+    });
     video.addEventListener('loadedmetadata', () => this._play(video));
-    return { root, video, avatar, name, role, muted, reconnecting, stream: null };
+    return { root, video, avatar, name, role, muted, reconnecting, recess, toggle, stream: null };
   }
 
-  _updateTile(tile, participant, stream) {
+  _updateTile(tile, participant, stream, recess) {
     tile.name.textContent = participant.name;
+    tile.name.title = participant.name;
+    tile.toggle.setAttribute('aria-label', participant.name);
+    tile.recess.hidden = !recess;
+    tile.root.dataset.recess = String(recess);
     tile.avatar.textContent = initials(participant.name);
     this.i18n.render(tile.role, `role.${participant.role}`);
     tile.root.dataset.state = participant.state;

@@ -1,8 +1,10 @@
 // The signaling WebSocket (docs/protocol.md): joins, reconnects with back-off, checks liveness.
 //
 // Events: 'message' (detail: the server message), 'open' (after every successful connect),
-// 'reconnecting' (detail: {code, delay}), 'closed' (detail: {code, reason}) when the server closed
+// 'reconnecting' (detail: {code, delay, cause}), 'closed' (detail: {code, reason}) when the server closed
 // the connection for good (left, ended, removed, replaced, denied, join failed, policy).
+// `cause` is 'closed' when the socket was closed under us — the server went away (1001) or its process
+// died (1006 at once, the kernel closed the connection) — and 'lost' when it stopped answering (no pong).
 
 export const CloseCode = Object.freeze({
   LEFT: 1000,
@@ -26,6 +28,7 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 const PING_EVERY_MS = 10000;
 const PONG_TIMEOUT_MS = 8000;
+const QUICK_PONG_TIMEOUT_MS = 1500; // after a sign of trouble (network change, media dropped)
 
 /** The signaling endpoint of the page's own origin. */
 export function signalingUrl() {
@@ -45,6 +48,9 @@ export class SignalingClient extends EventTarget {
     this._retryTimer = null;
     this._pingTimer = null;
     this._pongTimer = null;
+    this._alive = null;
+    this._aliveResolve = null;
+    this._aliveTimer = null;
     this._refs = 0;
     this.connected = false;
     this._onOnline = () => {
@@ -86,7 +92,7 @@ export class SignalingClient extends EventTarget {
     try {
       socket = new WebSocket(this._url);
     } catch (error) {
-      this._scheduleReconnect(0);
+      this._scheduleReconnect(0, 'closed');
       return;
     }
     this._socket = socket;
@@ -109,6 +115,7 @@ export class SignalingClient extends EventTarget {
       if (message.type === 'pong') {
         clearTimeout(this._pongTimer);
         this._pongTimer = null;
+        this._settleAlive(true);
         return;
       }
       this.dispatchEvent(new CustomEvent('message', { detail: message }));
@@ -116,6 +123,7 @@ export class SignalingClient extends EventTarget {
     socket.addEventListener('close', (event) => {
       if (socket !== this._socket) return;
       this.connected = false;
+      this._settleAlive(false);
       this._stopPing();
       if (this._stopped) return;
       if (FINAL_CODES.has(event.code)) {
@@ -123,14 +131,14 @@ export class SignalingClient extends EventTarget {
         this.dispatchEvent(new CustomEvent('closed', { detail: { code: event.code, reason: event.reason } }));
         return;
       }
-      this._scheduleReconnect(event.code);
+      this._scheduleReconnect(event.code, 'closed');
     });
   }
 
-  _scheduleReconnect(code) {
+  _scheduleReconnect(code, cause) {
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this._attempt);
     this._attempt += 1;
-    this.dispatchEvent(new CustomEvent('reconnecting', { detail: { code, delay } }));
+    this.dispatchEvent(new CustomEvent('reconnecting', { detail: { code, delay, cause } }));
     this._retryTimer = setTimeout(() => this._open(), delay * (0.8 + Math.random() * 0.4));
   }
 
@@ -145,9 +153,42 @@ export class SignalingClient extends EventTarget {
     const socket = this._socket;
     this._socket = null;
     this.connected = false;
+    this._settleAlive(false);
     this._stopPing();
     if (socket) socket.close();
-    if (!this._stopped) this._scheduleReconnect(1006);
+    if (!this._stopped) this._scheduleReconnect(1006, 'lost');
+  }
+
+  /**
+   * The network may have changed: ping now; resolves true when the server answers within `timeoutMs`,
+   * false when it does not (the socket is then abandoned and a new one opened at once: its `join` and
+   * the page's publish after it restore everything).
+   */
+  checkAlive(timeoutMs = QUICK_PONG_TIMEOUT_MS) {
+    if (this._stopped) return Promise.resolve(false);
+    if (!this.connected) {
+      this._reconnectNow();
+      return Promise.resolve(false);
+    }
+    if (this._alive) return this._alive;
+    if (!this.send({ type: 'ping' })) return Promise.resolve(false);
+    this._alive = new Promise((resolve) => {
+      this._aliveResolve = resolve;
+    });
+    this._aliveTimer = setTimeout(() => {
+      this._settleAlive(false);
+      this._attempt = 0;
+      this._abandon();
+    }, timeoutMs);
+    return this._alive;
+  }
+
+  _settleAlive(alive) {
+    clearTimeout(this._aliveTimer);
+    const resolve = this._aliveResolve;
+    this._alive = null;
+    this._aliveResolve = null;
+    if (resolve) resolve(alive);
   }
 
   _startPing() {
