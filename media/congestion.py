@@ -1,0 +1,130 @@
+"""Per-subscriber congestion control: a smoothed estimate of the server → subscriber path and the
+video it can carry (all, the priority participant's only, none), with hysteresis so it does not flap.
+
+Pure: times are passed in (``time.monotonic()`` seconds), nothing here sends or schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+LOSS_ALPHA = 0.5  # EWMA weight of each new receiver report's fraction lost
+RTT_ALPHA = 0.3
+CONGESTED_LOSS = 0.10  # smoothed loss above this: the link cannot carry what it is sent
+CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the path
+CLEAR_LOSS = 0.02  # both below these for RECOVER_HOLD_S: the link has recovered
+CLEAR_RTT_S = 0.35
+ESCALATE_AFTER_S = 1.0  # a level is held at least this long before pausing more video
+RECOVER_HOLD_S = 2.0  # the link must look clear this long before video resumes
+MIN_PAUSE_S = 5.0  # paused video stays paused at least this long
+
+
+class VideoLevel(IntEnum):
+    """How much video a subscriber gets: everything, the priority participant's only, or none."""
+
+    ALL = 0
+    PRIORITY_ONLY = 1
+    NONE = 2
+
+
+@dataclass(frozen=True)
+class LinkSnapshot:
+    """The smoothed estimate of one subscriber's downlink at one moment."""
+
+    loss: float | None  # 0..1
+    round_trip_s: float | None
+    remb_bps: int | None
+    sent_bps: float
+
+
+class LinkEstimator:
+    """EWMA of the subscriber's reported loss and round trip, its REMB and the bitrate sent to it."""
+
+    def __init__(self) -> None:
+        self.loss: float | None = None
+        self.round_trip_s: float | None = None
+        self.remb_bps: int | None = None
+        self.sent_bps = 0.0
+        self._sent_at: float | None = None
+        self._sent_octets = 0
+
+    def report(self, fraction_lost: float, round_trip_s: float | None) -> None:
+        """One receiver report block: fraction lost (0..1) since the last one, and a round trip if known."""
+        self.loss = fraction_lost if self.loss is None else _ewma(self.loss, fraction_lost, LOSS_ALPHA)
+        if round_trip_s is not None:
+            previous = self.round_trip_s
+            self.round_trip_s = round_trip_s if previous is None else _ewma(previous, round_trip_s, RTT_ALPHA)
+
+    def remb(self, bitrate_bps: int) -> None:
+        """The subscriber's receive-side bandwidth estimate."""
+        self.remb_bps = bitrate_bps
+
+    def sent(self, total_octets: int, now: float) -> None:
+        """The running total of payload octets sent to the subscriber, sampled at ``now``."""
+        if self._sent_at is not None and now > self._sent_at:
+            rate = max(0, total_octets - self._sent_octets) * 8 / (now - self._sent_at)
+            self.sent_bps = _ewma(self.sent_bps, rate, 0.5)
+        self._sent_at, self._sent_octets = now, total_octets
+
+    def snapshot(self) -> LinkSnapshot:
+        """The current estimate."""
+        return LinkSnapshot(self.loss, self.round_trip_s, self.remb_bps, self.sent_bps)
+
+
+def is_congested(link: LinkSnapshot) -> bool:
+    """Whether the link is losing or queueing what it is sent."""
+    return (link.loss is not None and link.loss > CONGESTED_LOSS) or (
+        link.round_trip_s is not None and link.round_trip_s > CONGESTED_RTT_S
+    )
+
+
+def is_clear(link: LinkSnapshot) -> bool:
+    """Whether the link has room again (between congested and clear the level holds)."""
+    return (
+        link.loss is not None
+        and link.loss < CLEAR_LOSS
+        and (link.round_trip_s is None or link.round_trip_s < CLEAR_RTT_S)
+    )
+
+
+class VideoPolicy:
+    """Steps the video level up on congestion and back down on a clear link, with hysteresis."""
+
+    def __init__(self) -> None:
+        self.level = VideoLevel.ALL
+        self._changed_at = float("-inf")
+        self._paused_at = float("-inf")
+        self._clear_since: float | None = None
+
+    def update(self, link: LinkSnapshot, now: float, *, others_sending: bool = True) -> VideoLevel:
+        """The level for the link as it is at ``now`` (call on each new report); without video from
+        others than the priority participant, the priority-only level is skipped (it would pause nothing)."""
+        step = 1 if others_sending else 2
+        if is_congested(link):
+            self._clear_since = None
+            if self.level < VideoLevel.NONE and now - self._changed_at >= ESCALATE_AFTER_S:
+                if self.level == VideoLevel.ALL:
+                    self._paused_at = now
+                self._set(VideoLevel(min(VideoLevel.NONE, self.level + step)), now)
+        elif is_clear(link):
+            if self._clear_since is None:
+                self._clear_since = now
+            if (
+                self.level > VideoLevel.ALL
+                and now - self._clear_since >= RECOVER_HOLD_S
+                and now - self._paused_at >= MIN_PAUSE_S
+                and now - self._changed_at >= RECOVER_HOLD_S
+            ):
+                self._set(VideoLevel(max(VideoLevel.ALL, self.level - step)), now)
+        else:
+            self._clear_since = None
+        return self.level
+
+    def _set(self, level: VideoLevel, now: float) -> None:
+        self.level = level
+        self._changed_at = now
+
+
+def _ewma(previous: float, value: float, alpha: float) -> float:
+    return (1 - alpha) * previous + alpha * value
