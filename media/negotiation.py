@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from aiortc import RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
@@ -179,7 +180,7 @@ class SubscribeConnection:
     ) -> None:
         self.participant_id = participant_id
         self.pc = create_peer_connection(settings)
-        self.egress = Egress(self.pc, stats)
+        self.egress = Egress(self.pc, stats, partial(events.link_quality_changed, participant_id))
         self._stats = stats
         self._settings = settings
         self._events = events

@@ -89,6 +89,7 @@ class Router:
         self._participants: dict[str, _Participant] = {}
         self._muted: dict[str, set[TrackKind]] = {}
         self._paused = False
+        self._priority: str | None = None  # whose video congested subscribers keep longest
         self._closed = False
         self._cleanups: set[asyncio.Task[None]] = set()
         # one lock per participant id serialises its publish, leave and clean-ups
@@ -133,6 +134,7 @@ class Router:
                 self.media_stats,
                 lambda: self._leg_changed(participant_id),
             )
+            participant.subscribe.egress.priority_participant = self._priority
             for other in self._participants.values():
                 if other is not participant:
                     for track in other.tracks.values():
@@ -199,6 +201,14 @@ class Router:
         """Recess: forward and record nothing while paused; keyframes are requested on resume."""
         self._paused = paused
         self._apply_forwarding()
+
+    def set_video_priority(self, participant_id: str | None) -> None:
+        """Whose video a congested subscriber keeps longest (the courtroom's); None: nobody's."""
+        self._priority = participant_id
+        for participant in self._participants.values():
+            if participant.subscribe is not None:
+                participant.subscribe.egress.priority_participant = participant_id
+                participant.subscribe.egress.apply_video_level()
 
     async def leave(self, participant_id: str) -> None:
         """Close the participant's connections; their tracks end for everyone else."""
