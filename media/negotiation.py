@@ -25,7 +25,7 @@ from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .aiortc_adapter import Negotiated, sender_ssrcs, silence_sender_rtcp
-from .codecs import hearing_codec
+from .codecs import hearing_codec, with_opus_fec
 from .contract import ConnectionState, MediaEvents, MediaSettings, TrackKind, TrackMapping
 from .downtrack import DownTrack, LegParameters
 from .egress import Egress
@@ -129,7 +129,7 @@ class PublishConnection:
         for transceiver in self.pc.getTransceivers():
             if transceiver.currentDirection in ("recvonly", "sendrecv") and transceiver.kind in KINDS:
                 self.negotiated[transceiver.kind] = Negotiated(transceiver)
-        return self.pc.localDescription.sdp
+        return with_opus_fec(self.pc.localDescription.sdp)
 
     def attach(self, track: PublishedTrack) -> None:
         """Route the packets of the track's kind to ``track``."""
@@ -282,7 +282,8 @@ class SubscribeConnection:
                 if slot.offered is not None and slot.transceiver.mid is not None:
                     info = slot.offered.info
                     tracks.append(TrackMapping(slot.transceiver.mid, info.participant_id, info.kind))
-            await self._events.subscriber_offer(self.participant_id, self.pc.localDescription.sdp, tracks)
+            sdp = with_opus_fec(self.pc.localDescription.sdp)
+            await self._events.subscriber_offer(self.participant_id, sdp, tracks)
         except asyncio.CancelledError:
             raise
         except Exception:

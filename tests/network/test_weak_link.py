@@ -67,7 +67,6 @@ def longest_audio_gap(samples: list[tuple[float, dict[str, Any]]]) -> tuple[floa
     return longest, hidden / max(1, played)
 
 
-@pytest.mark.xfail(reason="per-subscriber congestion control (issue #16) is not built yet", strict=False)
 async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwright, tmp_path: Path) -> None:
     net = phone_network(lab, shaped=True)
     assert net.link is not None
