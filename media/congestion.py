@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-LOSS_ALPHA = 0.5  # EWMA weight of each new receiver report's fraction lost
+LOSS_PERIOD_S = 0.5  # loss is summed over reports this long (browsers report as often as every ~0.1 s)
+LOSS_MIN_EXPECTED = 10  # ... and at least this many packets, then smoothed
+LOSS_ALPHA = 0.4  # EWMA weight of each period's loss
 RTT_ALPHA = 0.3
 CONGESTED_LOSS = 0.10  # smoothed loss above this: the link cannot carry what it is sent
 CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the path
@@ -48,10 +50,28 @@ class LinkEstimator:
         self.sent_bps = 0.0
         self._sent_at: float | None = None
         self._sent_octets = 0
+        self._streams: dict[int, tuple[int, int]] = {}  # SSRC → (extended highest sequence, cumulative lost)
+        self._period_start: float | None = None
+        self._expected = 0
+        self._lost = 0
 
-    def report(self, fraction_lost: float, round_trip_s: float | None) -> None:
-        """One receiver report block: fraction lost (0..1) since the last one, and a round trip if known."""
-        self.loss = fraction_lost if self.loss is None else _ewma(self.loss, fraction_lost, LOSS_ALPHA)
+    def report(
+        self, ssrc: int, highest_sequence: int, cumulative_lost: int, round_trip_s: float | None, now: float
+    ) -> None:
+        """One receiver report block (its counters are cumulative) and the round trip it gave, if any."""
+        previous = self._streams.get(ssrc)
+        self._streams[ssrc] = (highest_sequence, cumulative_lost)
+        if previous is not None:
+            expected = highest_sequence - previous[0]
+            if 0 < expected < 0x8000:  # not a restarted or reordered report
+                self._expected += expected
+                self._lost += min(expected, max(0, cumulative_lost - previous[1]))
+        if self._period_start is None:
+            self._period_start = now
+        elif now - self._period_start >= LOSS_PERIOD_S and self._expected >= LOSS_MIN_EXPECTED:
+            sample = self._lost / self._expected
+            self.loss = sample if self.loss is None else _ewma(self.loss, sample, LOSS_ALPHA)
+            self._period_start, self._expected, self._lost = now, 0, 0
         if round_trip_s is not None:
             previous = self.round_trip_s
             self.round_trip_s = round_trip_s if previous is None else _ewma(previous, round_trip_s, RTT_ALPHA)

@@ -122,7 +122,9 @@ class Egress:
                         self.link.round_trip_s = rtt if previous is None else 0.8 * previous + 0.2 * rtt
                     self.link.fraction_lost = block.fraction_lost / 256
                     self.link.cumulative_lost = block.packets_lost
-                    self.estimator.report(block.fraction_lost / 256, rtt)
+                    self.estimator.report(
+                        block.ssrc, block.highest_sequence, block.packets_lost, rtt, time.monotonic()
+                    )
                     reported = True
             elif is_nack(packet):
                 down_track = self._down_track(packet.media_ssrc)  # type: ignore[union-attr]

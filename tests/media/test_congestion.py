@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from media.congestion import (
     MIN_PAUSE_S,
     LinkEstimator,
@@ -17,15 +19,54 @@ def link(loss: float, rtt: float = 0.05) -> LinkSnapshot:
     return LinkSnapshot(loss, rtt, None, 500_000.0)
 
 
-def test_estimator_smooths_loss_and_round_trip() -> None:
+class Reports:
+    """A subscriber's receiver reports for one SSRC: cumulative counters, as on the wire."""
+
+    def __init__(self, estimator: LinkEstimator, ssrc: int = 1) -> None:
+        self.estimator, self.ssrc, self.highest, self.lost = estimator, ssrc, 1000, 0
+
+    def send(self, now: float, received: int, lost: int, rtt: float | None = 0.05) -> None:
+        self.highest += received + lost
+        self.lost += lost
+        self.estimator.report(self.ssrc, self.highest, self.lost, rtt, now)
+
+
+def test_estimator_sums_loss_over_periods_and_smooths_it() -> None:
     estimator = LinkEstimator()
-    estimator.report(0.0, 0.1)
-    estimator.report(0.4, None)
-    assert estimator.loss is not None and 0.15 < estimator.loss < 0.25
-    estimator.report(0.0, 0.5)
-    assert estimator.round_trip_s is not None and 0.1 < estimator.round_trip_s < 0.5
+    reports = Reports(estimator)
+    reports.send(0.0, 0, 0, 0.1)
+    for step in range(1, 6):  # 0.1 s reports: only every 0.5 s of them makes a sample
+        reports.send(step / 10, 8, 2 if step == 5 else 0, None)
+    assert estimator.loss is not None and abs(estimator.loss - 2 / 42) < 1e-9
+    for step in range(6, 11):
+        reports.send(step / 10, 5, 5, None)  # half lost
+    assert 0.15 < estimator.loss < 0.5
+    reports.send(1.1, 5, 0, 0.5)
+    assert estimator.round_trip_s is not None and abs(estimator.round_trip_s - (0.7 * 0.1 + 0.3 * 0.5)) < 1e-9
     estimator.remb(250_000)
     assert estimator.snapshot().remb_bps == 250_000
+
+
+def test_many_reports_with_little_in_them_do_not_wash_loss_out() -> None:
+    estimator = LinkEstimator()
+    reports = Reports(estimator)
+    reports.send(0.0, 0, 0)
+    # 5 % loss, reported every 0.05 s: most reports see no loss at all
+    for step in range(1, 201):
+        reports.send(step / 20, 2 if step % 10 else 1, 0 if step % 10 else 1)
+    assert estimator.loss is not None and 0.03 < estimator.loss < 0.08
+
+
+def test_a_new_ssrc_or_a_restart_does_not_count_as_loss() -> None:
+    estimator = LinkEstimator()
+    first, second = Reports(estimator, 1), Reports(estimator, 2)
+    first.send(0.0, 0, 0)
+    second.highest = 50_000
+    second.lost = 4000  # counters carried from long ago
+    for step in range(1, 12):
+        first.send(step / 10, 10, 0)
+        second.send(step / 10, 10, 0)
+    assert estimator.loss == 0.0
 
 
 def test_estimator_measures_the_bitrate_sent() -> None:
@@ -73,13 +114,15 @@ def test_recovery_waits_for_a_clear_link_and_the_minimum_pause() -> None:
 def test_random_loss_in_the_band_does_not_resume_or_flap() -> None:
     policy = VideoPolicy()
     estimator = LinkEstimator()
-    changes = 0
-    level = policy.level
-    # a weak link: reports alternate between no loss and 10 % (5 % on average) for a minute
-    estimator.report(0.5, 0.2)
-    for step in range(120):
-        estimator.report(0.1 if step % 2 else 0.0, 0.2)
-        new = policy.update(estimator.snapshot(), step * 0.5, others_sending=False)
+    reports = Reports(estimator)
+    chance = random.Random(16)
+    reports.send(0.0, 0, 0)
+    changes, level = 0, policy.level
+    # a congested second, then a minute of 5 % random loss on ~50 padding packets/s, reported every 0.1 s
+    for step in range(1, 611):
+        lost = 3 if step <= 10 else sum(chance.random() < 0.05 for _ in range(5))
+        reports.send(step / 10, 5 - min(lost, 5), lost, 0.2)
+        new = policy.update(estimator.snapshot(), step / 10, others_sending=False)
         changes += new != level
         level = new
     assert level == VideoLevel.NONE and changes == 1
