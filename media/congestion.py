@@ -11,14 +11,14 @@ from enum import IntEnum
 
 LOSS_PERIOD_S = 0.5  # loss is summed over reports this long (browsers report as often as every ~0.1 s)
 LOSS_MIN_EXPECTED = 10  # ... and at least this many packets, then smoothed
-LOSS_ALPHA = 0.4  # EWMA weight of each period's loss
+LOSS_ALPHA = 0.5  # EWMA weight of each period's loss
 RTT_ALPHA = 0.3
 CONGESTED_LOSS = 0.10  # smoothed loss above this: the link cannot carry what it is sent
 CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the path
 CLEAR_LOSS = 0.02  # both below these for RECOVER_HOLD_S: the link has recovered
 CLEAR_RTT_S = 0.35
 ESCALATE_AFTER_S = 1.0  # a level is held at least this long before pausing more video
-RECOVER_HOLD_S = 2.0  # the link must look clear this long before video resumes
+RECOVER_HOLD_S = 1.5  # the link must look clear this long before video resumes
 MIN_PAUSE_S = 5.0  # paused video stays paused at least this long
 
 
