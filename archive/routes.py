@@ -17,6 +17,7 @@ from archive.admin import (
 from archive.audit import (
     AUDIT,
     AccessAudit,
+    AccessRecord,
     audit_middleware,
     audit_path,
 )
@@ -37,9 +38,11 @@ from archive.views import (
     verify_hearing_now,
     view_hearing,
 )
+from hearing_server.api.acts import SEALED_ACT_DELIVERIES
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import ARCHIVE_READERS
 from hearing_server.config import CONFIG
+from hearing_server.domain.events import EventType
 from hearing_server.store.db import SESSIONS
 
 ENDPOINTS = (
@@ -99,6 +102,26 @@ def setup(app: web.Application, storage: Storage | None = None) -> None:
     table.add(head)
     app.middlewares.append(audit_middleware(action_of))
     app.cleanup_ctx.append(_archive_context)
+
+    async def audit_sealed_act_delivery(
+        hearing_id: str, act_id: str, actor: str, ip: str, agent: str, signed_sha256: str
+    ) -> None:
+        await app[AUDIT].record(
+            AccessRecord(
+                actor=actor,
+                role="party",
+                action=EventType.ACT_DELIVERED.value,
+                status=200,
+                result="delivered",
+                hearing_id=hearing_id,
+                target=act_id,
+                ip=ip,
+                user_agent=agent,
+                details={"signed_sha256": signed_sha256},
+            )
+        )
+
+    app[SEALED_ACT_DELIVERIES] = audit_sealed_act_delivery
 
 
 __all__ = ["ENDPOINTS", "action_of", "setup"]

@@ -265,10 +265,11 @@ def check_seal(storage: Storage, hearing: SealedHearing, trusted: x509.Certifica
 
 
 def fingerprint(storage: Storage, prefix: str) -> str:
-    """SHA-256 over every sealed file's key, size and modification time: changes when any file does."""
+    """SHA-256 over every sealed file's key, size, modification and change times: changes when any file does
+    (an edit whose mtime was put back still moves the ctime)."""
     playback_prefix = f"{prefix}/{PLAYBACK_DIR}/"
     items = [
-        [info.key, info.size, info.mtime_ns]
+        [info.key, info.size, info.mtime_ns, info.ctime_ns]
         for info in storage.iterate(prefix)
         if not info.key.startswith(playback_prefix)
     ]
@@ -282,7 +283,8 @@ def full_verification(
     before = fingerprint(storage, prefix)
     with storage.materialize(prefix) as folder:
         report = verify_hearing(folder, trusted)
-    return report, before
+    # Files that changed while they were hashed: the report cannot vouch for any state, so none is "current".
+    return report, before if fingerprint(storage, prefix) == before else ""
 
 
 def read_playback(storage: Storage, hearing: SealedHearing) -> dict[str, Any]:

@@ -28,11 +28,16 @@ class ObjectMissing(StorageError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object: its key, size and version tag."""
+    """One stored object: its key, size and version tag.
+
+    ``ctime_ns`` is when its inode last changed (0 if the store cannot say); unlike the mtime it cannot be
+    set back, so it reveals an edit hidden by ``utime``.
+    """
 
     key: str
     size: int
     mtime_ns: int
+    ctime_ns: int = 0
 
     @property
     def etag(self) -> str:
@@ -109,7 +114,7 @@ class LocalDiskStorage:
             raise ObjectMissing(key) from exc
         if not path.is_file():
             raise ObjectMissing(key)
-        return ObjectInfo(key, st.st_size, st.st_mtime_ns)
+        return ObjectInfo(key, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def open(self, key: str) -> BinaryIO:
         """The file opened for reading (never following a symlink swapped in after the check)."""
@@ -144,7 +149,7 @@ class LocalDiskStorage:
                     continue
                 st = path.stat()
                 key = PurePosixPath(path.relative_to(self.root)).as_posix()
-                found.append(ObjectInfo(key, st.st_size, st.st_mtime_ns))
+                found.append(ObjectInfo(key, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         yield from sorted(found, key=lambda info: info.key)
 
     def delete(self, key: str) -> None:

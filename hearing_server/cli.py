@@ -102,8 +102,9 @@ def _serve(args: argparse.Namespace) -> int:
     password = asyncio.run(first_start(config))
     if password is not None:
         _say(
-            f"First start: created the account '{FIRST_ADMIN}' with the one-time password: {password}",
-            "  (shown only now; log in and change it, or set a new one with `hearing-server user add`)",
+            f"The account '{FIRST_ADMIN}' has the one-time password: {password}",
+            f"  (shown only now; valid for {config.first_password_hours:g} h and to be changed at the first"
+            " login; a new one is issued at the next start if it expires unused)",
         )
     web.run_app(
         create_app(config),
@@ -206,13 +207,15 @@ async def _create_user(
         await engine.dispose()
 
 
+HIDDEN = "(hidden)"
+
+
 def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
 def effective_settings(config: Config) -> dict[str, Any]:
-    """Every option with the value in use (derived defaults filled in, database password and TURN secret
-    hidden)."""
+    """Every option with the value in use (derived defaults filled in, passwords and keys hidden)."""
     values = config.model_dump(mode="json")
     values.update(
         database_url=_safe_url(config.effective_database_url),
@@ -222,6 +225,11 @@ def effective_settings(config: Config) -> dict[str, Any]:
         court_cert=str(config.court_cert_path),
         court_key=str(config.court_key_path),
         turn_secret="********" if config.turn_secret else "",
+        notify_link_key=str(config.link_key_path),
+        smtp_password=HIDDEN if config.smtp_password else "",
+        sms_auth_header=(config.sms_auth_header.partition(":")[0] + ": " + HIDDEN)
+        if config.sms_auth_header
+        else "",
     )
     return values
 

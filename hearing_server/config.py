@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "HEARING_"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -36,6 +38,10 @@ class Config(BaseModel):
     plain_http: bool = Field(
         False, description="Serve plain HTTP (only behind a TLS-terminating reverse proxy)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; default none.",
+    )
     tls_cert: Path | None = Field(
         None, description="TLS certificate (PEM); default self-signed DATA_DIR/tls/cert.pem."
     )
@@ -50,10 +56,19 @@ class Config(BaseModel):
         6.0, ge=0, description="Links expire at the end of the hearing's day plus this."
     )
     session_hours: float = Field(12.0, gt=0, description="Lifetime of a staff login session.")
+    first_password_hours: float = Field(
+        24.0, gt=0, description="The first admin's one-time password stops working after this many hours."
+    )
     login_attempts: int = Field(
         5, ge=1, description="Failed logins allowed per username and address per window."
     )
     login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
+    checkpoint_entries: int = Field(
+        25, ge=1, description="Sign a live confirmation log (a checkpoint) at least every this many entries."
+    )
+    checkpoint_interval_s: float = Field(
+        60.0, gt=0, description="Sign a live log's unsigned entries within about this many seconds."
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
     max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
     ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")
@@ -92,6 +107,75 @@ class Config(BaseModel):
     log_json: bool = Field(False, description="Write logs as JSON lines.")
     log_level: str = Field("INFO", description="Log level.")
     uvloop: bool = Field(True, description="Run the server on uvloop when installed.")
+    smtp_host: str = Field("", description="SMTP server for e-mail invitations; empty: no e-mail channel.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="starttls (port 587), tls (implicit TLS, port 465) or none (trusted relay)."
+    )
+    smtp_username: str = Field("", description="SMTP login; empty: no authentication.")
+    smtp_password: str = Field("", description="SMTP password.")
+    smtp_from: str = Field("", description="From address of the court's mails, e.g. court@sud.kz.")
+    smtp_ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) trusted for the SMTP server; default the system's."
+    )
+    smtp_timeout_s: float = Field(30.0, gt=0, description="Give up on an SMTP delivery attempt after this.")
+    sms_url: str = Field("", description="HTTP(S) URL of the SMS gateway; empty: no SMS channel.")
+    sms_auth_header: str = Field(
+        "", description="Header sent to the gateway, 'Name: value' (e.g. 'Authorization: Bearer KEY')."
+    )
+    sms_body_template: str = Field(
+        '{"to": "{to}", "text": "{text}"}',
+        description="JSON body posted to the gateway; {to} and {text} in its strings are filled in.",
+    )
+    sms_timeout_s: float = Field(15.0, gt=0, description="Give up on an SMS gateway request after this.")
+    notify_reminder_hours: list[float] = Field(
+        default_factory=lambda: [24.0, 1.0],
+        description="Reminders sent this many hours before a hearing to parties invited by e-mail or SMS.",
+    )
+    notify_max_attempts: int = Field(
+        6, ge=1, description="Delivery attempts of one message before giving up."
+    )
+    notify_retry_base_s: float = Field(
+        60.0, gt=0, description="First retry delay; doubles with every failed attempt."
+    )
+    notify_retry_max_s: float = Field(3600.0, gt=0, description="Longest delay between two attempts.")
+    notify_poll_s: float = Field(5.0, gt=0, description="How often the delivery queue is looked at.")
+    notify_hearing_per_minute: int = Field(
+        60, ge=1, description="Most messages sent per hearing per minute (the rest wait)."
+    )
+    notify_recipient_per_hour: int = Field(
+        10, ge=1, description="Most messages sent to one address or number per hour (the rest wait)."
+    )
+    act_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest court act (PDF) accepted for signing, bytes."
+    )
+    act_link_days: float = Field(
+        30.0,
+        ge=0,
+        description="A party's link still opens the hearing's acts this many days after it expires.",
+    )
+    notify_link_key: Path | None = Field(
+        None, description="Key that encrypts links kept for reminders; default DATA_DIR/keys/link.key."
+    )
+
+    @field_validator("sms_body_template")
+    @classmethod
+    def _usable_template(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from exc
+        if not isinstance(parsed, dict) or "{to}" not in value or "{text}" not in value:
+            raise ValueError("must be a JSON object containing {to} and {text}")
+        return value
+
+    @field_validator("sms_auth_header")
+    @classmethod
+    def _one_header(cls, value: str) -> str:
+        name, sep, _ = value.partition(":")
+        if value and (not sep or not name.strip() or "\r" in value or "\n" in value):
+            raise ValueError("must look like 'Name: value'")
+        return value
 
     @model_validator(mode="after")
     def _turn_needs_secret(self) -> Config:
@@ -101,6 +185,21 @@ class Config(BaseModel):
         if self.turn_urls and not self.turn_secret:
             raise ValueError("turn_secret: required when turn_urls are set")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or CIDR: {item!r}") from exc
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The trusted reverse proxies as networks (a single address is a /32 or /128)."""
+        return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:
@@ -132,6 +231,11 @@ class Config(BaseModel):
     def court_cert_path(self) -> Path:
         """The court's sealing certificate."""
         return self.court_cert or self.data_dir / "court" / "court.pem"
+
+    @property
+    def link_key_path(self) -> Path:
+        """The key encrypting links kept for reminders."""
+        return self.notify_link_key or self.data_dir / "keys" / "link.key"
 
     @property
     def court_key_path(self) -> Path:

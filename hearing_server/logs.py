@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web import BaseRequest, Request, StreamResponse
+
+from hearing_server.auth.client import client_ip
+from hearing_server.config import CONFIG
 
 _LINK_TOKEN = re.compile(r"(/join/)[A-Za-z0-9_-]+")
 _NAMED_SECRET = re.compile(
@@ -65,14 +68,18 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: address, method, path without query, status, time; never cookies or tokens."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        # Behind a trusted reverse proxy the client, not the proxy (the same rule as everywhere else).
+        remote = request.remote
+        if isinstance(request, Request) and CONFIG in request.app:
+            remote = client_ip(request)
         self.logger.info(
             "%s %s %s %s %.1fms",
-            request.remote,
+            remote,
             request.method,
             redact(request.path),
             response.status,
             time * 1000,
-            extra={"remote": request.remote, "method": request.method, "status": response.status},
+            extra={"remote": remote, "method": request.method, "status": response.status},
         )
 
 

@@ -73,8 +73,8 @@ class LinkEstimator:
             self.loss = sample if self.loss is None else _ewma(self.loss, sample, LOSS_ALPHA)
             self._period_start, self._expected, self._lost = now, 0, 0
         if round_trip_s is not None:
-            previous = self.round_trip_s
-            self.round_trip_s = round_trip_s if previous is None else _ewma(previous, round_trip_s, RTT_ALPHA)
+            rtt = self.round_trip_s
+            self.round_trip_s = round_trip_s if rtt is None else _ewma(rtt, round_trip_s, RTT_ALPHA)
 
     def remb(self, bitrate_bps: int) -> None:
         """The subscriber's receive-side bandwidth estimate."""

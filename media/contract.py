@@ -148,6 +148,9 @@ class MediaSettings:
     keyframe_min_interval_s: float = 0.5
     # REMB to publishers while no congestion shows; the browser's own loss-based control ramps up to it
     max_video_bitrate_bps: int = 2_500_000
+    # Chrome's encoder starts here (x-google-start-bitrate in the publish answer) instead of 300 kbit/s:
+    # with REMB and receiver reports only (no transport-cc), its own ramp is ~8 % a second
+    start_video_bitrate_bps: int = 1_000_000
 
 
 class MediaEvents(Protocol):

@@ -61,6 +61,31 @@ def parse_sdp(text: object) -> aiortc_sdp.SessionDescription:
     return description
 
 
+def with_start_bitrate(sdp: str, payload_types: list[int], start_bps: int, max_bps: int) -> str:
+    """The answer with Chrome's bitrate hints on the video codec's format parameters.
+
+    ``x-google-start-bitrate`` / ``x-google-max-bitrate`` (kbit/s) are read by Chrome from the
+    remote description; other browsers and aiortc ignore them.
+    """
+    if not payload_types or start_bps <= 0:
+        return sdp
+    hints = f"x-google-start-bitrate={start_bps // 1000};x-google-max-bitrate={max_bps // 1000}"
+    wanted = {str(payload_type) for payload_type in payload_types}
+    lines = sdp.split("\r\n")
+    with_fmtp = {line[len("a=fmtp:") :].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")}
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("a=fmtp:") and line[len("a=fmtp:") :].split(" ", 1)[0] in wanted:
+            out.append(f"{line};{hints}")
+            continue
+        out.append(line)
+        if line.startswith("a=rtpmap:"):
+            payload_type = line[len("a=rtpmap:") :].split(" ", 1)[0]
+            if payload_type in wanted and payload_type not in with_fmtp:
+                out.append(f"a=fmtp:{payload_type} {hints}")
+    return "\r\n".join(out)
+
+
 def _negotiation_error(exc: Exception) -> MediaError:
     if isinstance(exc, MediaError):
         return exc
@@ -129,7 +154,13 @@ class PublishConnection:
         for transceiver in self.pc.getTransceivers():
             if transceiver.currentDirection in ("recvonly", "sendrecv") and transceiver.kind in KINDS:
                 self.negotiated[transceiver.kind] = Negotiated(transceiver)
-        return with_opus_fec(self.pc.localDescription.sdp)
+        video = self.negotiated.get("video")
+        return with_start_bitrate(
+            with_opus_fec(self.pc.localDescription.sdp),
+            video.payload_types if video is not None else [],
+            self._settings.start_video_bitrate_bps,
+            self._settings.max_video_bitrate_bps,
+        )
 
     def attach(self, track: PublishedTrack) -> None:
         """Route the packets of the track's kind to ``track``."""

@@ -19,10 +19,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from recording.checkpoints import CHECKPOINTS_NAME, check_checkpoints, read_checkpoints
+from recording.checkpoints import summary as checkpoint_summary
 from recording.cms import SignerKey, sign_detached
 from recording.confirmation_log import LOG_FILE_NAME, ConfirmationLog, LogEvent, utc_timestamp
 from recording.durable import write_durably
-from recording.hashchain import canonical_json, verify_chain
+from recording.hashchain import canonical_json, read_chain, verify_chain
 from recording.media_info import MEDIA_EXTENSIONS, read_media_info
 from recording.pem import write_pem_pair
 
@@ -62,6 +64,17 @@ class CourtSigner:
         return cls(certificate, key)
 
 
+# RFC 5280 ub-common-name; cryptography counts it in UTF-8 bytes, so a Cyrillic court name of 33+ letters
+# would not fit (the organization name keeps the whole name).
+COMMON_NAME_BYTES = 64
+
+
+def common_name(court_name: str) -> str:
+    """The court's name cut (at a character) to what a certificate's common name may hold."""
+    cut = court_name.encode("utf-8")[:COMMON_NAME_BYTES].decode("utf-8", errors="ignore")
+    return cut.rstrip() or "court"
+
+
 def generate_court_certificate(
     cert_path: Path | str, key_path: Path | str, court_name: str, *, days: int = 3650
 ) -> CourtSigner:
@@ -72,7 +85,7 @@ def generate_court_certificate(
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, court_name),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name(court_name)),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, court_name),
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "hearing-server development seal"),
         ]
@@ -165,9 +178,18 @@ def describe_file(folder: Path, path: Path) -> dict[str, Any]:
 
 
 def build_manifest(
-    folder: Path | str, hearing_id: str, signer_subject: str, sealed_at: datetime | None = None
+    folder: Path | str,
+    hearing_id: str,
+    signer_subject: str,
+    sealed_at: datetime | None = None,
+    *,
+    checkpoint_signer: x509.Certificate | None = None,
 ) -> dict[str, Any]:
-    """The manifest of a hearing folder as it is now."""
+    """The manifest of a hearing folder as it is now.
+
+    A log that contradicts one of its signed checkpoints (by ``checkpoint_signer``, the court) is refused:
+    it was rewritten after the court signed it, and sealing it would vouch for the rewrite.
+    """
     folder = Path(folder)
     log_path = folder / LOG_FILE_NAME
     if not log_path.exists():
@@ -176,7 +198,7 @@ def build_manifest(
     if not chain.valid:
         assert chain.problem is not None
         raise SealError(f"confirmation log is broken: {chain.problem.describe()}")
-    return {
+    manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "hearing_id": hearing_id,
         "sealed_at": utc_timestamp(sealed_at),
@@ -184,6 +206,17 @@ def build_manifest(
         "confirmation_log": {"path": LOG_FILE_NAME, "entries": chain.entries, "last_hash": chain.last_hash},
         "files": [describe_file(folder, p) for p in evidence_files(folder)],
     }
+    checkpoints = read_checkpoints(folder)
+    if checkpoints:
+        findings = check_checkpoints(checkpoints, hearing_id, read_chain(log_path), checkpoint_signer)
+        if findings:
+            first = findings[0]
+            raise SealError(
+                f"{CHECKPOINTS_NAME} line {first.line} (seq {first.seq}): {first.detail}"
+                + (f" (and {len(findings) - 1} more)" if len(findings) > 1 else "")
+            )
+        manifest["checkpoints"] = checkpoint_summary(checkpoints)
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -219,7 +252,7 @@ def seal_hearing(
             details={"signer": signer.subject, "manifest": MANIFEST_NAME},
         )
         log.close()
-    manifest = build_manifest(folder, hearing_id, signer.subject)
+    manifest = build_manifest(folder, hearing_id, signer.subject, checkpoint_signer=signer.certificate)
     data = canonical_json(manifest)
     manifest_path, signature_path = folder / MANIFEST_NAME, folder / SIGNATURE_NAME
     write_durably(manifest_path, data)

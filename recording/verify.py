@@ -10,9 +10,10 @@ from typing import Any
 
 from cryptography import x509
 
+from recording.checkpoints import CHECKPOINTS_NAME, check_checkpoints, read_checkpoints
 from recording.cms import verify_detached
 from recording.confirmation_log import LOG_FILE_NAME
-from recording.hashchain import ChainVerification, verify_chain
+from recording.hashchain import ChainVerification, read_chain, verify_chain
 from recording.seal import MANIFEST_NAME, PLAYBACK_DIR, SIGNATURE_NAME, evidence_files, sha256_file
 
 
@@ -31,6 +32,8 @@ class ProblemKind(StrEnum):
     LOG_MISSING = "log_missing"
     LOG_BROKEN = "log_broken"
     LOG_DIFFERS_FROM_MANIFEST = "log_differs_from_manifest"
+    CHECKPOINT_INVALID = "checkpoint_invalid"
+    LOG_CONTRADICTS_CHECKPOINT = "log_contradicts_checkpoint"
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,8 @@ def verify_hearing(
         )
         return report
     manifest_bytes = manifest_path.read_bytes()
-    _check_signature(report, manifest_bytes, signature_path, _load_trusted(trusted_cert))
+    trusted = _load_trusted(trusted_cert)
+    seal_signer = _check_signature(report, manifest_bytes, signature_path, trusted)
     try:
         manifest = json.loads(manifest_bytes)
         files = {f["path"]: f for f in manifest["files"]}
@@ -131,17 +135,19 @@ def verify_hearing(
     report.sealed_at = manifest.get("sealed_at")
     _check_files(report, folder, files)
     _check_log(report, folder, log_seal)
+    _check_checkpoints(report, folder, manifest, seal_signer, trusted)
     return report
 
 
 def _check_signature(
     report: VerificationReport, manifest: bytes, signature_path: Path, trusted: x509.Certificate | None
-) -> None:
+) -> x509.Certificate | None:
+    """Check the seal's signature; returns the signer's certificate when the signature holds."""
     if not signature_path.exists():
         report.problems.append(
             Problem(ProblemKind.SIGNATURE_MISSING, "no detached signature", SIGNATURE_NAME)
         )
-        return
+        return None
     result = verify_detached(manifest, signature_path.read_bytes(), trusted)
     report.signature_valid = result.valid
     report.signer_subject = result.signer_subject
@@ -158,6 +164,7 @@ def _check_signature(
                 SIGNATURE_NAME,
             )
         )
+    return result.signer if result.valid else None
 
 
 def _check_files(report: VerificationReport, folder: Path, files: dict[str, dict[str, Any]]) -> None:
@@ -214,6 +221,42 @@ def _check_log(report: VerificationReport, folder: Path, log_seal: dict[str, Any
                 line=min(chain.entries, int(log_seal.get("entries") or 0)) + 1,
             )
         )
+
+
+def _check_checkpoints(
+    report: VerificationReport,
+    folder: Path,
+    manifest: dict[str, Any],
+    seal_signer: x509.Certificate | None,
+    trusted: x509.Certificate | None,
+) -> None:
+    """Each signed checkpoint must verify (by the seal's signer) and the log must hold what it signed."""
+    lines = read_checkpoints(folder)
+    sealed = manifest.get("checkpoints")
+    if isinstance(sealed, dict) and sealed.get("count") != len(lines):
+        report.problems.append(
+            Problem(
+                ProblemKind.CHECKPOINT_INVALID,
+                f"{len(lines)} checkpoints, sealed {sealed.get('count')}",
+                CHECKPOINTS_NAME,
+            )
+        )
+    if not lines:
+        return
+    hearing_id = str(manifest.get("hearing_id", ""))
+    try:
+        entries = read_chain(folder / LOG_FILE_NAME)
+    except (OSError, ValueError):
+        entries = []
+    for finding in check_checkpoints(lines, hearing_id, entries, seal_signer, trusted):
+        kind = (
+            ProblemKind.LOG_CONTRADICTS_CHECKPOINT
+            if finding.contradicts_log
+            else ProblemKind.CHECKPOINT_INVALID
+        )
+        path = LOG_FILE_NAME if finding.contradicts_log else CHECKPOINTS_NAME
+        line = finding.seq if finding.contradicts_log else finding.line
+        report.problems.append(Problem(kind, finding.detail, path, line=line, seq=finding.seq))
 
 
 def format_report(report: VerificationReport) -> str:

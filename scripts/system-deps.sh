@@ -12,6 +12,7 @@ if [ "${1:-base}" = test ]; then
   need nftables
   need coturn
   need ethtool
+  need poppler-utils  # pdfsig: a second validator of signed court acts
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"

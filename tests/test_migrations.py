@@ -20,6 +20,7 @@ from hearing_server.store.models import Base
 
 PG_URL_ENV = "HEARING_TEST_DATABASE_URL"
 TABLES = {"users", "staff_sessions", "hearings", "parties", "invitations", "hearing_events"}
+TABLES |= {"notifications", "acts"}
 
 
 def _admin(base: str, statement: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from yarl import URL
 
+from hearing_server.auth.redirects import safe_next_path
 from hearing_server.auth.staff import current_session
 from hearing_server.config import CONFIG
 
@@ -53,7 +54,10 @@ async def join_page(request: web.Request) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    """The staff login form."""
+    """The staff login form; a ``next`` that could lead off the site is dropped (redirect to ``/login``)."""
+    nexts = request.query.getall("next", [])
+    if nexts and (len(nexts) > 1 or safe_next_path(nexts[0]) is None):
+        raise web.HTTPFound("/login")
     return await serve(request, LOGIN)
 
 
@@ -78,7 +82,13 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def client_settings(request: web.Request) -> web.StreamResponse:
-    """What every page needs before anything else: the court's name, time zone and languages."""
+    """What every page needs first: the court's name, time zone, languages and how links can be sent."""
     config = request.app[CONFIG]
-    body = {"court_name": config.court_name, "timezone": config.timezone, "languages": list(LANGUAGES)}
+    channels = ["handover"] + (["email"] if config.smtp_host else []) + (["sms"] if config.sms_url else [])
+    body = {
+        "court_name": config.court_name,
+        "timezone": config.timezone,
+        "languages": list(LANGUAGES),
+        "channels": channels,
+    }
     return web.json_response(body, headers={"Cache-Control": "no-cache"})

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from hearing_server.api.call import Call
+from hearing_server.api.invitations import record_queued
 from hearing_server.api.present import hearing_detail_out, hearing_out
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import (
@@ -24,7 +25,9 @@ from hearing_server.api.schemas import (
 from hearing_server.auth.access import HEARING_MANAGERS, HEARING_READERS
 from hearing_server.domain.errors import Forbidden, InvalidInput
 from hearing_server.domain.events import EventType
-from hearing_server.services import hearings, invitations, parties
+from hearing_server.notify.worker import NOTIFICATIONS
+from hearing_server.services import hearings, invitations, notifications, parties
+from hearing_server.store.models import Notification
 
 TAG = "hearings"
 ITEM = "/api/v1/hearings/{hearing_id}"
@@ -124,10 +127,12 @@ async def list_hearings(call: Call) -> HearingPage:
     summary="A hearing with its parties.",
 )
 async def get_hearing(call: Call) -> HearingDetailOut:
+    now = datetime.now(UTC)
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), call.config.court_name)
         found = await parties.list_parties(db, hearing)
-    return hearing_detail_out(hearing, found, datetime.now(UTC))
+        deliveries = await notifications.latest_deliveries(db, hearing.id, now)
+    return hearing_detail_out(hearing, found, now, deliveries)
 
 
 @endpoint(
@@ -143,6 +148,7 @@ async def update_hearing(call: Call) -> HearingOut:
     body: HearingUpdateIn = call.body
     now = datetime.now(UTC)
     config = call.config
+    planned: list[Notification] = []
     async with call.request.app[SCHEDULE_LOCK], call.transaction() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), config.court_name)
         changed = await hearings.update_hearing(db, hearing, body.changes(), now)
@@ -154,12 +160,19 @@ async def update_hearing(call: Call) -> HearingOut:
                 grace_hours=config.invitation_grace_hours,
                 now=now,
             )
+        if "scheduled_start" in changed:
+            planned = await notifications.follow_reschedule(
+                db, hearing, reminder_hours=config.notify_reminder_hours, now=now
+            )
         if changed:
             call.record(
                 hearing.id,
                 EventType.HEARING_UPDATED,
                 changes=_jsonable({name: getattr(hearing, name) for name in changed}),
             )
+        record_queued(call, planned)
+    if planned:
+        call.request.app[NOTIFICATIONS].wake()
     return hearing_out(hearing)
 
 
@@ -174,10 +187,16 @@ async def update_hearing(call: Call) -> HearingOut:
 )
 async def cancel_hearing(call: Call) -> HearingOut:
     body: HearingCancelIn = call.body
+    now = datetime.now(UTC)
     async with call.transaction() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), call.config.court_name)
-        withdrawn = await hearings.cancel_hearing(db, hearing, datetime.now(UTC))
+        to_tell = await notifications.links_to_notify_of_cancellation(db, hearing, now)
+        withdrawn = await hearings.cancel_hearing(db, hearing, now)
+        planned = await notifications.plan_cancellation_notices(db, hearing, to_tell, now)
         call.record(hearing.id, EventType.HEARING_CANCELLED, reason=body.reason, links_withdrawn=withdrawn)
+        record_queued(call, planned)
+    if planned:
+        call.request.app[NOTIFICATIONS].wake()
     return hearing_out(hearing)
 
 

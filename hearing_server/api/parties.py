@@ -10,7 +10,7 @@ from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import PartyCreateIn, PartyList, PartyOut, PartyUpdateIn
 from hearing_server.auth.access import HEARING_MANAGERS, HEARING_READERS
 from hearing_server.domain.events import EventType
-from hearing_server.services import hearings, parties
+from hearing_server.services import hearings, notifications, parties
 
 TAG = "parties"
 LIST = "/api/v1/hearings/{hearing_id}/parties"
@@ -55,19 +55,22 @@ async def add_party(call: Call) -> PartyOut:
     "GET", LIST, access=HEARING_READERS, tag=TAG, response=PartyList, summary="The parties of a hearing."
 )
 async def list_parties(call: Call) -> PartyList:
+    now = datetime.now(UTC)
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), call.config.court_name)
         found = await parties.list_parties(db, hearing)
-    now = datetime.now(UTC)
-    return PartyList(items=[party_out(p, now) for p in found])
+        deliveries = await notifications.latest_deliveries(db, hearing.id, now)
+    return PartyList(items=[party_out(p, now, delivery=deliveries.get(p.id)) for p in found])
 
 
 @endpoint("GET", ITEM, access=HEARING_READERS, tag=TAG, response=PartyOut, summary="One party of a hearing.")
 async def get_party(call: Call) -> PartyOut:
+    now = datetime.now(UTC)
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), call.config.court_name)
         party = await parties.get_party(db, hearing, call.path_id("party_id"))
-    return party_out(party, datetime.now(UTC))
+        deliveries = await notifications.latest_deliveries(db, hearing.id, now)
+    return party_out(party, now, delivery=deliveries.get(party.id))
 
 
 @endpoint(

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hearing_server.api.schemas import HearingDetailOut, HearingOut, InvitationOut, PartyOut, UserOut
+from hearing_server.api.schemas import (
+    DeliveryOut,
+    HearingDetailOut,
+    HearingOut,
+    InvitationOut,
+    PartyOut,
+    UserOut,
+)
 from hearing_server.auth.invitations import invitation_status
 from hearing_server.services.hearings import scheduled_end
 from hearing_server.services.invitations import latest_invitation
-from hearing_server.store.models import Hearing, Invitation, Party, User
+from hearing_server.store.models import Hearing, Invitation, Notification, Party, User
 
 
 def user_out(user: User) -> UserOut:
@@ -27,8 +34,10 @@ def invitation_out(invitation: Invitation, now: datetime) -> InvitationOut:
     )
 
 
-def party_out(party: Party, now: datetime, *, with_invitation: bool = True) -> PartyOut:
-    """A party with the status of its latest link (its invitations must be loaded)."""
+def party_out(
+    party: Party, now: datetime, *, with_invitation: bool = True, delivery: Notification | None = None
+) -> PartyOut:
+    """A party with the status of its latest link (its invitations must be loaded) and of its messages."""
     latest = latest_invitation(party) if with_invitation else None
     return PartyOut(
         id=party.id,
@@ -40,6 +49,7 @@ def party_out(party: Party, now: datetime, *, with_invitation: bool = True) -> P
         state=party.state,  # type: ignore[arg-type]
         created_at=party.created_at,
         invitation=invitation_out(latest, now) if latest is not None else None,
+        delivery=DeliveryOut.model_validate(delivery) if delivery is not None else None,
     )
 
 
@@ -66,8 +76,14 @@ def hearing_out(hearing: Hearing) -> HearingOut:
     return HearingOut.model_validate(_hearing_fields(hearing))
 
 
-def hearing_detail_out(hearing: Hearing, parties: list[Party], now: datetime) -> HearingDetailOut:
-    """A hearing with its parties."""
+def hearing_detail_out(
+    hearing: Hearing, parties: list[Party], now: datetime, deliveries: dict[str, Notification] | None = None
+) -> HearingDetailOut:
+    """A hearing with its parties (and where each party's latest message stands)."""
+    deliveries = deliveries or {}
     return HearingDetailOut.model_validate(
-        {**_hearing_fields(hearing), "parties": [party_out(p, now) for p in parties]}
+        {
+            **_hearing_fields(hearing),
+            "parties": [party_out(p, now, delivery=deliveries.get(p.id)) for p in parties],
+        }
     )

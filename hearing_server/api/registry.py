@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from hearing_server.api.call import Call
 from hearing_server.api.errors import UnsupportedMediaType
 from hearing_server.auth.access import PUBLIC, Access
-from hearing_server.auth.staff import check_csrf, current_session
+from hearing_server.auth.staff import check_csrf, check_password_changed, current_session
 from hearing_server.domain.errors import Forbidden, InvalidInput, NotAuthenticated
 
 Handler = Callable[..., Awaitable[Any]]
@@ -40,6 +40,8 @@ class Endpoint:
     raw: bool = False  # the handler takes the request and returns a response (pages, text, WebSockets)
     media_type: str = "application/json"
     openapi: bool = True
+    no_store: bool = False  # the response carries a secret (CSRF token, a link): never kept in any cache
+    before_password_change: bool = False  # callable while the user must still change a one-time password
 
     @property
     def key(self) -> tuple[str, str]:
@@ -66,6 +68,8 @@ def endpoint(
     raw: bool = False,
     media_type: str = "application/json",
     openapi: bool = True,
+    no_store: bool = False,
+    before_password_change: bool = False,
 ) -> Callable[[Handler], Endpoint]:
     """Declare a handler as an endpoint; ``access`` has no default, so no route is left unguarded."""
 
@@ -84,6 +88,8 @@ def endpoint(
             raw=raw,
             media_type=media_type,
             openapi=openapi,
+            no_store=no_store,
+            before_password_change=before_password_change,
         )
 
     return declare
@@ -144,6 +150,8 @@ def _dispatcher(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             if not ep.access.allows(session.user.role):
                 raise Forbidden(f"the {session.user.role} role may not do this", code="forbidden")
             check_csrf(request, session)
+            if not ep.before_password_change:
+                check_password_changed(session)
         if ep.raw:
             response: web.StreamResponse = await ep.handler(request)
             return response
@@ -153,7 +161,10 @@ def _dispatcher(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             body=await _read_body(request, ep.body) if ep.body is not None else None,
             query=_read_query(request, ep.query) if ep.query is not None else None,
         )
-        return to_response(await ep.handler(call), ep.status)
+        response = to_response(await ep.handler(call), ep.status)
+        if ep.no_store:
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     dispatch.__name__ = getattr(ep.handler, "__name__", "dispatch")
     return dispatch

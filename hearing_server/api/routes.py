@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hearing_server.api import health, hearings, invitations, login, openapi, parties, records, users
+from hearing_server.api import acts, health, hearings, invitations, login, openapi, parties, records, users
 from hearing_server.api.registry import ROUTES, RouteTable
 
-API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records)
+API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records, acts)
 
 
 def setup(app: web.Application) -> RouteTable:

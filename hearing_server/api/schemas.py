@@ -10,6 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from hearing_server.auth.invitations import InvitationStatus
 from hearing_server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from hearing_server.domain.hearing import HearingStatus
+from hearing_server.domain.notification import Channel, DeliveryStatus, NotificationKind
 from hearing_server.domain.party import PartyRole, PartyState, StaffRole
 from hearing_server.services.hearings import MAX_DURATION_MINUTES
 from hearing_server.services.users import USERNAME_PATTERN
@@ -133,6 +134,9 @@ class SessionOut(BaseModel):
     user: UserOut
     csrf_token: str
     expires_at: datetime
+    must_change_password: bool = Field(
+        False, description="Only changing the password, logout and auth/me work until it is changed."
+    )
 
 
 class PasswordChangeIn(Body):
@@ -244,6 +248,21 @@ class InvitationOut(Out):
     revoked_at: datetime | None
 
 
+class DeliveryOut(Out):
+    """Where the party's latest message stands (sent by e-mail or SMS): shown on the party's row."""
+
+    id: str
+    kind: NotificationKind
+    channel: Channel
+    recipient: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    updated_at: datetime
+
+
 class PartyOut(Out):
     """A party of a hearing."""
 
@@ -256,6 +275,7 @@ class PartyOut(Out):
     state: PartyState
     created_at: datetime
     invitation: InvitationOut | None = None
+    delivery: DeliveryOut | None = None
 
 
 class PartyList(BaseModel):
@@ -324,6 +344,15 @@ class QrCodes(BaseModel):
     png: str = Field(description="data:image/png;base64 URI")
 
 
+class InvitationIssueIn(Body):
+    """How the new link reaches the party; an empty body means the operator hands it over (copy/QR)."""
+
+    channel: Channel = Field(Channel.HANDOVER, description="email, sms or handover.")
+    to: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_printable)] | None = Field(
+        None, description="E-mail address or phone number; default the party's contact. Not for handover."
+    )
+
+
 class IssuedInvitationOut(BaseModel):
     """A freshly issued link: the only response that ever contains the token."""
 
@@ -333,3 +362,47 @@ class IssuedInvitationOut(BaseModel):
     url: str
     expires_at: datetime
     qr: QrCodes
+    channel: Channel = Channel.HANDOVER
+    recipient: str = ""
+    delivery: DeliveryOut | None = None
+
+
+# --- court acts ----------------------------------------------------------------
+
+
+class PartyActOut(Out):
+    """A signed act as a party sees it on their link's page."""
+
+    id: str
+    title: str
+    file_name: str
+    pages: int
+    signed_size: int
+    signed_sha256: str
+    signer_subject: str
+    signed_at: datetime
+    signature_valid: bool = Field(
+        False, description="The stored file's signature checked now: intact, valid, the court's, whole file."
+    )
+
+
+class ActOut(PartyActOut):
+    """A signed act as staff see it."""
+
+    hearing_id: str
+    original_size: int
+    original_sha256: str
+    uploaded_by: str
+    created_at: datetime
+
+
+class ActList(BaseModel):
+    """The acts of a hearing, oldest first."""
+
+    items: list[ActOut]
+
+
+class PartyActList(BaseModel):
+    """The acts a party may download, oldest first."""
+
+    items: list[PartyActOut]

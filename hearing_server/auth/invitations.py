@@ -5,7 +5,7 @@ A link is ``PUBLIC_URL/join/TOKEN``; the token has 256 random bits and only its 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -63,5 +63,33 @@ async def resolve_invitation(
     if invitation.revoked_at is not None or hearing.status == HearingStatus.CANCELLED:
         raise InvitationUnusable("this link has been withdrawn", code="invitation_revoked")
     if invitation.expires_at <= now or hearing.status in _OVER:
+        raise InvitationUnusable("this link has expired", code="invitation_expired")
+    return invitation, party, hearing
+
+
+async def resolve_for_acts(
+    session: AsyncSession, token: str, now: datetime, keep_days: float
+) -> tuple[Invitation, Party, Hearing]:
+    """The invitation, party and hearing of a link used to fetch the hearing's court acts: unlike joining,
+    this keeps working after the hearing, until ``keep_days`` after the link's own expiry.
+
+    Raises :class:`InvitationUnusable` as :func:`resolve_invitation` does.
+    """
+    if not plausible_token(token):
+        raise InvitationUnusable("this link is not valid", code="invitation_invalid")
+    row = (
+        await session.execute(
+            select(Invitation, Party, Hearing)
+            .join(Party, Invitation.party_id == Party.id)
+            .join(Hearing, Invitation.hearing_id == Hearing.id)
+            .where(Invitation.token_hash == hash_token(token))
+        )
+    ).one_or_none()
+    if row is None:
+        raise InvitationUnusable("this link is not valid", code="invitation_invalid")
+    invitation, party, hearing = row
+    if invitation.revoked_at is not None or hearing.status == HearingStatus.CANCELLED:
+        raise InvitationUnusable("this link has been withdrawn", code="invitation_revoked")
+    if invitation.expires_at + timedelta(days=keep_days) <= now:
         raise InvitationUnusable("this link has expired", code="invitation_expired")
     return invitation, party, hearing

@@ -1,4 +1,5 @@
-"""Login rate limiting: failed attempts per (username, address) and per address in a sliding window."""
+"""Password guessing limits: failed logins and failed password changes per (username, address) and per
+address in a sliding window (one counter for both, so neither is a way around the other)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ MAX_TRACKED_KEYS = 10_000
 
 
 class LoginThrottled(RateLimited):
-    """Too many failed logins; ``retry_after`` says when to try again (seconds)."""
+    """Too many wrong passwords; ``retry_after`` says when to try again (seconds)."""
 
     code = "rate_limited"
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__("too many failed logins; try again later")
+        super().__init__("too many wrong passwords; try again later")
         self.retry_after = max(1, int(retry_after + 0.999))
 
 
 class LoginLimiter:
-    """Counts failed logins; ``attempts`` per window for one username from one address."""
+    """Counts wrong passwords (at login or when changing one's password); ``attempts`` per window for one
+    username from one address."""
 
     def __init__(
         self,

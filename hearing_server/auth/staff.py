@@ -94,6 +94,9 @@ async def login(request: web.Request, username: str, password: str) -> tuple[str
         raise NotAuthenticated("wrong username or password", code="invalid_credentials")
     limiter.succeeded(username, ip)
     now = datetime.now(UTC)
+    if account.password_expires_at is not None and account.password_expires_at <= now:
+        # Said only to someone who knows the password: no hint for guessers.
+        raise NotAuthenticated("this one-time password has expired", code="password_expired")
     async with app[SESSIONS]() as db, db.begin():
         # A new session id at every login: whatever session the browser held is gone (no fixation).
         presented = request.cookies.get(SESSION_COOKIE, "")
@@ -126,6 +129,12 @@ async def end_sessions(db: AsyncSession, user_id: str, *, keep: str | None = Non
     if keep is not None:
         statement = statement.where(StaffSession.id_hash != keep)
     await db.execute(statement)
+
+
+def check_password_changed(session: StaffSession) -> None:
+    """Raise :class:`Forbidden` while the session's user still has to replace a password chosen for them."""
+    if session.user.must_change_password:
+        raise Forbidden("choose your own password first", code="password_change_required")
 
 
 def check_csrf(request: web.Request, session: StaffSession) -> None:

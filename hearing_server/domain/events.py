@@ -45,6 +45,12 @@ class EventType(StrEnum):
     RECORDING_GAP = "recording_gap"
     DISK_SPACE_LOW = "disk_space_low"
     LOG_REPAIRED = "log_repaired"
+    NOTIFICATION_QUEUED = "notification_queued"
+    NOTIFICATION_SENT = "notification_sent"
+    NOTIFICATION_FAILED = "notification_failed"
+    NOTIFICATION_RECOVERED = "notification_recovered"
+    ACT_SIGNED = "act_signed"
+    ACT_DELIVERED = "act_delivered"
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from hearing_server.config import CONFIG
+from hearing_server.record.checkpoints import LogCheckpoints
 from hearing_server.record.event_log import EVENTS
 from hearing_server.record.live_recording import LiveRecording
 from hearing_server.record.playback import PlaybackJobs
@@ -66,8 +68,17 @@ async def records_context(app: web.Application) -> AsyncIterator[None]:
     app[PLAYBACK] = playback
     app[SEALER] = Sealer(config, app[SESSIONS], app[EVENTS], playback)
     app[SEAL_CHECKS] = SealChecks(config.court_cert_path)
+    checkpoints = LogCheckpoints(
+        app[SEALER].signer,
+        every_entries=config.checkpoint_entries,
+        interval_s=config.checkpoint_interval_s,
+    )
+    app[EVENTS].checkpoints = checkpoints
+    sweeping = asyncio.create_task(checkpoints.run(), name="log-checkpoints")
     playback.start()
     await app[SEALER].recover()
     yield
+    sweeping.cancel()
+    await asyncio.gather(sweeping, return_exceptions=True)
     await app[SEALER].close()
     await playback.close()

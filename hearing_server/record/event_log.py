@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.domain.errors import NotFound
 from hearing_server.domain.events import EventType
+from hearing_server.record.checkpoints import LogCheckpoints
 from hearing_server.record.folder import relative_folder, resolve_folder
 from hearing_server.store.models import Hearing, HearingEvent
 from recording.confirmation_log import ConfirmationLog, LogEntry
@@ -37,6 +38,8 @@ class EventRecorder:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._logs: dict[str, ConfirmationLog] = {}
         self._unmirrored: list[LogEntry] = []
+        # Set once the court's key is at hand (records_context): signs checkpoints of live logs.
+        self.checkpoints: LogCheckpoints | None = None
         # One flush at a time: concurrent flushes would insert the same pending entries twice.
         self._mirror_lock = asyncio.Lock()
 
@@ -78,6 +81,8 @@ class EventRecorder:
             entry = await confirmation_log.append_async(
                 event.value, actor=actor, party_id=party_id, details=details or {}
             )
+            if self.checkpoints is not None:
+                await self.checkpoints.after_append(confirmation_log.folder, entry)
         self._unmirrored.append(entry)
         await self.flush_mirror()
         return entry.to_dict()

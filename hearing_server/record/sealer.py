@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,9 @@ from hearing_server.record.event_log import EventRecorder
 from hearing_server.record.folder import resolve_folder
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.store.models import Hearing
+from recording.checkpoints import CHECKPOINTS_NAME, read_checkpoints
+from recording.confirmation_log import LOG_FILE_NAME
+from recording.hashchain import read_chain
 from recording.seal import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -33,6 +39,11 @@ from recording.verify import VerificationReport, verify_hearing
 log = logging.getLogger(__name__)
 
 PLAYBACK_RECOVERY_WINDOW = timedelta(days=7)
+
+
+@asynccontextmanager
+async def _nothing_signed() -> AsyncIterator[int]:
+    yield 0
 
 
 def load_signer(config: Config) -> CourtSigner:
@@ -68,13 +79,17 @@ class Sealer:
         self._events = events
         self._playback = playback
         self._signer: CourtSigner | None = None
+        self._signer_lock = asyncio.Lock()
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
     async def signer(self) -> CourtSigner:
         """The court's signer, loaded (or generated for development) once."""
-        if self._signer is None:
-            self._signer = await asyncio.to_thread(load_signer, self._config)
+        # One loader at a time: checkpoints and a seal may ask together, and two threads generating the
+        # development pair at once could leave one's certificate beside the other's key.
+        async with self._signer_lock:
+            if self._signer is None:
+                self._signer = await asyncio.to_thread(load_signer, self._config)
         return self._signer
 
     async def seal(self, hearing_id: str, actor: str = "system") -> SealOutcome:
@@ -102,10 +117,7 @@ class Sealer:
                         await asyncio.to_thread(orphan.unlink)
                 await self._log_sealed(hearing_id, actor, signer)
                 await self._events.close_log(hearing_id)
-                try:
-                    await asyncio.to_thread(seal_hearing, folder, hearing_id, signer)
-                except SealError as exc:
-                    raise Conflict(f"the hearing cannot be sealed: {exc}", code="seal_failed") from exc
+                await self._seal_files(folder, hearing_id, signer)
             now = datetime.now(UTC)
             async with self._sessions() as session:
                 await session.execute(
@@ -117,6 +129,41 @@ class Sealer:
         log.info("hearing %s sealed by %s", hearing_id, signer.subject)
         self._playback.enqueue(folder)
         return SealOutcome(hearing_id, folder, signer.subject, now)
+
+    async def _seal_files(self, folder: Path, hearing_id: str, signer: CourtSigner) -> None:
+        """Write and sign the manifest with no checkpoint added meanwhile.
+
+        Not sealed: a log that contradicts its database mirror or a signed checkpoint, or a checkpoints file
+        that lost one this server signed.
+        """
+        await self._check_mirror(folder, hearing_id)
+        checkpoints = self._events.checkpoints
+        async with checkpoints.held(hearing_id) if checkpoints else _nothing_signed() as signed_seq:
+            lines = await asyncio.to_thread(read_checkpoints, folder)
+            kept = max((i.checkpoint.seq for i in lines if i.checkpoint is not None), default=0)
+            try:
+                if kept < signed_seq:
+                    raise SealError(f"{CHECKPOINTS_NAME} lost the checkpoint signed at seq {signed_seq}")
+                await asyncio.to_thread(seal_hearing, folder, hearing_id, signer)
+            except SealError as exc:
+                log.error("hearing %s not sealed: %s", hearing_id, exc)
+                raise Conflict(f"the hearing cannot be sealed: {exc}", code="seal_failed") from exc
+
+    async def _check_mirror(self, folder: Path, hearing_id: str) -> None:
+        """The log file must still hold every entry the database mirrored, hash for hash (the mirror may lag
+        behind the file after an outage or a crash, never the other way round)."""
+        await self._events.flush_mirror()
+        mirrored = {row.seq: row.hash for row in await self._events.entries(hearing_id)}
+        entries = await asyncio.to_thread(read_chain, folder / LOG_FILE_NAME)
+        in_file = {int(entry["seq"]): entry.get("hash") for entry in entries}
+        differs = sorted(seq for seq, digest in mirrored.items() if in_file.get(seq) != digest)
+        if differs:
+            log.error("hearing %s not sealed: log entries %s differ from the database", hearing_id, differs)
+            raise Conflict(
+                f"the hearing cannot be sealed: confirmation log entry {differs[0]} differs from its "
+                f"database mirror ({len(differs)} entries differ)",
+                code="seal_failed",
+            )
 
     async def _log_sealed(self, hearing_id: str, actor: str, signer: CourtSigner) -> None:
         confirmation_log = await self._events.confirmation_log(hearing_id)
@@ -195,36 +242,71 @@ class Sealer:
         )
 
 
-class SealChecks:
-    """Checks sealed hearing folders against the court certificate, once per state of their files."""
+# File system timestamps can be coarse (a tick of a few ms, whole seconds on some file systems): a change made
+# within this margin of a check may carry the same ctime as the state the check saw, so it is not trusted.
+SETTLE_NS = 2_000_000_000
 
-    def __init__(self, court_cert: Path, remembered: int = 256) -> None:
+
+@dataclass(frozen=True)
+class FolderState:
+    """What the file system says about every sealed file of a folder, and the newest change among them."""
+
+    files: tuple[object, ...]
+    newest_change_ns: int
+
+
+@dataclass(frozen=True)
+class _Checked:
+    state: FolderState
+    report: VerificationReport
+    settled: bool
+
+
+class SealChecks:
+    """Checks sealed hearing folders against the court certificate, once per state of their files.
+
+    A file's state is its size, mtime, ctime, inode and device: a same-size edit with the mtime put back
+    (``os.utime``) still moves the ctime, which no system call can set back.  A result is reused only when
+    the folder did not change while it was being checked and every file was last changed well before the
+    check began; on any doubt the folder is verified again.
+    """
+
+    def __init__(self, court_cert: Path, remembered: int = 256, *, settle_ns: int = SETTLE_NS) -> None:
         self._court_cert = court_cert
         self._remembered = remembered
-        self._cache: dict[Path, tuple[tuple[object, ...], VerificationReport]] = {}
+        self._settle_ns = settle_ns
+        self._cache: dict[Path, _Checked] = {}
+        self.verifications = 0  # full checks run (each hashes every file)
 
     async def check(self, folder: Path) -> VerificationReport:
         """The verification of a sealed folder; redone whenever any of its files changes."""
-        fingerprint = await asyncio.to_thread(_fingerprint, folder)
+        before = await asyncio.to_thread(folder_state, folder)
         cached = self._cache.get(folder)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
+        if cached is not None and cached.settled and cached.state == before:
+            return cached.report
+        started_ns = time.time_ns()
         trusted = self._court_cert if self._court_cert.exists() else None
         report = await asyncio.to_thread(verify_hearing, folder, trusted)
+        self.verifications += 1
+        after = await asyncio.to_thread(folder_state, folder)
+        settled = after == before and before.newest_change_ns < started_ns - self._settle_ns
         self._cache.pop(folder, None)
-        self._cache[folder] = (fingerprint, report)
+        self._cache[folder] = _Checked(before, report, settled)
         while len(self._cache) > self._remembered:
             del self._cache[next(iter(self._cache))]  # the longest unchecked
         return report
 
 
-def _fingerprint(folder: Path) -> tuple[object, ...]:
+def folder_state(folder: Path) -> FolderState:
+    """The state of every sealed file of ``folder`` (absent files included) as the file system reports it."""
     parts: list[object] = []
+    newest = 0
     for path in [*evidence_files(folder), folder / MANIFEST_NAME, folder / SIGNATURE_NAME]:
         try:
             stat = path.stat()
         except FileNotFoundError:
             parts.append((str(path), None))
             continue
-        parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    return tuple(parts)
+        parts.append((str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev))
+        newest = max(newest, stat.st_mtime_ns, stat.st_ctime_ns)
+    return FolderState(tuple(parts), newest)

@@ -200,7 +200,7 @@ async def cancel_hearing(db: AsyncSession, hearing: Hearing, now: datetime) -> i
     result = await db.execute(
         update(Invitation)
         .where(Invitation.hearing_id == hearing.id, Invitation.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=now, link_sealed=None)
     )
     await db.flush()
     return int(getattr(result, "rowcount", 0) or 0)

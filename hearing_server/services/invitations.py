@@ -42,7 +42,7 @@ async def _revoke_active(db: AsyncSession, party: Party, now: datetime) -> int:
     result = await db.execute(
         update(Invitation)
         .where(Invitation.party_id == party.id, Invitation.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .values(revoked_at=now, link_sealed=None)
         .execution_options(synchronize_session="fetch")
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -43,8 +43,14 @@ async def create_user(
     password: str,
     display_name: str,
     now: datetime,
+    must_change_password: bool = False,
+    password_expires_at: datetime | None = None,
 ) -> User:
-    """A new enabled account; :class:`Conflict` if the username is taken."""
+    """A new enabled account; :class:`Conflict` if the username is taken.
+
+    ``must_change_password`` holds the account to changing its password at the first login;
+    ``password_expires_at`` makes the password a one-time password that stops working then.
+    """
     check_username(username)
     check_password_rules(password)
     if (await db.execute(select(User.id).where(User.username == username))).first() is not None:
@@ -56,6 +62,8 @@ async def create_user(
         password_hash=await passwords.hash(password),
         disabled=False,
         created_at=now,
+        must_change_password=must_change_password,
+        password_expires_at=password_expires_at,
     )
     db.add(user)
     await db.flush()

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -51,6 +62,11 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Set for a password someone else chose (the first admin's one-time password): every call but changing
+    # it, "who am I" and logout is refused until the owner has chosen their own.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A one-time password stops working at this moment (None: the password does not expire).
+    password_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class StaffSession(Base):
@@ -136,8 +152,69 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # How the link reaches the party (domain.notification.Channel) and where it was sent.
+    channel: Mapped[str] = mapped_column(String(16), default="handover", server_default="handover")
+    recipient: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    # The link encrypted with the server's link key, kept only while the server sends it (reminders);
+    # erased when the link is withdrawn.  Handed-over links are never kept.
+    link_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     party: Mapped[Party] = relationship(back_populates="invitations")
+
+
+class Notification(Base):
+    """One message to a party in the delivery queue: what, to whom, when due, and how its delivery went."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+        Index("ix_notifications_recipient_sent", "recipient", "sent_at"),
+        Index("ix_notifications_hearing_sent", "hearing_id", "sent_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), index=True)
+    party_id: Mapped[str] = mapped_column(ForeignKey("parties.id", ondelete="CASCADE"), index=True)
+    invitation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("invitations.id", ondelete="SET NULL"), nullable=True
+    )
+    # The court act a message of kind "act" announces.
+    act_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    # SHA-256 of the exact text accepted by the SMTP server or gateway (also in the confirmation log).
+    message_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Act(Base):
+    """A court act of a hearing: a PDF signed PAdES with the court's key, kept in the hearing folder."""
+
+    __tablename__ = "acts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str] = mapped_column(String(200))
+    # The signed PDF, relative to the hearing folder (acts/<id>.pdf).
+    path: Mapped[str] = mapped_column(String(300))
+    pages: Mapped[int] = mapped_column(Integer)
+    original_size: Mapped[int] = mapped_column(Integer)
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    signed_size: Mapped[int] = mapped_column(Integer)
+    signed_sha256: Mapped[str] = mapped_column(String(64))
+    signer_subject: Mapped[str] = mapped_column(String(500))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class HearingEvent(Base):

@@ -17,6 +17,7 @@ from hearing_server.api.metrics import METRICS, Metrics, metrics_middleware
 from hearing_server.auth.passwords import PASSWORDS, Passwords
 from hearing_server.auth.ratelimit import LOGIN_LIMITER, LoginLimiter
 from hearing_server.config import CONFIG, Config
+from hearing_server.notify.worker import notifications_context
 from hearing_server.record import context as records
 from hearing_server.record.event_log import EVENTS, EventRecorder
 from hearing_server.store.db import ENGINE, SESSIONS, create_engine, sessionmaker, upgrade
@@ -49,6 +50,8 @@ def create_app(config: Config) -> web.Application:
     app[SCHEDULE_LOCK] = asyncio.Lock()
     security.setup(app)
     app.cleanup_ctx.append(_database)
+    # After the database: cleanup runs in reverse, so the worker finishes its attempt before the engine goes.
+    app.cleanup_ctx.append(notifications_context)
     api_routes.setup(app)
 
     app.cleanup_ctx.append(records.records_context)

@@ -135,4 +135,6 @@ class ConnectionGate:
         user = await session_user(self._request)
         if user is None:
             raise ProtocolError(ErrorCode.NOT_AUTHENTICATED, "log in as court staff first")
+        if user.must_change_password:  # as on the REST API: nothing else until the password is theirs
+            raise ProtocolError(ErrorCode.FORBIDDEN, "change your password first")
         return await self._entry.staff_entrant(user, hearing_id, seat, language)

@@ -78,10 +78,10 @@ def room_settings(config: Config) -> RoomSettings:
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
+    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
     media_stats = MediaStats()
     if METRICS in app:
         app[METRICS].watch_media(media_stats)
-    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
     registry = LiveHearings(
         room_settings(app[CONFIG]),
         SqlRoomStore(app[SESSIONS], app[EVENTS]),

@@ -34,7 +34,7 @@ QUALITY_INTERVAL_S = 2.0
 
 
 class HearingRecording(PacketSink, Protocol):
-    """The recording of one hearing as the room drives it: a frame sink with a lifecycle and an indicator."""
+    """The recording of one hearing as the room drives it: a packet sink with a lifecycle and an indicator."""
 
     on_alert: Callable[[str, str], None] | None  # (code, message) for the operators
     on_change: Callable[[], None] | None  # the indicator changed

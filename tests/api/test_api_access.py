@@ -22,6 +22,7 @@ STAFF = "admin operator judge archivist"
 MANAGERS = "admin operator"
 READERS = "admin operator judge"
 ADMIN = "admin"
+ACT_SIGNERS = "admin judge"
 # The signaling socket checks Origin before the upgrade and authenticates its first message (token or staff
 # session); its per-command access matrix is tested in tests/signaling/test_signaling_guards.py.
 SELF_AUTHENTICATING = {("GET", "/ws")}
@@ -53,6 +54,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/hearings/{hearing_id}/events"): READERS,
     ("GET", "/api/v1/hearings/{hearing_id}/record"): READERS,
     ("POST", "/api/v1/hearings/{hearing_id}/seal"): MANAGERS,
+    ("POST", "/api/v1/hearings/{hearing_id}/acts"): ACT_SIGNERS,
+    ("GET", "/api/v1/hearings/{hearing_id}/acts"): READERS,
+    ("GET", "/api/v1/hearings/{hearing_id}/acts/{act_id}/pdf"): READERS,
+    # A party's own link is the credential (checked by the handler, tests/acts).
+    ("GET", "/api/v1/join/{token}/acts"): PUBLIC_,
+    ("GET", "/api/v1/join/{token}/acts/{act_id}/pdf"): PUBLIC_,
 }
 
 

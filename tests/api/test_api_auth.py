@@ -49,7 +49,9 @@ async def test_login_sets_a_hardened_cookie_and_me_returns_the_csrf_token(api: A
     me = await api.call("GET", "/api/v1/auth/me", headers=me_headers(token))
     assert me.status == 200
     assert me.json["csrf_token"] == result.json["csrf_token"] and me.json["user"]["id"] == user.id
-    assert "password" not in me.body.decode() and "argon2" not in me.body.decode()
+    assert set(me.json) == {"user", "csrf_token", "expires_at", "must_change_password"}
+    assert me.json["must_change_password"] is False
+    assert "password_hash" not in me.body.decode() and "argon2" not in me.body.decode()
 
 
 async def test_plain_http_cookie_is_not_secure(make_api: MakeApi) -> None:
@@ -153,3 +155,59 @@ async def test_passwords_are_taken_exactly_as_typed(api: Api) -> None:
     await api.user(StaffRole.JUDGE, "judge", password="  spaced out password  ")
     assert (await login(api, "judge", "  spaced out password  ")).status == 200
     assert (await login(api, "judge", "spaced out password")).status == 401
+
+
+async def test_the_login_page_drops_a_next_that_could_leave_the_site(api: Api) -> None:
+    from urllib.parse import quote
+
+    from yarl import URL
+
+    hostile = ["/\\evil.example", "//evil.example", "/\t/evil.example", "https://evil.example", "evil.x"]
+    for value in hostile:
+        url = URL("/login?next=" + quote(value, safe=""), encoded=True)
+        async with api.client.get(url, allow_redirects=False) as response:
+            assert response.status == 302, value
+            assert response.headers["Location"] == "/login", value
+    twice = URL("/login?next=%2F&next=%2F%2Fevil", encoded=True)
+    async with api.client.get(twice, allow_redirects=False) as r:
+        assert (r.status, r.headers["Location"]) == (302, "/login")  # two answers: none is trusted
+    for value in ("/console/", "/console/hearing/abc?x=1"):
+        async with api.client.get("/login", params={"next": value}, allow_redirects=False) as response:
+            assert response.status == 200, value
+            assert response.headers["Cache-Control"] == "no-store"
+    async with api.client.get("/console/hearing/abc", allow_redirects=False) as response:
+        # the redirect to the login page itself always carries a path of this site
+        assert response.status == 302 and response.headers["Location"].startswith("/login?next=/console/")
+
+
+async def test_answers_that_carry_secrets_are_never_cached(api: Api) -> None:
+    operator = await api.user(StaffRole.OPERATOR, "op")
+    logged_in = await login(api, "op")
+    assert logged_in.status == 200 and logged_in.json["csrf_token"]
+    assert logged_in.headers["Cache-Control"] == "no-store"
+    token, _ = session_cookie(logged_in)
+    me = await api.call("GET", "/api/v1/auth/me", headers=me_headers(token))
+    assert me.json["csrf_token"] and me.headers["Cache-Control"] == "no-store"
+    who = await api.session_for(operator)
+    hearing = await api.schedule(who)
+    party = await api.add_party(who, hearing["id"])
+    issued = await api.call("POST", f"/api/v1/hearings/{hearing['id']}/parties/{party['id']}/invitation", who)
+    assert issued.status == 201 and "/join/" in issued.json["url"] and issued.json["qr"]["png"]
+    assert issued.headers["Cache-Control"] == "no-store"
+
+
+async def test_wrong_current_passwords_are_rate_limited_like_logins(make_api: MakeApi) -> None:
+    api = await make_api(login_attempts=3, login_window_s=60)
+    user = await api.user(StaffRole.JUDGE, "judge")
+    thief = await api.session_for(user)  # a stolen session guessing the password
+    change = {"current_password": "guess", "new_password": "a much newer password"}
+    for _ in range(3):
+        wrong = await api.call("POST", "/api/v1/auth/password", thief, json=change)
+        assert (wrong.status, wrong.code) == (400, "wrong_password")
+    limited = await api.call(
+        "POST", "/api/v1/auth/password", thief, json={**change, "current_password": PASSWORD}
+    )
+    assert (limited.status, limited.code) == (429, "rate_limited")  # even the right one waits now
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert (await login(api, "judge")).status == 429  # one counter: the login is no way around it
+    assert (await login(api, "judge", "a much newer password")).status == 429

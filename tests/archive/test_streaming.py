@@ -88,6 +88,24 @@ async def test_full_verification_is_stored_and_tampering_shows(bench: ArchiveBen
     ]
 
 
+async def test_an_edit_with_the_mtime_put_back_still_makes_the_full_check_stale(
+    bench: ArchiveBench, sealed: str
+) -> None:
+    assert (await bench.send("POST", f"{BASE}/{sealed}/verify")).status == 200
+    body = await (await bench.get(f"{BASE}/{sealed}")).json()
+    assert body["seal"]["full_check"]["valid"] and body["seal"]["full_check"]["current"]
+    log = (await bench.hearing_folder(sealed)) / "confirmation-log.jsonl"
+    before = log.stat()
+    data = bytearray(log.read_bytes())
+    data[data.index(b'"party_joined"') + 1] = ord("P")  # same size: one letter changed
+    log.write_bytes(bytes(data))
+    os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (log.stat().st_size, log.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    body = await (await bench.get(f"{BASE}/{sealed}")).json()
+    assert body["seal"]["full_check"]["current"] is False
+    assert body["seal"]["state"] == "invalid"
+
+
 async def test_whole_file_and_ranges(bench: ArchiveBench, sealed: str) -> None:
     data = (await bench.hearing_folder(sealed) / "tracks/judge-audio-001.webm").read_bytes()
     size = len(data)

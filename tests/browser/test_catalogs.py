@@ -12,6 +12,7 @@ import pytest
 from hearing_server.auth.invitations import InvitationStatus
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
+from hearing_server.domain.notification import Channel, DeliveryStatus, NotificationKind
 from hearing_server.domain.party import PartyRole, PartyState
 from media.contract import ConnectionState
 
@@ -129,6 +130,9 @@ def test_the_server_vocabulary_is_translated() -> None:
     _expect([f"connection.{state}" for state in ConnectionState.__args__])  # type: ignore[attr-defined]
     _expect([f"link.status_{status.value}" for status in InvitationStatus] + ["link.status_none"])
     _expect([f"language.{language}" for language in LANGUAGES])
+    _expect([f"delivery.status_{status.value}" for status in DeliveryStatus])
+    _expect([f"delivery.kind_{kind.value}" for kind in NotificationKind])
+    _expect([f"delivery.channel_{channel.value}" for channel in Channel])
 
 
 def test_every_reason_the_party_page_explains_is_translated() -> None:

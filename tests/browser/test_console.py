@@ -105,9 +105,19 @@ async def test_operator_schedules_a_hearing_and_issues_a_link(
         await assert_all_text_from_catalog(page, language)
         await screenshot(page, flow, language, "detail")
 
-        # Issue the link: URL, QR code, copy.
+        # Issue the link: the operator is asked how it reaches the party (this server sends no mail or SMS,
+        # so handing it over is the only choice), then URL, QR code, copy.
         await party_row.locator("button[data-action='issue']").click()
+        await expect(page.locator("#issue-dialog")).to_be_visible()
+        await expect(page.locator("#issue-handover")).to_be_checked()
+        await expect(page.locator("#issue-email")).to_be_disabled()
+        await expect(page.locator("#issue-sms")).to_be_disabled()
+        await expect(page.locator("#issue-to-field")).to_be_hidden()
+        await assert_all_text_from_catalog(page, language)
+        await page.click("#issue-submit")
+        await expect(page.locator("#issue-dialog")).to_be_hidden()
         await expect(page.locator("#link-panel")).to_be_visible()
+        await expect(page.locator("#link-sending")).to_be_hidden()
         url = await page.locator("#link-url").input_value()
         assert re.fullmatch(re.escape(server.base_url) + r"/join/[A-Za-z0-9_-]{40,}", url), url
         await page.wait_for_function("() => document.getElementById('link-qr').naturalWidth > 100")
@@ -197,3 +207,4 @@ async def test_pages_are_served_with_safe_headers_and_module_types(server: LiveS
             settings = await response.json()
             assert settings["timezone"] == "Asia/Almaty"
             assert settings["languages"] == ["kk", "ru", "en"]
+            assert settings["channels"] == ["handover"]

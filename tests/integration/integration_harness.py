@@ -169,7 +169,11 @@ class ServerApi:
         ) as response:
             assert response.status == 200, await response.text()
             self.cookie = response.cookies["hs_session"].value
-            self.csrf = (await response.json())["csrf_token"]
+            session = await response.json()
+            self.csrf = session["csrf_token"]
+        if session["must_change_password"]:  # the first admin's one-time password: replaced at once
+            change = {"current_password": password, "new_password": PASSWORD + " (admin)"}
+            await self.ok("POST", "/auth/password", change)
 
     async def call(self, method: str, path: str, body: Any = None, **query: Any) -> tuple[int, Any]:
         async with self.http.request(

@@ -17,6 +17,7 @@ from media.contract import TrackInfo
 from media.downtrack import DownTrack, LegParameters
 from media.ingress import Ingress
 from media.keyframes import KeyframeRequestManager
+from media.negotiation import with_start_bitrate
 from media.published_track import NackGenerator, PublishedTrack, ReceptionStats
 from media.rtcp import RtcpPsfbPacket, RtcpRtpfbPacket, parse_rtcp, remb_bitrate
 from media.rtp import build_extensions, header_extension, keyframe_start, pack_header, parse_rtp
@@ -371,3 +372,16 @@ def test_remb_lets_the_publisher_ramp_up_to_the_cap_and_backs_off_on_congestion(
     rembs = [remb_bitrate(p) for d in sent for p in (parse_rtcp(d) or [])]
     assert rembs[0] == (2_000_000, [5, 6])
     assert rembs[1] is not None and abs(rembs[1][0] - 850_000) < 1000 and ingress.remb_bps == 850_000
+
+
+def test_the_publish_answer_carries_chromes_start_bitrate_hint_on_the_video_codec() -> None:
+    vp8 = "v=0\r\na=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\n"
+    assert with_start_bitrate(vp8, [97], 1_000_000, 2_500_000).split("\r\n")[2] == (
+        "a=fmtp:97 x-google-start-bitrate=1000;x-google-max-bitrate=2500"
+    )
+    h264 = "v=0\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n"
+    assert with_start_bitrate(h264, [102], 800_000, 2_000_000).split("\r\n")[2] == (
+        "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f;"
+        "x-google-start-bitrate=800;x-google-max-bitrate=2000"
+    )
+    assert with_start_bitrate(vp8, [], 1_000_000, 2_500_000) == vp8

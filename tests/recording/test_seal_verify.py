@@ -194,3 +194,16 @@ def test_cli_reports_and_exits_by_validity(
     assert "NOT VALID" in out and "tracks/judge-video-001.webm" in out
     assert cli.main([str(sealed), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["problems"][0]["kind"] == "file_size_changed"
+
+
+def test_a_long_kazakh_court_name_fits_the_development_certificate(tmp_path: Path) -> None:
+    from cryptography.x509.oid import NameOID
+
+    from recording.seal import generate_court_certificate
+
+    court = "Алматы қаласының мамандандырылған ауданаралық экономикалық соты"  # 121 bytes in UTF-8
+    signer = generate_court_certificate(tmp_path / "court.pem", tmp_path / "court-key.pem", court)
+    [cn] = signer.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    [org] = signer.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    assert org.value == court
+    assert court.startswith(str(cn.value)) and len(str(cn.value).encode()) <= 64

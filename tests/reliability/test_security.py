@@ -90,6 +90,9 @@ def _check_headers(url: str, status: int, headers: Any) -> None:
     csp = headers["Content-Security-Policy"]
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp, csp
     assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, csp
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    # sockets and fetches only to this origin: no ``wss:``/``ws:`` wildcard that reaches any host
+    assert directives["connect-src"] == ["'self'"], csp
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
 

@@ -106,8 +106,8 @@ async def test_a_token_of_another_hearing_opens_only_that_hearing(make_bench: Ma
 
 
 async def test_guessing_tokens_is_rate_limited_per_address(make_bench: MakeBench) -> None:
-    # behind the reverse proxy (plain_http) the address comes from X-Forwarded-For: two addresses
-    bench = await make_bench(plain_http=True)
+    # behind a trusted reverse proxy the address comes from X-Forwarded-For: two addresses
+    bench = await make_bench(trusted_proxies=["127.0.0.1"])
     await bench.make_hearing()
     _party_id, token = await bench.make_party("Witness")
     guesser, bystander = "203.0.113.7", "198.51.100.2"

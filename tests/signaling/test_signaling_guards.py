@@ -42,6 +42,23 @@ async def test_staff_without_a_session_cannot_take_the_courtroom(bench: Bench) -
     await stranger.expect_error("not_authenticated")
 
 
+async def test_staff_who_must_change_a_one_time_password_cannot_take_the_courtroom(bench: Bench) -> None:
+    from sqlalchemy import update
+
+    from hearing_server.store.db import SESSIONS
+    from hearing_server.store.models import User
+
+    cookie = await bench.make_staff(role="admin", username="admin")
+    async with bench.app[SESSIONS]() as db:
+        await db.execute(update(User).where(User.username == "admin").values(must_change_password=True))
+        await db.commit()
+    peer = await bench.connect(cookie=cookie)
+    await peer.send("join", hearing_id=bench.hearing_id, **{"as": "courtroom"})
+    error = await peer.expect_error("forbidden")
+    assert "password" in error["message"]
+    assert await bench.events() == []  # never seated: nothing recorded for this hearing
+
+
 async def test_an_archivist_may_not_join_a_hearing(bench: Bench) -> None:
     cookie = await bench.make_staff(role="archivist", username="archivist1")
     peer = await bench.connect(cookie=cookie)

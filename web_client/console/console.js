@@ -15,6 +15,8 @@ class ConsolePage {
     this.i18n = i18n;
     this.api = api;
     this.timeZone = settings.timezone;
+    this.channels = new Set(settings.channels || ['handover']);
+    this.issuing = null; // the party whose link the send dialog is about
     this.hearings = [];
     this.detail = null;
     this.issued = null; // the last issued link: {party, url, qr, expires_at}
@@ -46,6 +48,18 @@ class ConsolePage {
       this.addParty();
     });
     $('link-copy').addEventListener('click', () => this.copyLink());
+    $('issue-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.submitIssue();
+    });
+    $('issue-cancel').addEventListener('click', () => $('issue-dialog').close());
+    $('act-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.signAct();
+    });
+    for (const radio of document.querySelectorAll('input[name="issue-channel"]')) {
+      radio.addEventListener('change', () => this.renderIssueChannel());
+    }
     this.fillRoles();
     this.i18n.addEventListener('change', () => this.rerender());
     window.addEventListener('popstate', () => this.openFromAddress());
@@ -233,6 +247,65 @@ class ConsolePage {
     $('parties-body').replaceChildren(...parties.map((party) => this.partyRow(party, live)));
     $('parties-empty').hidden = parties.length > 0;
     this.renderLink();
+    const role = this.api.user ? this.api.user.role : '';
+    $('act-form').hidden = !['judge', 'admin'].includes(role) || ['sealed', 'cancelled'].includes(hearing.status);
+    this.loadActs(hearing.id);
+  }
+
+  // --- court acts: the judge signs a PDF with the court's key; everyone with the hearing sees them ------
+
+  async loadActs(hearingId) {
+    try {
+      const page = await this.api.get(`/hearings/${encodeURIComponent(hearingId)}/acts`);
+      if (!this.detail || this.detail.id !== hearingId) return;
+      this.acts = page.items || [];
+    } catch (error) {
+      this.acts = [];
+    }
+    this.renderActs();
+  }
+
+  renderActs() {
+    const acts = this.acts || [];
+    const hearingId = this.detail ? this.detail.id : '';
+    $('acts-empty').hidden = acts.length > 0;
+    $('acts-staff-list').replaceChildren(...acts.map((act) => {
+      const link = el('a', {
+        class: 'button button-small',
+        href: `/api/v1/hearings/${encodeURIComponent(hearingId)}/acts/${encodeURIComponent(act.id)}/pdf`,
+        download: act.file_name,
+      });
+      this.i18n.render(link, 'acts.download');
+      return el('li', { class: 'act', dataset: { actId: act.id } },
+        value(act.title, 'strong', { class: 'block' }),
+        tr(this.i18n, 'acts.signed', {
+          signer: act.signer_subject, time: formatDateTime(act.signed_at, this.i18n.language, this.timeZone),
+        }, 'span', { class: 'hint block' }),
+        link);
+    }));
+  }
+
+  async signAct() {
+    const error = $('act-error');
+    error.hidden = true;
+    const title = $('act-title').value.trim();
+    const file = $('act-file').files[0];
+    if (!title || !file) {
+      this.i18n.render(error, title ? 'acts.file_missing' : 'acts.title_missing');
+      error.hidden = false;
+      return;
+    }
+    $('act-submit').disabled = true;
+    try {
+      await this.api.upload(`/hearings/${encodeURIComponent(this.detail.id)}/acts`, file, { title, file_name: file.name });
+      $('act-title').value = '';
+      $('act-file').value = '';
+      await this.loadActs(this.detail.id);
+    } catch (failure) {
+      this.formError('act-error', failure);
+    } finally {
+      $('act-submit').disabled = false;
+    }
   }
 
   partyRow(party, live) {
@@ -266,8 +339,34 @@ class ConsolePage {
       el('td', {}, value(party.display_name)),
       el('td', {}, tr(this.i18n, `role.${party.role}`)),
       el('td', {}, tr(this.i18n, party.language ? `language.${party.language}` : 'party_form.language_default')),
-      el('td', {}, tr(this.i18n, linkStatus, null, 'span', { class: `link-status link-${invitation ? invitation.status : 'none'}` }), expires),
+      el('td', {}, tr(this.i18n, linkStatus, null, 'span', { class: `link-status link-${invitation ? invitation.status : 'none'}` }), expires,
+        this.deliveryNote(party.delivery)),
       actions);
+  }
+
+  // Where the party's latest message stands: what, by which channel, to whom, and its outcome.
+  deliveryNote(delivery) {
+    if (!delivery) return null;
+    const language = this.i18n.language;
+    const note = el('div', { class: `delivery delivery-${delivery.status}`, dataset: { delivery: delivery.status } });
+    note.append(
+      tr(this.i18n, `delivery.status_${delivery.status}`, null, 'span', { class: `badge ${delivery.status === 'sent' ? 'badge-ok' : (delivery.status === 'failed' ? 'badge-warn' : 'badge-neutral')}` }),
+      tr(this.i18n, 'delivery.what', {
+        kind: this.i18n.t(`delivery.kind_${delivery.kind}`),
+        channel: this.i18n.t(`delivery.channel_${delivery.channel}`),
+        recipient: delivery.recipient,
+      }, 'span', { class: 'hint block' }),
+    );
+    if (delivery.status === 'sent' && delivery.sent_at) {
+      note.append(tr(this.i18n, 'delivery.sent_at', { time: formatDateTime(delivery.sent_at, language, this.timeZone) }, 'span', { class: 'hint block' }));
+    }
+    if (delivery.status === 'pending' && delivery.attempts > 0) {
+      note.append(tr(this.i18n, 'delivery.retry_at', { time: formatDateTime(delivery.next_attempt_at, language, this.timeZone), attempts: delivery.attempts }, 'span', { class: 'hint block' }));
+    }
+    if (delivery.last_error && delivery.status !== 'sent') {
+      note.append(value(delivery.last_error, 'span', { class: 'hint block delivery-error' }));
+    }
+    return note;
   }
 
   async addParty() {
@@ -297,16 +396,51 @@ class ConsolePage {
     }
   }
 
-  async issueLink(party) {
+  issueLink(party) {
+    this.issuing = party;
+    this.i18n.render($('issue-title'), 'send.title', { name: party.display_name });
+    for (const channel of ['email', 'sms']) $(`issue-${channel}`).disabled = !this.channels.has(channel);
+    $('issue-unavailable').hidden = this.channels.has('email') && this.channels.has('sms');
+    const contact = party.contact || '';
+    const guess = contact.includes('@') ? 'email' : (/^[+\d][\d\s()-]{6,}$/.test(contact) ? 'sms' : 'handover');
+    $(`issue-${this.channels.has(guess) ? guess : 'handover'}`).checked = true;
+    $('issue-to').value = contact;
+    $('issue-error').hidden = true;
+    this.renderIssueChannel();
+    $('issue-dialog').showModal();
+  }
+
+  issueChannel() {
+    const checked = document.querySelector('input[name="issue-channel"]:checked');
+    return checked ? checked.value : 'handover';
+  }
+
+  renderIssueChannel() {
+    const channel = this.issueChannel();
+    $('issue-to-field').hidden = channel === 'handover';
+    if (channel !== 'handover') this.i18n.render($('issue-to-label'), `send.recipient_${channel}`);
+    $('issue-to').type = channel === 'email' ? 'email' : 'tel';
+  }
+
+  async submitIssue() {
+    const party = this.issuing;
+    if (!party) return;
+    const channel = this.issueChannel();
+    const body = { channel };
+    if (channel !== 'handover') body.to = $('issue-to').value.trim();
+    $('issue-submit').disabled = true;
     try {
       const issued = await this.api.post(
-        `/hearings/${encodeURIComponent(this.detail.id)}/parties/${encodeURIComponent(party.id)}/invitation`,
+        `/hearings/${encodeURIComponent(this.detail.id)}/parties/${encodeURIComponent(party.id)}/invitation`, body,
       );
+      $('issue-dialog').close();
       this.issued = { party, ...issued };
       await this.reloadDetail();
       $('link-panel').focus();
-    } catch (error) {
-      this.showError(error);
+    } catch (failure) {
+      this.formError('issue-error', failure);
+    } finally {
+      $('issue-submit').disabled = false;
     }
   }
 
@@ -333,6 +467,13 @@ class ConsolePage {
       time: formatDateTime(issued.expires_at, this.i18n.language, this.timeZone),
     });
     $('link-copied').hidden = true;
+    const sending = $('link-sending');
+    sending.hidden = !issued.channel || issued.channel === 'handover';
+    if (!sending.hidden) {
+      this.i18n.render(sending, 'link.sending', {
+        channel: this.i18n.t(`delivery.channel_${issued.channel}`), recipient: issued.recipient,
+      });
+    }
   }
 
   async copyLink() {

@@ -14,7 +14,7 @@ export async function startConsole(run) {
     i18n.setLanguage(preferredLanguage(), { remember: false }),
   ]);
   const session = await api.session().catch(() => null);
-  if (!session) {
+  if (!session || session.must_change_password) {  // the login page asks for the new password
     const next = window.location.pathname + window.location.search;
     window.location.replace(`/login?next=${encodeURIComponent(next)}`);
     return;

@@ -7,7 +7,7 @@ import { MediaCall } from '../shared/call.js';
 import { RoomView } from '../shared/room_view.js';
 import { clientSettings } from '../shared/api.js';
 import { formatDateTime } from '../shared/dates.js';
-import { showScreen } from '../shared/dom.js';
+import { el, showScreen, tr, value } from '../shared/dom.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -89,6 +89,48 @@ class PartyApp {
     this.call.addEventListener('error', (event) => console.warn('media:', event.detail.error));
     this.room.addEventListener('autoplay-blocked', () => { $('banner-sound').hidden = false; });
     this.signaling.connect();
+    this._loadActs();
+  }
+
+  // --- court acts: signed PDFs the party downloads with the same link, also after the hearing ---------
+
+  async _loadActs() {
+    try {
+      const response = await fetch(`/api/v1/join/${encodeURIComponent(this.token)}/acts`, {
+        credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer',
+      });
+      if (!response.ok) return;
+      this.acts = (await response.json()).items || [];
+    } catch (error) {
+      console.warn('acts:', error);
+      return;
+    }
+    this._renderActs();
+  }
+
+  _renderActs() {
+    const acts = this.acts || [];
+    $('acts-panel').hidden = acts.length === 0;
+    $('acts-list').replaceChildren(...acts.map((act) => {
+      const link = el('a', {
+        class: 'button button-primary',
+        href: `/api/v1/join/${encodeURIComponent(this.token)}/acts/${encodeURIComponent(act.id)}/pdf`,
+        download: act.file_name,
+        dataset: { actId: act.id },
+      });
+      this.i18n.render(link, 'acts.download');
+      return el('li', { class: 'act', dataset: { actId: act.id } },
+        value(act.title, 'strong', { class: 'block' }),
+        tr(this.i18n, 'acts.signed', {
+          signer: act.signer_subject,
+          time: formatDateTime(act.signed_at, this.i18n.language, this.timeZone),
+        }, 'span', { class: 'hint block' }),
+        tr(this.i18n, act.signature_valid ? 'acts.valid' : 'acts.invalid', null, 'span', {
+          class: `badge ${act.signature_valid ? 'badge-ok' : 'badge-warn'}`, dataset: { valid: String(act.signature_valid) },
+        }),
+        tr(this.i18n, 'acts.pages', { pages: act.pages }, 'span', { class: 'hint block' }),
+        link);
+    }));
   }
 
   _joinMessage() {
@@ -312,6 +354,7 @@ class PartyApp {
 
   _onLanguageChanged() {
     this._renderDetails();
+    this._renderActs();
     if (this.lastErrorScreen) this._showError(this.lastErrorScreen.code, this.lastErrorScreen.message);
     // The notice is read in the chosen language; the server records which one was shown.
     if (this.notice && !this.confirmSent && this.you && this.you.state !== 'confirmed') {

@@ -97,6 +97,28 @@ export class Api {
   }
 }
 
+/** Send a file as the raw request body (a PDF act): `query` names it; answers like `request`. */
+Api.prototype.upload = async function upload(path, file, query = {}) {
+  const url = `${this.base}${path}?${new URLSearchParams(query).toString()}`;
+  let response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': file.type || 'application/pdf', 'X-CSRF-Token': this.csrfToken || '' },
+      credentials: 'same-origin',
+      body: file,
+    });
+  } catch (error) {
+    throw new ApiError(0, 'network_error', String(error));
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code || 'http_error', error.message || response.statusText, error.fields || null);
+  }
+  return data;
+};
+
 /** The court's name and time zone (public; every page needs them before anything else). */
 export async function clientSettings() {
   const response = await fetch('/client/settings.json', { credentials: 'same-origin' });
