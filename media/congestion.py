@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-LOSS_PERIOD_S = 0.5  # loss is summed over reports this long (browsers report as often as every ~0.1 s)
+LOSS_PERIOD_S = 0.25  # loss is summed over reports this long (browsers report as often as every ~0.1 s)
 LOSS_MIN_EXPECTED = 10  # ... and at least this many packets, then smoothed
 LOSS_ALPHA = 0.5  # EWMA weight of each period's loss
 RTT_ALPHA = 0.3
 CONGESTED_LOSS = 0.10  # smoothed loss above this: the link cannot carry what it is sent
+SEVERE_LOSS = 0.25  # one period's loss above this: congested at once (a queue overflowing, not noise)
 CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the path
 CLEAR_LOSS = 0.02  # both below these for RECOVER_HOLD_S: the link has recovered
 CLEAR_RTT_S = 0.35
@@ -34,10 +35,11 @@ class VideoLevel(IntEnum):
 class LinkSnapshot:
     """The smoothed estimate of one subscriber's downlink at one moment."""
 
-    loss: float | None  # 0..1
+    loss: float | None  # 0..1, smoothed
     round_trip_s: float | None
     remb_bps: int | None
     sent_bps: float
+    recent_loss: float | None = None  # the last period's, unsmoothed
 
 
 class LinkEstimator:
@@ -45,6 +47,7 @@ class LinkEstimator:
 
     def __init__(self) -> None:
         self.loss: float | None = None
+        self.recent_loss: float | None = None
         self.round_trip_s: float | None = None
         self.remb_bps: int | None = None
         self.sent_bps = 0.0
@@ -70,6 +73,8 @@ class LinkEstimator:
             self._period_start = now
         elif now - self._period_start >= LOSS_PERIOD_S and self._expected >= LOSS_MIN_EXPECTED:
             sample = self._lost / self._expected
+            # too few packets make a single period's loss noise: only a full one counts on its own
+            self.recent_loss = sample if self._expected >= 2 * LOSS_MIN_EXPECTED else None
             self.loss = sample if self.loss is None else _ewma(self.loss, sample, LOSS_ALPHA)
             self._period_start, self._expected, self._lost = now, 0, 0
         if round_trip_s is not None:
@@ -89,13 +94,15 @@ class LinkEstimator:
 
     def snapshot(self) -> LinkSnapshot:
         """The current estimate."""
-        return LinkSnapshot(self.loss, self.round_trip_s, self.remb_bps, self.sent_bps)
+        return LinkSnapshot(self.loss, self.round_trip_s, self.remb_bps, self.sent_bps, self.recent_loss)
 
 
 def is_congested(link: LinkSnapshot) -> bool:
     """Whether the link is losing or queueing what it is sent."""
-    return (link.loss is not None and link.loss > CONGESTED_LOSS) or (
-        link.round_trip_s is not None and link.round_trip_s > CONGESTED_RTT_S
+    return (
+        (link.loss is not None and link.loss > CONGESTED_LOSS)
+        or (link.recent_loss is not None and link.recent_loss > SEVERE_LOSS)
+        or (link.round_trip_s is not None and link.round_trip_s > CONGESTED_RTT_S)
     )
 
 

@@ -48,6 +48,19 @@ async () => {
 """
 
 
+async def media_counters(hearing: LabHearing) -> dict[str, float]:
+    """The server's congestion-control counters from /metrics."""
+    assert hearing.api is not None and hearing.server is not None
+    async with hearing.api.http.get(f"{hearing.server.base_url}/metrics") as response:
+        text = await response.text()
+    counters = {}
+    for line in text.splitlines():
+        for name in ("video_pauses", "video_resumes"):
+            if line.startswith(f"hearing_media_{name}_total "):
+                counters[name] = float(line.split()[-1])
+    return counters
+
+
 def longest_audio_gap(samples: list[tuple[float, dict[str, Any]]]) -> tuple[float, float]:
     """(longest run of time in which at least 90 % of the played samples were concealed, the concealed
     share over the whole measurement); counters that start over (a new connection) are skipped."""
@@ -151,6 +164,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         moments["lifted"] = 0.0
         after_audio, after_video = await measure(8.0, lifted_at)
         restarts = await page.evaluate("() => window.hearingClient.call.restarts")
+        counters = await hearing.on_court(media_counters(hearing))
         court = hearing.court
         assert court is not None
         console = [
@@ -174,7 +188,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         seen = {what: round(at, 2) for what, at in moments.items()}
         print(f"seconds after shaping / lifting: {seen}; last frame when weak: {weak_video['last_frame_s']}")
         figures = [(m["video_paused"], m["loss_pct"], m["rtt_ms"]) for m in warnings()]
-        print(f"warnings (paused, loss %, RTT ms): {figures}")
+        print(f"warnings (paused, loss %, RTT ms): {figures}; /metrics {counters}")
         assert moments.get("banner", 99) <= PAUSE_WITHIN_S, "the phone must show that its video is paused"
         assert moments.get("operator_warned", 99) <= PAUSE_WITHIN_S, "the operator must be warned"
         assert any(q.get("video_paused") and q.get("downlink_loss_pct") is not None for q in console)
@@ -182,6 +196,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         assert moments.get("frames_again", 99) <= RESUME_WITHIN_S, "video must resume"
         assert moments.get("banner_gone", 99) <= RESUME_WITHIN_S and "operator_cleared" in moments
         assert after_video["fps"] > 5, "the courtroom's video must come back once the link recovers"
+        assert counters["video_pauses"] >= 1 and counters["video_resumes"] >= 1, counters
         assert weak_gap <= GAP_LIMIT_S, f"audio gap {weak_gap:.2f} s on the weak link"
         # and the audio is mostly real: concealment not much above the link's own loss
         assert weak_share <= CONCEALED_LIMIT, f"{100 * weak_share:.1f} % of the audio concealed"
