@@ -34,7 +34,11 @@ WEAK = {"delay_ms": 75, "loss_pct": 5, "rate_kbit": 300, "queue_ms": 500}
 AUDIO_JS = """
 async () => {
   const pc = window.hearingClient.call._subscribe.pc;
-  const out = {audio: null, video: null};
+  const publish = window.hearingClient.call._publish;
+  const out = {audio: null, video: null, sent: 0};
+  if (publish && publish.pc) (await publish.pc.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') out.sent += s.bytesSent || 0;
+  });
   if (!pc) return out;
   (await pc.getStats()).forEach((s) => {
     if (s.type !== 'inbound-rtp') return;
@@ -106,10 +110,12 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
             audio: list[tuple[float, dict[str, Any]]] = []
             first = None
             last: dict[str, Any] = {}
+            sent: list[tuple[float, int]] = []  # the phone's own video bytes sent (its uplink)
             last_frame_s = None  # when a frame was last decoded, since ``since``
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 stats = await page.evaluate(AUDIO_JS)
+                sent.append((time.monotonic(), stats["sent"]))
                 if stats["audio"] is not None:
                     audio.append((time.monotonic(), stats["audio"]))
                 if stats["video"] is not None:
@@ -123,10 +129,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
                     visible = await banner.is_visible()
                     paused = [m["video_paused"] for m in warnings()]
                     for index, flag in enumerate(paused):
-                        note(
-                            f"{'after' if 'lifted' in moments else 'weak'}: warning {index} paused={flag}",
-                            since,
-                        )
+                        note(f"warning {index} paused={flag}", since)  # first seen, since shaping or lifting
                     if "lifted" not in moments:
                         if visible:
                             note("banner", since)
@@ -139,11 +142,9 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
                             note("operator_cleared", since)
                 await asyncio.sleep(0.1)
             frames = last.get("frames", 0) - (first or {}).get("frames", 0)
-            return audio, {
-                "fps": frames / seconds,
-                "freezes": last.get("freezes", 0),
-                "last_frame_s": last_frame_s,
-            }
+            tail = [(t, b) for t, b in sent if t >= sent[-1][0] - 5]  # the last 5 s
+            uplink = (tail[-1][1] - tail[0][1]) * 8 / 1000 / max(1e-3, tail[-1][0] - tail[0][0])
+            return audio, {"fps": frames / seconds, "last_frame_s": last_frame_s, "uplink_kbps": int(uplink)}
 
         def warnings() -> list[dict[str, Any]]:
             court = hearing.court
@@ -187,6 +188,8 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         )
         seen = {what: round(at, 2) for what, at in moments.items()}
         print(f"seconds after shaping / lifting: {seen}; last frame when weak: {weak_video['last_frame_s']}")
+        uplink = [video["uplink_kbps"] for video in (clear_video, weak_video, after_video)]
+        print(f"phone's video uplink (kbit/s, last 5 s of clear / weak / after): {uplink}")
         figures = [(m["video_paused"], m["loss_pct"], m["rtt_ms"]) for m in warnings()]
         print(f"warnings (paused, loss %, RTT ms): {figures}; /metrics {counters}")
         assert moments.get("banner", 99) <= PAUSE_WITHIN_S, "the phone must show that its video is paused"
