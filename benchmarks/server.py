@@ -153,6 +153,9 @@ def hearing_server_env(data_dir: Path, port: int, uvloop: bool) -> dict[str, str
         HEARING_LOG_LEVEL="WARNING",
         HEARING_UVLOOP="true" if uvloop else "false",
         HEARING_MIN_FREE_DISK_MB="256",
+        # every synthetic participant connects from 127.0.0.1: the per-address caps are for the internet
+        HEARING_WS_PER_ADDRESS="100000",
+        HEARING_WS_UNJOINED_PER_ADDRESS="100000",
     )
     env.pop("HEARING_CONFIG", None)
     return env

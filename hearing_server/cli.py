@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from hearing_server import __version__
@@ -87,14 +86,17 @@ def _load(args: argparse.Namespace, **overrides: Any) -> Config:
 def _serve(args: argparse.Namespace) -> int:
     from hearing_server.bootstrap import FIRST_ADMIN, first_start
     from hearing_server.logs import AccessLogger, setup_logging
+    from hearing_server.memory import return_large_blocks
     from hearing_server.store.db import upgrade_sync
     from hearing_server.tls import server_ssl_context
     from hearing_server.web.app import create_app
+    from hearing_server.web.listener import serve
 
     config = _load(
         args, host=args.host, port=args.port, tls_cert=args.cert, tls_key=args.key, plain_http=args.plain_http
     )
     setup_logging(config.log_level, json_lines=config.log_json)
+    return_large_blocks()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     config.recordings_dir.mkdir(parents=True, exist_ok=True)
     ssl_context = server_ssl_context(config)
@@ -106,16 +108,14 @@ def _serve(args: argparse.Namespace) -> int:
             f"  (shown only now; valid for {config.first_password_hours:g} h and to be changed at the first"
             " login; a new one is issued at the next start if it expires unused)",
         )
-    web.run_app(
+    serve(
         create_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_context=ssl_context,
-        print=lambda _message: _say(*_addresses(config)),
-        access_log_class=AccessLogger,
-        handle_signals=True,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        config,
+        ssl_context,
+        announce=lambda: _say(*_addresses(config)),
         loop=_event_loop(config),
+        access_log_class=AccessLogger,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
     )
     return 0
 
@@ -171,15 +171,21 @@ def _read_password(from_stdin: bool) -> str:
 
 def _user_add(args: argparse.Namespace) -> int:
     from hearing_server.auth.passwords import check_password_rules
+    from hearing_server.domain.errors import InvalidInput
+    from hearing_server.domain.text import UnfitText, displayable_text
     from hearing_server.services.users import check_username
     from hearing_server.store.db import upgrade_sync
 
     config = _load(args)
     check_username(args.username)
+    try:
+        display_name = displayable_text(args.display_name.strip())
+    except UnfitText as exc:
+        raise InvalidInput(f"--display-name {exc}") from exc
     password = _read_password(args.password_stdin)
     check_password_rules(password)
     upgrade_sync(config.effective_database_url)
-    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, args.display_name))
+    asyncio.run(_create_user(config, args.username, StaffRole(args.role), password, display_name))
     _say(f"created the {args.role} account {args.username}")
     return 0
 

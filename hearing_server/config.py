@@ -69,12 +69,32 @@ class Config(BaseModel):
     checkpoint_interval_s: float = Field(
         60.0, gt=0, description="Sign a live log's unsigned entries within about this many seconds."
     )
+    token_failures_per_address: int = Field(
+        20, ge=1, description="Unusable invitation links per address per minute before more are refused."
+    )
+    token_failures_budget: int = Field(
+        1000, ge=1, description="Unusable invitation links per minute server-wide before more are refused."
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted REST request body.")
     max_participants: int = Field(16, ge=2, description="Most participants connected to one hearing.")
     ws_max_message_bytes: int = Field(65536, ge=1024, description="Largest accepted signaling message.")
     ws_messages_per_s: float = Field(
         20.0, gt=0, description="Sustained signaling messages per second per connection."
     )
+    ws_join_timeout_s: float = Field(
+        10.0, gt=0, description="A signaling socket that has not joined by then is closed."
+    )
+    ws_per_address: int = Field(32, ge=1, description="Signaling sockets one address may hold open.")
+    ws_unjoined_per_address: int = Field(
+        8, ge=1, description="Signaling sockets one address may hold before they join."
+    )
+    connections_per_address: int = Field(
+        128, ge=0, description="Open connections per client address (0: no cap; none with plain_http)."
+    )
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="Time for a request's headers to arrive; idle connections close after it."
+    )
+    tls_handshake_timeout_s: float = Field(10.0, gt=0, description="Time for a TLS handshake to finish.")
     reconnect_grace_s: float = Field(
         60.0, ge=0, description="How long a dropped party may rejoin without admission."
     )
@@ -102,6 +122,9 @@ class Config(BaseModel):
         86400, ge=60, description="Lifetime of a participant's TURN credentials, seconds."
     )
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="The one video codec of every hearing.")
+    max_open_logs: int = Field(
+        64, ge=1, description="Confirmation logs kept open at once; the least recently used are closed."
+    )
     min_free_disk_mb: int = Field(1024, ge=0, description="Hearings do not start below this free space.")
     retention_days: int = Field(3650, ge=1, description="Default retention of sealed hearings.")
     log_json: bool = Field(False, description="Write logs as JSON lines.")

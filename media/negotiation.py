@@ -295,8 +295,14 @@ class SubscribeConnection:
         self._update_ready()
         self._maybe_offer()
 
+    @property
+    def _closing(self) -> bool:
+        # aiortc closes a connection by itself once the client's DTLS is gone (the page hung up): from the
+        # start of that close its signaling state is "closed", before the router hears of it.
+        return self._closed or self.pc.signalingState == "closed"
+
     def _maybe_offer(self) -> None:
-        if self._closed or self._negotiation.offer_pending or not self._negotiation.changed:
+        if self._closing or self._negotiation.offer_pending or not self._negotiation.changed:
             return
         self._negotiation.offer_pending = True
         self._negotiation.changed = False
@@ -318,7 +324,8 @@ class SubscribeConnection:
         except asyncio.CancelledError:
             raise
         except Exception:
-            if self._closed:
+            if self._closing:
+                logger.debug("no subscribe offer to %s: its connection is closing", self.participant_id)
                 return
             # the client will not answer an offer it never got; offer again on the next change
             logger.exception("subscribe offer to %s failed", self.participant_id)

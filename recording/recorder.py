@@ -12,127 +12,25 @@ queue, so the event loop only enqueues.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import queue
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from enum import Enum, StrEnum
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import av
-import av.container
 
 from media.contract import EncodedFrame, RtpPacket, SenderReport, TrackInfo
-from recording import media_info as tags
-from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe_size
-from recording.durable import fsync_dir
+from recording.disk import ensure_disk_space, free_disk_bytes
 from recording.packet_track import PacketTrack
+from recording.recorder_types import PacketStats, RecorderEvent, RecorderEventType, RecorderState
+from recording.segments import TRACKS_DIR, Segment, SegmentInfo, SegmentWriter, frame_size
 from recording.timeline import PublisherClock, TrackClock, publisher_connection
 
 log = logging.getLogger(__name__)
 
-TRACKS_DIR = "tracks"
-MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
-_MS = Fraction(1, 1000)
 _EXPIRY_INTERVAL_S = 0.1
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-class RecorderState(Enum):
-    """Where a recorder is in its life."""
-
-    IDLE = "idle"
-    RECORDING = "recording"
-    PAUSED = "paused"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-
-class RecorderEventType(StrEnum):
-    """What the recorder tells the server (past tense)."""
-
-    SEGMENT_OPENED = "segment_opened"
-    SEGMENT_CLOSED = "segment_closed"
-    GAP_DETECTED = "recording_gap"
-    DISK_SPACE_LOW = "disk_space_low"
-    RECORDING_FAILED = "recording_failed"
-
-
-@dataclass(frozen=True)
-class SegmentInfo:
-    """One segment file of one track, with its span on the hearing timeline (seconds from the epoch)."""
-
-    path: str  # relative to the hearing folder
-    participant_id: str
-    track_id: str
-    kind: str
-    codec: str
-    index: int
-    width: int | None = None
-    height: int | None = None
-    first_time_s: float | None = None
-    last_time_s: float | None = None
-    frames: int = 0
-    closed: bool = False
-
-
-@dataclass(frozen=True)
-class RecorderEvent:
-    """A notice from the recorder; which optional fields are set depends on ``type``."""
-
-    type: RecorderEventType
-    hearing_id: str
-    track: TrackInfo | None = None
-    segment: SegmentInfo | None = None
-    reason: str | None = None
-    gap_start_s: float | None = None  # hearing timeline seconds
-    gap_end_s: float | None = None
-    free_bytes: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PacketStats:
-    """What the recorder made of the packets it was given, over every track so far."""
-
-    received: int = 0  # given to the recorder
-    taken: int = 0  # taken by the writer thread (the rest were paused or lost to a failure)
-    duplicates: int = 0  # retransmissions of packets already had, or too late
-    missing: int = 0  # never arrived within the reorder hold
-    frames: int = 0  # assembled from packets
-    frames_incomplete: int = 0  # dropped: a packet was missing or unreadable
-    frames_skipped: int = 0  # complete, but waiting for a keyframe
-    malformed: int = 0  # packets whose payload could not be parsed
-    keyframe_requests: int = 0
-
-
-class InsufficientDiskSpaceError(Exception):
-    """Free space on the recording volume is below the configured floor."""
-
-
-def free_disk_bytes(path: Path | str) -> int:
-    """Free bytes on the volume that holds ``path`` (or its nearest existing parent)."""
-    probe = Path(path).absolute()
-    while not probe.exists():
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
-def ensure_disk_space(path: Path | str, floor_bytes: int) -> int:
-    """Raise :class:`InsufficientDiskSpaceError` if less than ``floor_bytes`` are free; return free bytes."""
-    free = free_disk_bytes(path)
-    if free < floor_bytes:
-        raise InsufficientDiskSpaceError(f"{free} bytes free at {path}, floor is {floor_bytes}")
-    return free
 
 
 class _Stop:
@@ -144,31 +42,9 @@ class _Pause:
 
 
 @dataclass
-class _Segment:
-    info: SegmentInfo  # as opened; counters below are folded in by snapshot()
-    path: Path
-    container: av.container.OutputContainer
-    stream: Any
-    first_pts: int = -1
-    last_pts: int = -1
-    frames: int = 0
-    sync_fd: int = -1
-    closed: bool = False
-
-    def snapshot(self) -> SegmentInfo:
-        return replace(
-            self.info,
-            first_time_s=self.first_pts / 1000 if self.first_pts >= 0 else None,
-            last_time_s=self.last_pts / 1000 if self.last_pts >= 0 else None,
-            frames=self.frames,
-            closed=self.closed,
-        )
-
-
-@dataclass
 class _Track:
     track: TrackInfo
-    segment: _Segment | None = None
+    segment: Segment | None = None
     last_wallclock: float | None = None
     skipped_before_keyframe: int = 0
     packets: PacketTrack | None = None  # when the track is fed packets
@@ -227,7 +103,7 @@ class HearingRecorder:
         self._thread: threading.Thread | None = None
         self._last_progress = time.monotonic()
         self._segments: dict[str, SegmentInfo] = {}
-        self._names_used: dict[tuple[str, str], int] = {}
+        self._files = SegmentWriter(self.folder, hearing_id)
         self._packet_tracks: list[PacketTrack] = []  # every packet-fed track so far, for the figures
         self.frames_written = 0
         self.frames_lost = 0
@@ -577,7 +453,7 @@ class HearingRecorder:
             )
         segment = state.segment
         if frame.track.kind == "video":
-            size = self._frame_size(frame)
+            size = frame_size(frame)
             if segment is None:
                 if not frame.keyframe:
                     state.skipped_before_keyframe += 1
@@ -589,87 +465,13 @@ class HearingRecorder:
         elif segment is None:
             segment = self._open_segment(state, None)
         state.last_wallclock = frame.wallclock
-        self._mux(segment, frame, seconds)
-
-    @staticmethod
-    def _frame_size(frame: EncodedFrame) -> tuple[int, int] | None:
-        if not frame.keyframe:
-            return None
-        if frame.width and frame.height:
-            return frame.width, frame.height
-        if frame.track.codec.lower() == "vp8":
-            return vp8_keyframe_size(frame.data)
-        return None
-
-    def _mux(self, segment: _Segment, frame: EncodedFrame, seconds: float) -> None:
-        # Wall clocks can step back (a new RTCP mapping); the container needs rising timestamps.
-        pts = max(round(seconds * 1000), segment.last_pts + 1, 0)
-        packet = av.Packet(frame.data)
-        packet.stream = segment.stream
-        packet.time_base = _MS
-        packet.pts = packet.dts = pts
-        if frame.track.kind == "audio":
-            ms = opus_packet_ms(frame.data)
-            if ms:
-                packet.duration = max(1, round(ms))
-        packet.is_keyframe = frame.keyframe or frame.track.kind == "audio"
-        first_write = segment.last_pts < 0
-        segment.container.mux(packet)
-        segment.last_pts = pts
-        segment.frames += 1
-        if first_write:
-            segment.first_pts = pts
-            # The file exists from the header write on: make its directory entry durable.
-            segment.sync_fd = os.open(segment.path, os.O_RDONLY)
-            fsync_dir(segment.path.parent)
+        self._files.mux(segment, frame, seconds)
         self.frames_written += 1
 
-    def _segment_path(self, track: TrackInfo, extension: str) -> tuple[int, Path]:
-        key = (track.participant_id, track.kind)
-        index = self._names_used.get(key, 0)
-        stem = _SAFE_NAME.sub("_", track.participant_id)
-        while True:
-            index += 1
-            path = self.folder / TRACKS_DIR / f"{stem}-{track.kind}-{index:03d}.{extension}"
-            if not path.exists():
-                self._names_used[key] = index
-                return index, path
-
-    def _open_segment(self, state: _Track, size: tuple[int, int] | None) -> _Segment:
+    def _open_segment(self, state: _Track, size: tuple[int, int] | None) -> Segment:
         track = state.track
-        spec = codec_spec(track.codec)
-        index, path = self._segment_path(track, spec.extension)
-        container = av.open(str(path), "w", format=spec.container_format, options=dict(MUX_OPTIONS))
-        epoch_dt = datetime.fromtimestamp(self.epoch, UTC)
-        container.metadata.update(
-            {
-                tags.TAG_HEARING_ID: self.hearing_id,
-                tags.TAG_PARTICIPANT_ID: track.participant_id,
-                tags.TAG_TRACK_ID: track.track_id,
-                tags.TAG_KIND: track.kind,
-                tags.TAG_SEGMENT: str(index),
-                tags.TAG_EPOCH_UTC: epoch_dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                tags.TAG_EPOCH_US: str(round(self.epoch * 1_000_000)),
-                tags.TAG_RECORDER: tags.RECORDER_NAME,
-            }
-        )
-        width, height = size if size is not None else (None, None)
-        if track.kind == "video":
-            stream = container.add_mux_stream(spec.codec_name, width=width or 640, height=height or 480)
-        else:
-            stream = self._add_opus_stream(container, track.channels)
-        stream.time_base = _MS
-        info = SegmentInfo(
-            path=str(path.relative_to(self.folder)),
-            participant_id=track.participant_id,
-            track_id=track.track_id,
-            kind=track.kind,
-            codec=spec.codec_name,
-            index=index,
-            width=width,
-            height=height,
-        )
-        segment = _Segment(info=info, path=path, container=container, stream=stream)
+        segment = self._files.open(track, size, self.epoch)
+        info = segment.info
         state.segment = segment
         with self._lock:
             self._segments[info.path] = info
@@ -685,31 +487,14 @@ class HearingRecorder:
         state.skipped_before_keyframe = 0
         return segment
 
-    @staticmethod
-    def _add_opus_stream(container: av.container.OutputContainer, channels: int) -> Any:
-        # A stream built from an unopened template is never opened as an encoder, so the
-        # OpusHead we set stays (pre-skip 0: every recorded sample is kept).
-        with av.open(io.BytesIO(), "w", format="webm") as scratch:
-            template = scratch.add_stream("libopus", rate=48000)
-            stream = container.add_stream_from_template(template)
-        stream.codec_context.layout = "stereo" if channels == 2 else "mono"
-        stream.codec_context.extradata = opus_head(channels)
-        return stream
-
     def _close_segment(self, state: _Track) -> None:
         segment = state.segment
         if segment is None:
             return
         state.segment = None
         try:
-            segment.container.close()
-            if segment.sync_fd >= 0:
-                os.fsync(segment.sync_fd)
+            self._files.close(segment)
         finally:
-            if segment.sync_fd >= 0:
-                os.close(segment.sync_fd)
-                segment.sync_fd = -1
-            segment.closed = True
             self._publish(segment)
         self._emit(
             RecorderEvent(
@@ -720,7 +505,7 @@ class HearingRecorder:
             )
         )
 
-    def _publish(self, segment: _Segment) -> None:
+    def _publish(self, segment: Segment) -> None:
         info = segment.snapshot()
         with self._lock:
             self._segments[info.path] = info

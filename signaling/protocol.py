@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -23,6 +24,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     NOT_JOINED = "not_joined"
+    JOIN_TIMEOUT = "join_timeout"
     ALREADY_JOINED = "already_joined"
     NOT_AUTHENTICATED = "not_authenticated"
     FORBIDDEN = "forbidden"
@@ -290,6 +292,13 @@ class MessageParser:
             raise ProtocolError(ErrorCode.BAD_JSON, "the message is not valid JSON") from exc
         if not isinstance(value, dict):
             raise ProtocolError(ErrorCode.BAD_JSON, "the message must be a JSON object")
+        surrogate_at = lone_surrogate_path(value)
+        if surrogate_at is not None:
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"{surrogate_at or 'message'}: a lone surrogate is not a character",
+                field=surrogate_at or None,
+            )
         kind = value.get("type")
         if not isinstance(kind, str) or kind not in self._types:
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown or missing message type")
@@ -306,6 +315,35 @@ class MessageParser:
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "the message is nested too deeply") from exc
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(text: str) -> bool:
+    return _SURROGATES.search(text) is not None
+
+
+def lone_surrogate_path(value: Any) -> str | None:
+    """Where a string (key or value) of parsed JSON holds a lone surrogate (``\\ud800``), which no UTF-8
+    text can carry; None when there is none. JSON escapes pair surrogates into one character, so any left
+    are lone. The path is dotted (``ref``, ``tracks.0.mid``); ``""`` for the message itself."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _has_surrogate(key):
+                    return path
+                stack.append((f"{path}.{key}" if path else key, child))
+        elif isinstance(item, list):
+            stack.extend(
+                (f"{path}.{index}" if path else str(index), child) for index, child in enumerate(item)
+            )
+    return None
+
+
 def ref_of(text: str) -> str | None:
     """The ``ref`` of a message that failed validation, when it is readable (to echo in the error)."""
     try:
@@ -313,7 +351,7 @@ def ref_of(text: str) -> str | None:
     except (ValueError, RecursionError):
         return None
     ref = value.get("ref") if isinstance(value, dict) else None
-    return ref if isinstance(ref, str) and len(ref) <= 64 else None
+    return ref if isinstance(ref, str) and len(ref) <= 64 and not _has_surrogate(ref) else None
 
 
 # --- server → client -------------------------------------------------------------------------

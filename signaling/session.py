@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from hearing_server.domain.errors import HearingError
 from signaling import protocol as p
+from signaling.admission import SocketTicket
 from signaling.live import Gate, LiveHearings
 from signaling.protocol import CloseCode, ErrorCode, ProtocolError
 from signaling.room.hearing import LiveHearing
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 MAX_QUEUED = 512  # a client this far behind is not reading: it is dropped
 MAX_INBOX = 64  # messages read but not yet handled
 ABUSE_WINDOW_S = 10.0
+DEFAULT_JOIN_TIMEOUT_S = 10.0  # a socket that has not joined by then is closed (``ws_join_timeout_s``)
 
 
 class TokenBucket:
@@ -47,11 +49,34 @@ class TokenBucket:
         return False
 
 
+def _encode(message: dict[str, Any]) -> str:
+    """The JSON text of a server message; a lone surrogate that slipped past validation goes escaped
+    (``\\ud800``) rather than failing the UTF-8 encoding of the frame and the connection with it."""
+    text = json.dumps(message, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        log.warning("a %s message carried a lone surrogate; sent escaped", message.get("type"))
+        return json.dumps(message)
+    return text
+
+
 class SignalingSession:
     """A participant's signaling connection; implements the room's ``Connection``."""
 
-    def __init__(self, ws: web.WebSocketResponse, client: ClientInfo, live: LiveHearings, gate: Gate) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        client: ClientInfo,
+        live: LiveHearings,
+        gate: Gate,
+        *,
+        ticket: SocketTicket | None = None,
+        join_timeout_s: float = DEFAULT_JOIN_TIMEOUT_S,
+    ) -> None:
         self.client = client
+        self._ticket = ticket
+        self._join_timeout = join_timeout_s
         self._ws = ws
         self._gate = gate
         self._live = live
@@ -96,6 +121,7 @@ class SignalingSession:
         """
         writer = self._live.track(asyncio.create_task(self._write()))
         worker = self._live.track(asyncio.create_task(self._work(writer)))
+        overdue = asyncio.get_running_loop().call_later(self._join_timeout, self._join_overdue)
         try:
             async for frame in self._ws:
                 if self._closing:
@@ -104,9 +130,16 @@ class SignalingSession:
                 if text is not None:
                     self._inbox.put_nowait(text)
         finally:
+            overdue.cancel()
             self._inbox.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(worker)
+
+    def _join_overdue(self) -> None:
+        # A socket that has not joined in time is closed: it costs memory and proves nothing (#18.4).
+        if self._participant is None and not self._closing:
+            self.send(p.error(ErrorCode.JOIN_TIMEOUT, f"join within {self._join_timeout:g} s of connecting"))
+            self.close_soon(CloseCode.POLICY)
 
     async def _work(self, writer: asyncio.Task[None]) -> None:
         while (text := await self._inbox.get()) is not None:
@@ -133,7 +166,7 @@ class SignalingSession:
             if self._ws.closed:
                 continue
             try:
-                await self._ws.send_str(json.dumps(item, ensure_ascii=False))
+                await self._ws.send_str(_encode(item))
             except (ConnectionError, RuntimeError):
                 self._closing = True
                 return
@@ -194,6 +227,8 @@ class SignalingSession:
                 raise ProtocolError(ErrorCode.NOT_JOINED, "send join first")
             try:
                 self._room, self._participant = await self._join(message)
+                if self._ticket is not None:
+                    self._ticket.joined()
             except (ProtocolError, HearingError) as exc:
                 code = exc.code if isinstance(exc, ProtocolError) else p.error_code_for(exc)
                 extra = exc.extra if isinstance(exc, ProtocolError) else {}

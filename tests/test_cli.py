@@ -95,6 +95,10 @@ async def test_user_add_from_stdin_then_login(
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
     assert await asyncio.to_thread(main, ["user", "add", "other", "--role", "judge", "--password-stdin"]) == 1
     assert "at least" in capsys.readouterr().err
+    # a display name that would lie on screen (a right-to-left override) is refused like over the API
+    name = ["--display-name", "Clerk \u202eevil"]
+    assert await asyncio.to_thread(main, ["user", "add", "other", "--role", "judge", *name]) == 1
+    assert "U+202E" in capsys.readouterr().err
 
     client = await aiohttp_client(create_app(config), cookie_jar=aiohttp.DummyCookieJar())
     response = await client.post("/api/v1/auth/login", json={"username": "clerk", "password": PASSWORD})

@@ -33,6 +33,12 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.refused_guesses = Counter(
+            "hearing_invitation_guesses_refused",
+            "Unusable invitation links refused as guessing, by the limit that refused them.",
+            ["scope"],
+            registry=self.registry,
+        )
         # The live room sets these (``set`` or ``set_function``); the API never does.
         self.live_hearings = Gauge(
             "hearing_live_hearings",

@@ -12,26 +12,22 @@ from hearing_server.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENG
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.notification import Channel, DeliveryStatus, NotificationKind
 from hearing_server.domain.party import PartyRole, PartyState, StaffRole
+from hearing_server.domain.text import displayable_text
 from hearing_server.services.hearings import MAX_DURATION_MINUTES
 from hearing_server.services.users import USERNAME_PATTERN
 
-
-def _printable(value: str) -> str:
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
-Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
-Text500 = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_printable)]
-OptionalText200 = Annotated[str, Field(max_length=200), AfterValidator(_printable)]
-OptionalText500 = Annotated[str, Field(max_length=500), AfterValidator(_printable)]
+Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(displayable_text)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(displayable_text)]
+Text500 = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(displayable_text)]
+OptionalText200 = Annotated[str, Field(max_length=200), AfterValidator(displayable_text)]
+OptionalText500 = Annotated[str, Field(max_length=500), AfterValidator(displayable_text)]
 
 
 Language = Literal["kk", "ru", "en"]
 CaseNumber = Annotated[
-    str, Field(min_length=1, max_length=64, pattern=r"^[\w][\w ./:-]*$", examples=["2-1234/2026"])
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[\w][\w ./:-]*$", examples=["2-1234/2026"]),
+    AfterValidator(displayable_text),  # \w also matches the zero-width joiners
 ]
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
 Username = Annotated[str, Field(pattern=USERNAME_PATTERN, examples=["operator1"])]
@@ -348,7 +344,7 @@ class InvitationIssueIn(Body):
     """How the new link reaches the party; an empty body means the operator hands it over (copy/QR)."""
 
     channel: Channel = Field(Channel.HANDOVER, description="email, sms or handover.")
-    to: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_printable)] | None = Field(
+    to: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(displayable_text)] | None = Field(
         None, description="E-mail address or phone number; default the party's contact. Not for handover."
     )
 

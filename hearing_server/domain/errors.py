@@ -72,5 +72,12 @@ class RateLimited(HearingError):
     status = 429
 
 
+class EventLogUnavailable(HearingError):
+    """The hearing's confirmation log cannot be written, so the change it would record is not made."""
+
+    code = "event_log_unavailable"
+    status = 503
+
+
 class StoreUnavailable(Exception):
     """The database could not be reached; a change is in the confirmation log but not stored yet."""

@@ -51,6 +51,8 @@ class EventType(StrEnum):
     NOTIFICATION_RECOVERED = "notification_recovered"
     ACT_SIGNED = "act_signed"
     ACT_DELIVERED = "act_delivered"
+    # The entries it names were logged first, then the database refused the change: it did not happen.
+    CHANGE_ROLLED_BACK = "change_rolled_back"
 
 
 @dataclass(frozen=True)

@@ -183,8 +183,11 @@ class NotificationWorker:
                 log.exception("notification queue pass failed; trying again in %.1f s", self.policy.poll_s)
             if self._stopping:
                 break
+            idle = await self._idle_time()
+            # asyncio.timeout waits in this task; wait_for would start a task per pass
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_time())
+                async with asyncio.timeout(idle):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _idle_time(self) -> float:

@@ -3,13 +3,20 @@
 The log file in the hearing folder is the record of truth (hash-chained, fsynced per entry); the database
 holds a mirror for queries.  When the database cannot be reached the entry is already durable on disk and its
 mirror is retried with the next event or by :meth:`EventRecorder.flush_mirror`.
+
+Only a few logs are kept open (the most recently used, ``max_open_logs``): a server may hold thousands of
+scheduled hearings, each with a log, and must not hold a file descriptor for each.  A log closed this way is
+reopened (its chain verified and resumed) by its next event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,19 +36,67 @@ from recording.confirmation_log import ConfirmationLog, LogEntry
 log = logging.getLogger(__name__)
 
 
+DEFAULT_MAX_OPEN_LOGS = 64
+
+
+@dataclass
+class _Held:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class HearingLocks:
+    """One lock per hearing, kept only while someone holds or awaits it (not one per hearing ever seen)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, _Held] = {}
+
+    @asynccontextmanager
+    async def hold(self, hearing_id: str) -> AsyncIterator[None]:
+        """Hold the hearing's lock for the block."""
+        held = self._held.setdefault(hearing_id, _Held())
+        held.users += 1
+        try:
+            async with held.lock:
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0:
+                del self._held[hearing_id]
+
+    def in_use(self, hearing_id: str) -> bool:
+        """Whether someone holds or awaits the hearing's lock."""
+        return hearing_id in self._held
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 class EventRecorder:
     """Appends events to each hearing's confirmation log, in order, and mirrors them in the database."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], recordings_dir: Path) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        recordings_dir: Path,
+        *,
+        max_open_logs: int = DEFAULT_MAX_OPEN_LOGS,
+    ) -> None:
         self._sessions = sessions
         self._recordings_dir = recordings_dir
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._logs: dict[str, ConfirmationLog] = {}
+        self._max_open = max_open_logs
+        self._locks = HearingLocks()
+        self._logs: OrderedDict[str, ConfirmationLog] = OrderedDict()  # least recently used first
         self._unmirrored: list[LogEntry] = []
         # Set once the court's key is at hand (records_context): signs checkpoints of live logs.
         self.checkpoints: LogCheckpoints | None = None
         # One flush at a time: concurrent flushes would insert the same pending entries twice.
         self._mirror_lock = asyncio.Lock()
+
+    @property
+    def open_logs(self) -> int:
+        """How many log files are open now."""
+        return len(self._logs)
 
     async def folder(self, hearing_id: str) -> Path:
         """The hearing's folder, created (and remembered on the hearing) on first use."""
@@ -57,14 +112,57 @@ class EventRecorder:
         return folder
 
     async def confirmation_log(self, hearing_id: str) -> ConfirmationLog:
-        """The open confirmation log of a hearing."""
+        """The open confirmation log of a hearing (its entries stay readable after it is closed)."""
+        async with self._locks.hold(hearing_id):
+            return await self._open(hearing_id)
+
+    async def _open(self, hearing_id: str, folder: Path | None = None) -> ConfirmationLog:
+        # The caller holds the hearing's lock: one ConfirmationLog per file, never two chains on one file.
         existing = self._logs.get(hearing_id)
         if existing is not None:
+            self._logs.move_to_end(hearing_id)
             return existing
-        folder = await self.folder(hearing_id)
+        folder = folder or await self.folder(hearing_id)
         opened = await asyncio.to_thread(ConfirmationLog, folder, hearing_id)
         self._logs[hearing_id] = opened
+        self._close_idle()
         return opened
+
+    def _close_idle(self) -> None:
+        # Least recently used first; a log whose hearing is being written to stays open (its writer holds it).
+        for hearing_id in list(self._logs):
+            if len(self._logs) <= self._max_open:
+                return
+            if not self._locks.in_use(hearing_id):
+                self._logs.pop(hearing_id).close()
+
+    async def append(
+        self,
+        hearing_id: str,
+        event: EventType,
+        *,
+        actor: str,
+        party_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        folder: Path | None = None,
+    ) -> LogEntry:
+        """Append one event durably to the hearing's log, without mirroring it (see :meth:`mirror`).
+
+        ``folder`` is the hearing's folder when the caller knows it (a hearing not yet committed).
+        """
+        async with self._locks.hold(hearing_id):
+            confirmation_log = await self._open(hearing_id, folder)
+            entry = await confirmation_log.append_async(
+                event.value, actor=actor, party_id=party_id, details=details or {}
+            )
+            if self.checkpoints is not None:
+                await self.checkpoints.after_append(confirmation_log.folder, entry)
+            return entry
+
+    async def mirror(self, entries: Iterable[LogEntry]) -> bool:
+        """Queue durable entries for the database mirror and flush; False while the database is away."""
+        self._unmirrored.extend(entries)
+        return await self.flush_mirror()
 
     async def record(
         self,
@@ -76,15 +174,8 @@ class EventRecorder:
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Append one event durably to the hearing's log, mirror it, and return the entry."""
-        async with self._locks[hearing_id]:
-            confirmation_log = await self.confirmation_log(hearing_id)
-            entry = await confirmation_log.append_async(
-                event.value, actor=actor, party_id=party_id, details=details or {}
-            )
-            if self.checkpoints is not None:
-                await self.checkpoints.after_append(confirmation_log.folder, entry)
-        self._unmirrored.append(entry)
-        await self.flush_mirror()
+        entry = await self.append(hearing_id, event, actor=actor, party_id=party_id, details=details)
+        await self.mirror([entry])
         return entry.to_dict()
 
     async def flush_mirror(self) -> bool:
@@ -95,7 +186,7 @@ class EventRecorder:
             pending = list(self._unmirrored)
             try:
                 async with self._sessions() as session:
-                    session.add_all(_mirror_row(entry) for entry in pending)
+                    session.add_all(mirror_row(entry) for entry in pending)
                     await session.commit()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("event mirror deferred (%d pending): %s", len(pending), type(exc).__name__)
@@ -114,10 +205,11 @@ class EventRecorder:
             return list(rows.scalars())
 
     async def close_log(self, hearing_id: str) -> None:
-        """Release a hearing's log file (after sealing); a later event reopens it."""
-        opened = self._logs.pop(hearing_id, None)
-        if opened is not None:
-            await asyncio.to_thread(opened.close)
+        """Release a hearing's log file once pending appends are done; a later event reopens it."""
+        async with self._locks.hold(hearing_id):
+            opened = self._logs.pop(hearing_id, None)
+            if opened is not None:
+                await asyncio.to_thread(opened.close)
 
     async def close(self) -> None:
         """Flush what can be mirrored and release every log file."""
@@ -126,7 +218,8 @@ class EventRecorder:
             await self.close_log(hearing_id)
 
 
-def _mirror_row(entry: LogEntry) -> HearingEvent:
+def mirror_row(entry: LogEntry) -> HearingEvent:
+    """The database mirror row of a log entry."""
     return HearingEvent(
         hearing_id=entry.hearing_id,
         seq=entry.seq,

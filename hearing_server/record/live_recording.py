@@ -12,14 +12,10 @@ from hearing_server.domain.errors import Conflict
 from hearing_server.domain.events import EventType
 from hearing_server.record.event_log import EventRecorder
 from media.contract import EncodedFrame, RtpPacket, SenderReport, TrackInfo
-from recording.recorder import (
-    HearingRecorder,
-    InsufficientDiskSpaceError,
-    RecorderEvent,
-    RecorderEventType,
-    RecorderState,
-    SegmentInfo,
-)
+from recording.disk import InsufficientDiskSpaceError
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent, RecorderEventType, RecorderState
+from recording.segments import SegmentInfo
 
 log = logging.getLogger(__name__)
 

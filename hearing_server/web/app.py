@@ -31,7 +31,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(config.effective_database_url)
     app[ENGINE] = engine
     app[SESSIONS] = sessionmaker(engine)
-    app[EVENTS] = EventRecorder(app[SESSIONS], config.recordings_dir)
+    app[EVENTS] = EventRecorder(app[SESSIONS], config.recordings_dir, max_open_logs=config.max_open_logs)
     yield
     await app[EVENTS].close()
     await engine.dispose()

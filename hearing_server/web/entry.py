@@ -11,8 +11,8 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hearing_server.auth.guessing import GuessGuard
 from hearing_server.auth.invitations import resolve_invitation
-from hearing_server.auth.ratelimit import LoginLimiter, LoginThrottled
 from hearing_server.auth.staff import session_user
 from hearing_server.domain.errors import InvitationUnusable
 from hearing_server.domain.events import EventType
@@ -24,39 +24,35 @@ from signaling.protocol import ErrorCode, ProtocolError
 from signaling.room.participant import Entrant
 
 STAFF_SEAT_ROLES = frozenset({StaffRole.OPERATOR, StaffRole.ADMIN, StaffRole.JUDGE})
-# Unusable invitation tokens an address may present per window before its joins are refused (link guessing).
-TOKEN_FAILURES_PER_ADDRESS = 20
-TOKEN_FAILURE_WINDOW_S = 60.0
 
 
 class LiveEntry:
-    """Resolves invitation tokens and staff accounts to seats; limits link guessing per address."""
+    """Resolves invitation tokens and staff accounts to seats; limits link guessing (never a valid link)."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], events: EventRecorder) -> None:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], events: EventRecorder, guesses: GuessGuard
+    ) -> None:
         self._db = db
         self._events = events
-        self._token_failures = LoginLimiter(
-            TOKEN_FAILURES_PER_ADDRESS, TOKEN_FAILURE_WINDOW_S, per_address_factor=1
-        )
+        self._guesses = guesses
 
     async def party_entrant(self, token: str, language: str | None, address: str) -> tuple[str, Entrant]:
         """The hearing and party an invitation token admits to (raises the invitation's error code).
 
-        An address that keeps presenting unusable tokens is refused for a while (``rate_limited``).
+        A valid token always gets in; unusable ones past the guessing limits (``GuessGuard``) are refused
+        with ``rate_limited`` instead of their own code.
         """
-        try:
-            self._token_failures.check("", address)
-        except LoginThrottled as exc:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                "too many unusable links from this address; try again later",
-                retry_after=exc.retry_after,
-            ) from exc
         async with self._db() as session:
             try:
                 _invitation, party, hearing = await resolve_invitation(session, token, datetime.now(UTC))
             except InvitationUnusable as exc:
-                self._token_failures.failed("", address)
+                refused = self._guesses.unusable(address)
+                if refused is not None:
+                    raise ProtocolError(
+                        ErrorCode.RATE_LIMITED,
+                        "too many unusable links; try again later",
+                        retry_after=refused.retry_after,
+                    ) from exc
                 code = exc.code if exc.code in {c.value for c in ErrorCode} else ErrorCode.INVITATION_INVALID
                 raise ProtocolError(ErrorCode(code), exc.message) from exc
         entrant = Entrant(

@@ -12,12 +12,14 @@ from hearing_server.api.metrics import METRICS
 from hearing_server.api.registry import ROUTES, endpoint
 from hearing_server.auth.access import PUBLIC
 from hearing_server.auth.client import client_ip, user_agent
+from hearing_server.auth.guessing import GuessGuard
 from hearing_server.config import CONFIG, Config
 from hearing_server.record.event_log import EVENTS
 from hearing_server.services.room_store import SqlRoomStore
 from hearing_server.store.db import SESSIONS
 from hearing_server.web.entry import ConnectionGate, LiveEntry
 from media.stats import MediaStats
+from signaling.admission import SocketAdmission
 from signaling.live import LiveHearings, media_factory_counting_into
 from signaling.room.media_session import MediaFactory, RecordingFactory
 from signaling.room.participant import ClientInfo
@@ -26,6 +28,7 @@ from signaling.session import SignalingSession
 
 LIVE_HEARINGS = web.AppKey("live_hearings", LiveHearings)
 LIVE_ENTRY = web.AppKey("live_entry", LiveEntry)
+SOCKET_ADMISSION = web.AppKey("socket_admission", SocketAdmission)
 MEDIA_FACTORY: web.AppKey[MediaFactory] = web.AppKey("media_factory")
 RECORDING_FACTORY: web.AppKey[RecordingFactory] = web.AppKey("recording_factory")
 ON_ENDED: web.AppKey[Callable[[str], Awaitable[None]]] = web.AppKey("on_hearing_ended")
@@ -54,10 +57,24 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
-    await ws.prepare(request)
     client = ClientInfo(ip=client_ip(request), user_agent=user_agent(request))
-    gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
-    await SignalingSession(ws, client, request.app[LIVE_HEARINGS], gate).run()
+    ticket = request.app[SOCKET_ADMISSION].enter(client.ip)
+    if ticket is None:
+        raise web.HTTPTooManyRequests(text="too many signaling connections from this address")
+    try:
+        await ws.prepare(request)
+        gate = ConnectionGate(request.app[LIVE_ENTRY], request, client.ip)
+        session = SignalingSession(
+            ws,
+            client,
+            request.app[LIVE_HEARINGS],
+            gate,
+            ticket=ticket,
+            join_timeout_s=config.ws_join_timeout_s,
+        )
+        await session.run()
+    finally:
+        ticket.leave()
     return ws
 
 
@@ -78,7 +95,13 @@ def room_settings(config: Config) -> RoomSettings:
 
 
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
-    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS])
+    config, refused = app[CONFIG], app[METRICS].refused_guesses
+    guesses = GuessGuard(
+        config.token_failures_per_address,
+        config.token_failures_budget,
+        on_refused=lambda scope: refused.labels(scope).inc(),
+    )
+    app[LIVE_ENTRY] = LiveEntry(app[SESSIONS], app[EVENTS], guesses)
     media_stats = MediaStats()
     if METRICS in app:
         app[METRICS].watch_media(media_stats)
@@ -125,5 +148,7 @@ def setup(
             openapi=False,
         )(websocket)
     )
+    config = app[CONFIG]
+    app[SOCKET_ADMISSION] = SocketAdmission(config.ws_per_address, config.ws_unjoined_per_address)
     app.cleanup_ctx.append(_live_hearings)
     app.on_shutdown.append(_interrupt_live_hearings)

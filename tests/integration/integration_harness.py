@@ -477,10 +477,21 @@ def process_cpu_seconds(pid: int) -> float:
 class ServerProcess:
     """``python -m hearing_server serve`` on a loopback port (plain HTTP): started, killed, restarted."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        env: dict[str, str] | None = None,
+        open_files: int | None = None,
+        tls: bool = False,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.base = f"http://127.0.0.1:{port}"
+        self.env = env or {}
+        self.open_files = open_files  # RLIMIT_NOFILE of the server process (ulimit -n)
+        self.tls = tls
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         self.process: asyncio.subprocess.Process | None = None
         self.output: list[str] = []
         self._readers: list[asyncio.Task[None]] = []
@@ -494,10 +505,13 @@ class ServerProcess:
         """Start and wait until it listens; returns the first-start admin password if one was made."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEARING_")}
         env["HEARING_ICE_HOST_ADDRESSES"] = "127.0.0.1"
+        env.update(self.env)
+        plain = [] if self.tls else ["--plain-http"]
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hearing_server", "serve", "--plain-http", "--host", "127.0.0.1",
+            sys.executable, "-m", "hearing_server", "serve", *plain, "--host", "127.0.0.1",
             "--port", str(self.port), "--data-dir", str(self.data_dir),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            preexec_fn=self._limits if self.open_files else None,
         )  # fmt: skip
         assert self.process.stdout is not None and self.process.stderr is not None
         self._readers.append(asyncio.ensure_future(self._drain(self.process.stderr)))
@@ -513,6 +527,22 @@ class ServerProcess:
                 raise AssertionError("the server exited:\n" + "".join(self.output))
         self._readers.append(asyncio.ensure_future(self._drain(self.process.stdout)))
         return password
+
+    def _limits(self) -> None:
+        import resource
+
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+
+    def open_fds(self) -> int:
+        """File descriptors the server process holds now."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, MB."""
+        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+            kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        return kb / 1024
 
     async def _drain(self, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():

@@ -20,7 +20,7 @@ import pytest
 from integration_harness import Browser, Clip, LiveServer, read_segment, sealed_record, until
 from recording_media import close_colour, decode_audio, decode_video, dominant_frequency
 
-from recording.recorder import TRACKS_DIR
+from recording.segments import TRACKS_DIR
 
 FILLER = "filler.bin"
 

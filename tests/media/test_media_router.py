@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -298,3 +299,26 @@ async def test_one_subscribe_offer_at_a_time_and_changes_offered_after_the_answe
         lambda: observer.count("judge", "video") > 5 and observer.count("witness", "audio") > 10, 5
     )
     assert len(held) == 2
+
+
+async def test_a_subscribe_connection_aiortc_is_closing_is_not_renegotiated(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiortc closes a connection by itself when the client hangs up (DTLS closed); a track ending meanwhile
+    must not make the router offer on it, nor log an error: a closing peer is the normal end of a hearing."""
+    caplog.set_level(logging.INFO)
+    clients = [room.client(f"p{i}", i) for i in range(3)]
+    await join_all(clients)
+    assert await wait_for(lambda: clients[2].count("p0", "video") >= 5, within=12)
+    subscribe = room.router._participants["p2"].subscribe
+    assert subscribe is not None
+    offers_before = clients[1].offers
+    closing = asyncio.ensure_future(subscribe.pc.close())  # as aiortc's own close task starts it
+    await asyncio.sleep(0)
+    await room.router.leave("p0")  # p0's tracks end: every other subscribe connection loses them
+    await closing
+    assert await wait_for(lambda: clients[1].offers > offers_before, within=5)
+    await asyncio.sleep(0.5)
+    loud = [f"{r.name} {r.levelname}: {r.getMessage()}" for r in caplog.records if r.levelno > logging.INFO]
+    assert not loud, "\n".join(loud)
+    assert not room.hearing.offer_errors

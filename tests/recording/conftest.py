@@ -20,7 +20,8 @@ from recording_media import (
 
 from hearing_server.domain.events import EventType
 from recording.confirmation_log import ConfirmationLog
-from recording.recorder import HearingRecorder, RecorderEvent
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent
 from recording.seal import CourtSigner, generate_court_certificate
 
 

@@ -12,7 +12,8 @@ import av
 import numpy as np
 
 from media.contract import EncodedFrame, TrackInfo
-from recording.recorder import HearingRecorder, RecorderEvent
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent
 
 FPS = 30
 OPUS_MS = 20

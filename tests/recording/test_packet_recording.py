@@ -39,7 +39,8 @@ from rtp_media import (
 from media.contract import RtpPacket, SenderReport, TrackInfo
 from recording.media_info import read_media_info
 from recording.packet_track import PacketTrack
-from recording.recorder import HearingRecorder, RecorderEvent, RecorderEventType, RecorderState
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent, RecorderEventType, RecorderState
 from recording.timeline import PublisherClock, TrackClock
 
 

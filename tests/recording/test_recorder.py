@@ -28,15 +28,10 @@ from recording_media import (
 )
 
 from media.contract import EncodedFrame
+from recording.disk import InsufficientDiskSpaceError, ensure_disk_space
 from recording.media_info import read_media_info
-from recording.recorder import (
-    HearingRecorder,
-    InsufficientDiskSpaceError,
-    RecorderEvent,
-    RecorderEventType,
-    RecorderState,
-    ensure_disk_space,
-)
+from recording.recorder import HearingRecorder
+from recording.recorder_types import RecorderEvent, RecorderEventType, RecorderState
 
 
 def segment_files(folder: Path, participant: str, kind: str) -> list[Path]:

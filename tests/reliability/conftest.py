@@ -12,7 +12,7 @@ import pytest
 
 # The harnesses of the API, signaling and media suites are reused as they are, not copied.
 _TESTS = Path(__file__).resolve().parent.parent
-for _folder in ("api", "signaling", "media"):
+for _folder in ("api", "signaling", "media", "integration"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.insert(0, str(_TESTS / _folder))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -214,3 +216,67 @@ async def test_a_refused_join_leaves_no_room_behind(make_bench: MakeBench) -> No
     await peer.send("join", token=token)
     await peer.expect_error("hearing_not_open")
     assert bench.live().get(bench.hearing_id) is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "ping", "ref": "\\ud800"}',
+        '{"type": "ping", "ref": "ok\\udfff"}',
+        '{"type": "join", "token": "AAAAAAAAAAAAAAAAAAAA\\ud800"}',
+        '{"type": "show_notice", "language": "\\udc00", "ref": "r1"}',
+        '{"type": "ping", "\\ud800": 1}',
+    ],
+)
+async def test_a_lone_surrogate_is_refused_and_the_connection_survives(
+    bench: Bench, frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    peer = await bench.connect()
+    await peer.send_raw(frame)
+    error = await peer.expect_error("invalid_message")
+    assert "surrogate" in error["message"]
+    assert "ref" not in error or error["ref"] == "r1"
+    await peer.send("ping", ref="after")
+    assert (await peer.expect("pong"))["ref"] == "after"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_a_socket_that_does_not_join_in_time_is_closed(make_bench: MakeBench) -> None:
+    bench = await make_bench(ws_join_timeout_s=0.5)
+    await bench.make_hearing()
+    idle = await bench.connect()
+    await idle.send("ping")  # talking is not joining
+    await idle.expect("pong")
+    error = await idle.expect_error("join_timeout")
+    assert "0.5 s" in error["message"]
+    assert await idle.expect_closed() == 1008
+    # a party that joins in time stays
+    _party_id, token = await bench.make_party("Witness")
+    party = await bench.party(token)
+    await asyncio.sleep(0.8)
+    await party.send("ping", ref="still here")
+    assert (await party.expect("pong"))["ref"] == "still here"
+
+
+async def test_an_address_may_hold_only_a_few_unjoined_sockets(make_bench: MakeBench) -> None:
+    bench = await make_bench(ws_unjoined_per_address=2, ws_per_address=3)
+    await bench.make_hearing()
+    first, second = await bench.connect(), await bench.connect()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await bench.connect()
+    assert refused.value.status == 429
+    # once one has joined, the address may open another unjoined socket — up to its total cap
+    _party_id, token = await bench.make_party("Witness")
+    await first.send("join", token=token)
+    await first.expect("hearing")
+    third = await bench.connect()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await bench.connect()
+    assert refused.value.status == 429
+    # a closed socket gives its place back
+    await second.close()
+    await third.close()
+    await asyncio.sleep(0.1)
+    fourth = await bench.connect()
+    await fourth.send("ping")
+    await fourth.expect("pong")
