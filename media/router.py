@@ -23,6 +23,7 @@ from .codecs import hearing_codec
 from .contract import (
     ConnectionQuality,
     ConnectionState,
+    LinkQuality,
     MediaEvents,
     MediaSettings,
     PacketSink,
@@ -168,6 +169,10 @@ class Router:
                 track.stop()
             if old_subscribe is not None:
                 await old_subscribe.close()
+                if old_subscribe.egress.quality.video_paused:
+                    self._link_changed(
+                        participant_id, LinkQuality(None, None, 0.0, False, False)
+                    )  # starts afresh
             if old_publish is not None:
                 await old_publish.close()
             self._report_state(participant)
@@ -325,6 +330,8 @@ class Router:
                 return
             participant.subscribe = None
             await connection.close()
+            if connection.egress.quality.video_paused:  # the next connection starts with all video
+                self._link_changed(participant.participant_id, LinkQuality(None, None, 0.0, False, False))
             self._report_state(participant)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -335,6 +342,12 @@ class Router:
     def _report_state(self, participant: _Participant) -> None:
         if self._participants.get(participant.participant_id) is participant:
             self._set_state(participant, _combined_state(participant.publish, participant.subscribe))
+
+    def _link_changed(self, participant_id: str, quality: LinkQuality) -> None:
+        try:
+            self._events.link_quality_changed(participant_id, quality)
+        except Exception:
+            logger.exception("link_quality_changed handler failed for %s", participant_id)
 
     def _set_state(self, participant: _Participant, state: ConnectionState) -> None:
         if state == participant.state:
