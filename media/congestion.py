@@ -13,6 +13,7 @@ LOSS_PERIOD_S = 0.25  # loss is summed over reports this long (browsers report a
 LOSS_MIN_EXPECTED = 10  # ... and at least this many packets, then smoothed
 LOSS_ALPHA = 0.5  # EWMA weight of each period's loss
 RTT_ALPHA = 0.3
+SENT_PERIOD_S = 0.5  # the bitrate sent is measured over periods this long
 CONGESTED_LOSS = 0.10  # smoothed loss above this: the link cannot carry what it is sent
 SEVERE_LOSS = 0.25  # one period's loss above this: congested at once (a queue overflowing, not noise)
 CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the path
@@ -87,10 +88,12 @@ class LinkEstimator:
 
     def sent(self, total_octets: int, now: float) -> None:
         """The running total of payload octets sent to the subscriber, sampled at ``now``."""
-        if self._sent_at is not None and now > self._sent_at:
+        if self._sent_at is None:
+            self._sent_at, self._sent_octets = now, total_octets
+        elif now - self._sent_at >= SENT_PERIOD_S:  # reports come many times a second: rate over a period
             rate = max(0, total_octets - self._sent_octets) * 8 / (now - self._sent_at)
             self.sent_bps = _ewma(self.sent_bps, rate, 0.5)
-        self._sent_at, self._sent_octets = now, total_octets
+            self._sent_at, self._sent_octets = now, total_octets
 
     def snapshot(self) -> LinkSnapshot:
         """The current estimate."""

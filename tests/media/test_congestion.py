@@ -73,6 +73,7 @@ def test_estimator_measures_the_bitrate_sent() -> None:
     estimator = LinkEstimator()
     estimator.sent(0, 0.0)
     estimator.sent(62_500, 1.0)  # 500 kbit in a second
+    estimator.sent(62_600, 1.1)  # too soon after: no new figure
     estimator.sent(125_000, 2.0)
     assert 350_000 < estimator.sent_bps <= 500_000
 
