@@ -199,6 +199,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         assert moments.get("frames_again", 99) <= RESUME_WITHIN_S, "video must resume"
         assert moments.get("banner_gone", 99) <= RESUME_WITHIN_S and "operator_cleared" in moments
         assert after_video["fps"] > 5, "the courtroom's video must come back once the link recovers"
+        assert [m["video_paused"] for m in warnings()] == [True, False], "one pause, one resume: no flapping"
         assert counters["video_pauses"] >= 1 and counters["video_resumes"] >= 1, counters
         assert weak_gap <= GAP_LIMIT_S, f"audio gap {weak_gap:.2f} s on the weak link"
         # and the audio is mostly real: concealment not much above the link's own loss
