@@ -20,8 +20,10 @@ CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the
 CLEAR_LOSS = 0.02  # both below these for RECOVER_HOLD_S: the link has recovered
 CLEAR_RTT_S = 0.35
 ESCALATE_AFTER_S = 1.0  # a level is held at least this long before pausing more video
-RECOVER_HOLD_S = 1.5  # the link must look clear this long before video resumes
+RECOVER_HOLD_S = 2.5  # the link must look clear this long before video resumes
 MIN_PAUSE_S = 5.0  # paused video stays paused at least this long
+FLAP_WINDOW_S = 15.0  # congested again this soon after a resume: the next resume waits twice as long
+MAX_RECOVER_HOLD_S = 20.0
 
 
 class VideoLevel(IntEnum):
@@ -123,8 +125,10 @@ class VideoPolicy:
 
     def __init__(self) -> None:
         self.level = VideoLevel.ALL
+        self.recover_hold_s = RECOVER_HOLD_S
         self._changed_at = float("-inf")
         self._paused_at = float("-inf")
+        self._resumed_at = float("-inf")
         self._clear_since: float | None = None
 
     def update(self, link: LinkSnapshot, now: float, *, others_sending: bool = True) -> VideoLevel:
@@ -136,17 +140,23 @@ class VideoPolicy:
             if self.level < VideoLevel.NONE and now - self._changed_at >= ESCALATE_AFTER_S:
                 if self.level == VideoLevel.ALL:
                     self._paused_at = now
+                    flapped = now - self._resumed_at < FLAP_WINDOW_S
+                    self.recover_hold_s = (
+                        min(MAX_RECOVER_HOLD_S, 2 * self.recover_hold_s) if flapped else RECOVER_HOLD_S
+                    )
                 self._set(VideoLevel(min(VideoLevel.NONE, self.level + step)), now)
         elif is_clear(link):
             if self._clear_since is None:
                 self._clear_since = now
             if (
                 self.level > VideoLevel.ALL
-                and now - self._clear_since >= RECOVER_HOLD_S
+                and now - self._clear_since >= self.recover_hold_s
                 and now - self._paused_at >= MIN_PAUSE_S
-                and now - self._changed_at >= RECOVER_HOLD_S
+                and now - self._changed_at >= self.recover_hold_s
             ):
                 self._set(VideoLevel(max(VideoLevel.ALL, self.level - step)), now)
+                if self.level == VideoLevel.ALL:
+                    self._resumed_at = now
         else:
             self._clear_since = None
         return self.level

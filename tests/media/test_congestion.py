@@ -6,6 +6,7 @@ import random
 
 from media.congestion import (
     MIN_PAUSE_S,
+    RECOVER_HOLD_S,
     LinkEstimator,
     LinkSnapshot,
     VideoLevel,
@@ -136,3 +137,23 @@ def test_one_clear_report_in_a_congested_stretch_does_not_resume() -> None:
     for t in range(1, 20):
         loss = 0.0 if t % 3 == 0 else 0.3
         assert policy.update(link(loss), float(t), others_sending=False) == VideoLevel.NONE
+
+
+def test_congestion_soon_after_a_resume_makes_the_next_resume_wait_longer() -> None:
+    policy = VideoPolicy()
+    policy.update(link(0.3), 0.0, others_sending=False)
+    t = 0.0
+    while policy.level != VideoLevel.ALL:
+        t += 0.25
+        policy.update(link(0.0), t, others_sending=False)
+    first_pause = t
+    policy.update(link(0.3), t + 1.0, others_sending=False)  # congested again at once: a flap
+    assert policy.level == VideoLevel.NONE and policy.recover_hold_s == 2 * RECOVER_HOLD_S
+    start, t = t + 1.0, t + 1.0
+    while policy.level != VideoLevel.ALL:
+        t += 0.25
+        policy.update(link(0.0), t, others_sending=False)
+    assert t - start >= max(MIN_PAUSE_S, 2 * RECOVER_HOLD_S) and first_pause >= MIN_PAUSE_S
+    # a pause long after the last resume starts from the base hold again
+    policy.update(link(0.3), t + 60.0, others_sending=False)
+    assert policy.recover_hold_s == RECOVER_HOLD_S
