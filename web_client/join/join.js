@@ -171,6 +171,7 @@ class PartyApp {
     // A new connection needs a new `join` (sent by the client) and new media connections.
     this.call.reset();
     this.needsPublish = true;
+    this.weakLink = false; // a new subscribe connection starts with all video
   }
 
   _onMessage(message) {
@@ -190,6 +191,11 @@ class PartyApp {
         break;
       case 'unmute_requested':
         this._onUnmuteRequested(message);
+        break;
+      case 'link_quality':
+        // the server holds back video to this phone while its connection is weak; audio keeps going
+        this.weakLink = Boolean(message.video_paused);
+        this._renderBanners();
         break;
       case 'error':
         this._onError(message);
@@ -532,6 +538,7 @@ class PartyApp {
     $('banner-recording-paused').hidden = !(hearing && hearing.recording === 'paused');
     $('banner-recess').hidden = !(live && hearing && hearing.status === 'recess');
     $('banner-court-muted').hidden = !this.courtMuted.has('audio');
+    $('banner-weak-link').hidden = !(this.weakLink && this.stage === 'hearing');
     this._renderConnection();
     document.body.dataset.hearingStatus = hearing ? hearing.status : '';
     document.body.dataset.recording = hearing ? hearing.recording : '';
