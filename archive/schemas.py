@@ -219,10 +219,34 @@ class RetentionStatusOut(BaseModel):
     deletion_record: str | None
 
 
+class ArchiveActOut(BaseModel):
+    """A court act of the hearing: who signed it, and which seal covers its file."""
+
+    id: str
+    title: str
+    signer_subject: str
+    signed_at: datetime
+    signed_sha256: str
+    file_id: str | None = Field(description="The act's file among the hearing's files; null when not stored.")
+    addendum: int | None = Field(description="The addendum that seals it; null when the hearing's seal does.")
+
+
+class ArchiveAddendumOut(BaseModel):
+    """An addendum seal: files added after the hearing was sealed, signed and chained to the seal."""
+
+    number: int
+    sealed_at: str | None
+    signer: str | None
+    files: int
+    manifest_file_id: str | None
+
+
 class ArchiveHearingDetail(ArchiveHearingOut):
-    """An archived hearing with its files, seal, playback copy, timeline and retention."""
+    """An archived hearing with its files, acts, seal and addenda, playback copy, timeline and retention."""
 
     files: list[ArchiveFileOut]
+    acts: list[ArchiveActOut] = Field(default_factory=list)
+    addenda: list[ArchiveAddendumOut] = Field(default_factory=list)
     seal: SealStatusOut
     playback: PlaybackOut
     timeline: TimelineOut

@@ -19,6 +19,7 @@ from cryptography import x509
 
 from archive.storage import ObjectMissing, Storage, StorageError, join_key, validate_key
 from hearing_server.domain.errors import NotFound
+from recording.addendum import ADDENDA_DIR, ADDENDUM_LOG_NAME
 from recording.cms import verify_detached
 from recording.composite import OUTPUT_NAME, PROGRESS_NAME
 from recording.confirmation_log import LOG_FILE_NAME
@@ -47,7 +48,16 @@ _TYPES = {
     ".p7s": ("application/pkcs7-signature", "application/pkcs7-signature"),
     ".pem": ("application/x-pem-file", "application/x-pem-file"),
     ".txt": ("text/plain; charset=utf-8", "text/plain; charset=utf-8"),
+    ".pdf": ("application/pdf", "application/pdf"),
 }
+ACTS_PREFIX = "acts/"
+
+
+def file_kind(name: str, kind: object) -> str:
+    """A file's kind as the manifest gives it; a court act (``acts/…``) is an ``act``."""
+    if str(name).startswith(ACTS_PREFIX) and kind in (None, "other"):
+        return "act"
+    return str(kind or "other")
 
 
 def content_type_for(name: str, kind: str) -> str:
@@ -75,6 +85,16 @@ class ArchivedFile:
         return content_type_for(self.name, self.kind)
 
 
+@dataclass(frozen=True)
+class Addendum:
+    """One addendum seal as stored: its number, signed manifest bytes and signature."""
+
+    number: int
+    manifest_bytes: bytes
+    manifest: dict[str, Any]
+    signature: bytes | None
+
+
 @dataclass
 class SealedHearing:
     """What the hearing folder holds according to its manifest."""
@@ -83,6 +103,7 @@ class SealedHearing:
     manifest_bytes: bytes | None = None
     manifest: dict[str, Any] | None = None
     signature: bytes | None = None
+    addenda: list[Addendum] = field(default_factory=list)
     files: list[ArchivedFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
@@ -168,13 +189,14 @@ def load_sealed(storage: Storage, recording_path: str | None) -> SealedHearing:
                 id=str(index),
                 name=name,  # type: ignore[arg-type]
                 key=key,
-                kind=str(entry.get("kind", "other")),
+                kind=file_kind(name, entry.get("kind")),  # type: ignore[arg-type]
                 sealed=True,
                 size=size if isinstance(size, int) else None,
                 sha256=entry.get("sha256") if isinstance(entry.get("sha256"), str) else None,
                 facts=facts,
             )
         )
+    _add_addenda(storage, hearing, prefix, len(entries))
     hearing.files.append(
         ArchivedFile(MANIFEST_ID, MANIFEST_NAME, manifest_key, "manifest", True, len(hearing.manifest_bytes))
     )
@@ -193,6 +215,66 @@ def load_sealed(storage: Storage, recording_path: str | None) -> SealedHearing:
             ArchivedFile(PLAYBACK_ID, PLAYBACK_NAME, playback.key, "playback", False, playback.size)
         )
     return hearing
+
+
+def _add_addenda(storage: Storage, hearing: SealedHearing, prefix: str, next_id: int) -> None:
+    """Read each addendum's manifest and signature and list its files (ids go on after the manifest's)."""
+    root = f"{prefix}/{ADDENDA_DIR}/"
+    numbers = sorted(
+        {
+            int(parts[0])
+            for info in storage.iterate(f"{prefix}/{ADDENDA_DIR}")
+            if len(parts := info.key[len(root) :].split("/")) == 2 and parts[0].isdigit()
+        }
+    )
+    for number in numbers:
+        base = f"{ADDENDA_DIR}/{number}"
+        try:
+            data = storage.read_bytes(join_key(prefix, f"{base}/{MANIFEST_NAME}"), MANIFEST_LIMIT)
+            signature = _read_optional(storage, join_key(prefix, f"{base}/{SIGNATURE_NAME}"), SIGNATURE_LIMIT)
+            manifest = json.loads(data)
+            entries = [
+                (e["path"], e["size"], e["sha256"], file_kind(e["path"], e.get("kind")))
+                for e in manifest["files"]
+            ]
+        except (StorageError, ValueError, KeyError, TypeError) as exc:
+            hearing.problems.append(
+                Problem(ProblemKind.ADDENDUM_UNREADABLE, str(exc), f"{base}/{MANIFEST_NAME}")
+            )
+            continue
+        hearing.addenda.append(Addendum(number, data, manifest, signature))
+        own: list[tuple[str, Any, Any, str]] = [
+            (f"{base}/{MANIFEST_NAME}", len(data), None, "addendum_manifest")
+        ]
+        if signature is not None:
+            own.append((f"{base}/{SIGNATURE_NAME}", len(signature), None, "addendum_signature"))
+        log = manifest.get("log") if isinstance(manifest.get("log"), dict) else {}
+        own.append((f"{base}/{ADDENDUM_LOG_NAME}", log.get("size"), log.get("sha256"), "addendum_log"))
+        for name, size, sha256, kind in entries + own:
+            try:
+                key = join_key(prefix, name)
+            except (StorageError, TypeError):
+                hearing.problems.append(
+                    Problem(
+                        ProblemKind.ADDENDUM_UNREADABLE,
+                        "an entry has an unusable path",
+                        f"{base}/{MANIFEST_NAME}",
+                    )
+                )
+                continue
+            hearing.files.append(
+                ArchivedFile(
+                    id=str(next_id),
+                    name=name,
+                    key=key,
+                    kind=kind,
+                    sealed=True,
+                    size=size if isinstance(size, int) else None,
+                    sha256=sha256 if isinstance(sha256, str) else None,
+                    facts={"addendum": number},
+                )
+            )
+            next_id += 1
 
 
 @dataclass
@@ -231,6 +313,14 @@ def check_seal(storage: Storage, hearing: SealedHearing, trusted: x509.Certifica
             problems.append(
                 Problem(ProblemKind.SIGNER_UNTRUSTED, f"signed by {result.signer_subject}", SIGNATURE_NAME)
             )
+    for addendum in hearing.addenda:
+        name = f"{ADDENDA_DIR}/{addendum.number}/{SIGNATURE_NAME}"
+        if addendum.signature is None:
+            problems.append(Problem(ProblemKind.SIGNATURE_MISSING, "no detached signature", name))
+            continue
+        signed = verify_detached(addendum.manifest_bytes, addendum.signature, trusted)
+        if not signed.valid or signed.trusted is False:
+            problems.append(Problem(ProblemKind.SIGNATURE_INVALID, signed.reason or "invalid", name))
     listed = {f.key for f in hearing.files if f.sealed}
     for item in hearing.evidence:
         try:

@@ -65,7 +65,7 @@ from hearing_server.config import CONFIG, Config
 from hearing_server.domain.errors import Conflict, InvalidInput
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Hearing, HearingEvent, User
+from hearing_server.store.models import Act, Hearing, HearingEvent, User
 from recording.cms import verify_detached
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,11 @@ async def view_hearing(call: Call) -> s.ArchiveHearingDetail:
                 select(HearingEvent).where(HearingEvent.hearing_id == hearing_id).order_by(HearingEvent.seq)
             )
         ).scalars()
+        acts = list(
+            (
+                await db.execute(select(Act).where(Act.hearing_id == hearing_id).order_by(Act.signed_at))
+            ).scalars()
+        )
         db_entries = [
             {
                 "seq": e.seq,
@@ -172,6 +177,8 @@ async def view_hearing(call: Call) -> s.ArchiveHearingDetail:
     return s.ArchiveHearingDetail(
         **base.model_dump(),
         files=files,
+        acts=acts_out(acts, sealed),
+        addenda=addenda_out(sealed),
         seal=seal_out(check, full_check_out(record, current), deleted),
         playback=s.PlaybackOut(
             state=str(playback.get("state")),
@@ -189,6 +196,42 @@ async def view_hearing(call: Call) -> s.ArchiveHearingDetail:
         ),
         retention=retention_out(hearing, record, rule),
     )
+
+
+def acts_out(acts: list[Act], sealed: SealedHearing) -> list[s.ArchiveActOut]:
+    """The hearing's acts, each with its sealed file and the addendum (if any) that seals it."""
+    by_name = {f.name: f for f in sealed.files if f.sealed}
+    out = []
+    for act in acts:
+        item = by_name.get(act.path or "")
+        number = item.facts.get("addendum") if item is not None else None
+        out.append(
+            s.ArchiveActOut(
+                id=act.id,
+                title=act.title,
+                signer_subject=act.signer_subject,
+                signed_at=act.signed_at,
+                signed_sha256=act.signed_sha256,
+                file_id=item.id if item is not None else None,
+                addendum=number if isinstance(number, int) else None,
+            )
+        )
+    return out
+
+
+def addenda_out(sealed: SealedHearing) -> list[s.ArchiveAddendumOut]:
+    """The hearing's addendum seals, oldest first."""
+    manifests = {f.facts.get("addendum"): f.id for f in sealed.files if f.kind == "addendum_manifest"}
+    return [
+        s.ArchiveAddendumOut(
+            number=a.number,
+            sealed_at=a.manifest.get("sealed_at"),
+            signer=a.manifest.get("signer"),
+            files=len(a.manifest.get("files") or []),
+            manifest_file_id=manifests.get(a.number),
+        )
+        for a in sealed.addenda
+    ]
 
 
 # -- files and export --------------------------------------------------------------------------

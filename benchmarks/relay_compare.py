@@ -122,6 +122,9 @@ class ForwardingServer:
     def connection_state_changed(self, participant_id: str, state: str) -> None:
         pass
 
+    def link_quality_changed(self, participant_id: str, quality: object) -> None:
+        pass
+
     async def publish(self, pid: str, sdp: str) -> str:
         return await self.router.publish(pid, sdp)
 

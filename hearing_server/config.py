@@ -213,6 +213,9 @@ class Config(BaseModel):
         ge=0,
         description="A party's link still opens the hearing's acts this many days after it expires.",
     )
+    acts_court_key_fallback: bool = Field(
+        True, description="A judge without their own signing key signs acts with the court's key."
+    )
     notify_link_key: Path | None = Field(
         None, description="Key that encrypts links kept for reminders; default DATA_DIR/keys/link.key."
     )

@@ -121,6 +121,19 @@ class ConnectionQuality:
     packet_loss_pct: float | None = None  # of what the server received from them
     inbound_kbps: float | None = None
     outbound_kbps: float | None = None
+    downlink_loss_pct: float | None = None  # of what the server sent them (their receiver reports, smoothed)
+    video_paused: bool = False  # congestion control holds back others' video to them
+
+
+@dataclass(frozen=True)
+class LinkQuality:
+    """The server → participant link as congestion control sees it (smoothed), and what it paused."""
+
+    loss_pct: float | None
+    round_trip_ms: float | None
+    sent_kbps: float
+    video_paused: bool  # some of the others' video is held back from this participant
+    all_video_paused: bool  # including the priority participant's (the courtroom's)
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,9 @@ class MediaEvents(Protocol):
     def connection_state_changed(self, participant_id: str, state: ConnectionState) -> None:
         """A participant's media connection changed state (e.g. dropped or restored)."""
 
+    def link_quality_changed(self, participant_id: str, quality: LinkQuality) -> None:
+        """Congestion control paused or resumed video to the participant (their downlink is weak)."""
+
 
 class MediaRouter(Protocol):
     """The forwarding of one live hearing (mediasoup's Router): participants' packets in and out."""
@@ -169,6 +185,9 @@ class MediaRouter(Protocol):
 
     def set_paused(self, paused: bool) -> None:
         """Recess: forward and record nothing while paused; keyframes are requested on resume."""
+
+    def set_video_priority(self, participant_id: str | None) -> None:
+        """Whose video a congested subscriber keeps longest (the courtroom's); None: nobody's."""
 
     async def leave(self, participant_id: str) -> None:
         """Close the participant's connections; their tracks end for everyone else."""

@@ -7,7 +7,9 @@ sees a gap it would NACK forever) and timestamp (re-based on a change of publish
 time runs on smoothly).  Header extensions: the leg's own ``mid`` and ``abs-send-time``.
 Video starts (and restarts) on a keyframe.  NACKs are answered from the published track's
 packet cache (as RTX when negotiated), PLI/FIR go to its keyframe request manager, and
-sender reports are translated from the publisher's.
+sender reports are translated from the publisher's.  Congestion control can hold a video down
+track back (:meth:`DownTrack.hold`): it then sends padding-only packets that continue the
+sequence, so the subscriber keeps reporting loss and round trip, and resumes on a keyframe.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ _SEQ = struct.Struct("!H")
 RETRANSMISSIONS_PER_S = 300  # per down track: a NACK storm cannot make the server flood a leg
 RESEND_SPACING_S = 0.05  # the same packet is not resent more often
 EPOCH_SETTLED = 1000  # packets into an epoch after which nothing from before it can still arrive or be NACKed
+PADDING = b"\x00\x00\x00\x04"  # a padding-only payload (RFC 3550 5.1: the last byte counts the padding)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class DownTrack:
         self._stats = stats
         self._video = kind == "video"
         self._ready = False
+        self._held = False  # held back by congestion control
         self._waiting_start = True  # the next packet (a keyframe for video) opens a new epoch
         self._rebase = True  # the next epoch comes from a new source: re-take the timestamp offset
         self._seq_offset = 0
@@ -86,6 +90,36 @@ class DownTrack:
     def ready(self) -> bool:
         """Whether the subscriber has negotiated this slot for its current source."""
         return self._ready
+
+    @property
+    def held(self) -> bool:
+        """Whether congestion control holds this track back from the subscriber."""
+        return self._held
+
+    def hold(self, held: bool) -> None:
+        """Hold the track back from a congested subscriber, or resume it from the next keyframe."""
+        if held == self._held:
+            return
+        self._held = held
+        if held:
+            self._waiting_start = True
+            self._epoch_out_start = None  # NACKs of padding sequence numbers map to nothing
+        else:
+            self.restart()
+
+    def padding(self) -> bool:
+        """While held: send one padding-only packet continuing the sequence; whether one was sent."""
+        if not self._held or not self._ready or self._last_out_seq is None:
+            return False
+        out_seq = (self._last_out_seq + 1) & 0xFFFF
+        leg = self.leg
+        data = self._packet(FLAG_PADDING, out_seq, self._last_out_ts, leg.ssrc, leg.payload_type, PADDING)
+        self._last_out_seq = out_seq
+        if self._send(data):
+            self._stats.packets_out += 1
+            self.packets_sent += 1
+            return True
+        return False
 
     def configure(self, leg: LegParameters) -> None:
         """Take the leg's negotiated parameters (payload types, extension ids, mid)."""
@@ -129,7 +163,7 @@ class DownTrack:
     def restart(self) -> None:
         """Leave out packets until the next keyframe (any packet for audio), asking for one."""
         self._waiting_start = True
-        if self._video and self.source is not None and self._ready:
+        if self._video and self.source is not None and self._ready and not self._held:
             self.source.request_keyframe()
 
     def keyframe_requested(self) -> None:
@@ -140,7 +174,7 @@ class DownTrack:
 
     def forward(self, seq: int, timestamp: int, flags: int, payload: bytes, keyframe: bool) -> None:
         """One packet of the source: rewrite and send it, or leave it out."""
-        if not self._ready:
+        if not self._ready or self._held:
             return
         if self._waiting_start:
             if self._video and not keyframe:
@@ -225,7 +259,7 @@ class DownTrack:
             source is None
             or source.sender_report is None
             or self._last_out_seq is None
-            or self._waiting_start
+            or (self._waiting_start and not self._held)
         ):
             return None
         report = source.sender_report

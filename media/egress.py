@@ -3,18 +3,24 @@
 Feedback is routed by the SSRC it names: NACKs to the down track's retransmissions, PLI/FIR
 to the publisher's keyframe request manager, receiver reports to the link estimate (loss,
 round trip) and REMB to the subscriber's bandwidth estimate — kept here, per subscriber, for
-``stats()`` and later for congestion control (#16).  Translated sender reports go out every
-second.
+``stats()`` and for congestion control (:mod:`congestion`): on a congested link the others' video is
+held back (the priority participant's last), padding keeps the reports coming, and video resumes
+once the link is clear.  Translated sender reports go out every second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
 
+from .congestion import LinkEstimator, VideoLevel, VideoPolicy
+from .contract import LinkQuality
 from .downtrack import DownTrack
 from .rtcp import (
     RtcpRrPacket,
@@ -30,6 +36,9 @@ from .stats import MediaStats
 from .transport_tap import TransportTap
 
 SENDER_REPORT_INTERVAL_S = 1.0
+PADDING_INTERVAL_S = 0.02  # per held video track: ~50 packets/s, ~25 kbit/s, so each report measures loss
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,24 +54,44 @@ class LinkEstimate:
 class Egress:
     """RTP and RTCP of one subscribe connection, between its down tracks and the subscriber."""
 
-    def __init__(self, pc: RTCPeerConnection, stats: MediaStats) -> None:
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        stats: MediaStats,
+        on_link: Callable[[LinkQuality], None] | None = None,
+    ) -> None:
         self.tap = TransportTap(pc, self._on_rtp, self._on_rtcp, stats)
         self.down_tracks: list[DownTrack] = []
         self.link = LinkEstimate()
+        self.estimator = LinkEstimator()
+        self.policy = VideoPolicy()
+        self.priority_participant: str | None = None  # whose video is held back last
+        self.quality = LinkQuality(None, None, 0.0, False, False)
+        self._on_link = on_link
         self._stats = stats
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        """Begin sending sender reports."""
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._report())
+        """Begin sending sender reports (and padding on held tracks)."""
+        if not self._tasks:
+            self._tasks = [asyncio.ensure_future(self._report()), asyncio.ensure_future(self._pad())]
 
     def close(self) -> None:
         """Stop reporting and tapping."""
         self.tap.close()
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+
+    def apply_video_level(self) -> None:
+        """Hold back (or resume) each video down track as the policy's current level says."""
+        level = self.policy.level
+        for track in self.down_tracks:
+            if track.kind != "video":
+                continue
+            source = track.source
+            priority = source is not None and source.info.participant_id == self.priority_participant
+            track.hold(level == VideoLevel.NONE or (level == VideoLevel.PRIORITY_ONLY and not priority))
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -80,6 +109,7 @@ class Egress:
         if packets is None:
             self._stats.dropped_malformed += 1
             return
+        reported = False
         for packet in packets:
             if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
                 for block in packet.reports:
@@ -92,6 +122,10 @@ class Egress:
                         self.link.round_trip_s = rtt if previous is None else 0.8 * previous + 0.2 * rtt
                     self.link.fraction_lost = block.fraction_lost / 256
                     self.link.cumulative_lost = block.packets_lost
+                    self.estimator.report(
+                        block.ssrc, block.highest_sequence, block.packets_lost, rtt, time.monotonic()
+                    )
+                    reported = True
             elif is_nack(packet):
                 down_track = self._down_track(packet.media_ssrc)  # type: ignore[union-attr]
                 if down_track is not None:
@@ -109,10 +143,53 @@ class Egress:
                 remb = remb_bitrate(packet)
                 if remb is not None:
                     self.link.remb_bps = remb[0]
+                    self.estimator.remb(remb[0])
+        if reported:
+            self._congestion()
+
+    def _congestion(self) -> None:
+        now = time.monotonic()
+        self.estimator.sent(sum(track.octets_sent for track in self.down_tracks), now)
+        senders = {
+            track.source.info.participant_id
+            for track in self.down_tracks
+            if track.kind == "video" and track.source is not None
+        }
+        # the middle level helps only if it keeps the priority video and pauses some other
+        two_steps = self.priority_participant in senders and len(senders) > 1
+        before = self.policy.level
+        level = self.policy.update(self.estimator.snapshot(), now, others_sending=two_steps)
+        self.apply_video_level()
+        link = self.estimator.snapshot()
+        self.quality = LinkQuality(
+            loss_pct=100 * link.loss if link.loss is not None else None,
+            round_trip_ms=1000 * link.round_trip_s if link.round_trip_s is not None else None,
+            sent_kbps=link.sent_bps / 1000,
+            video_paused=level > VideoLevel.ALL,
+            all_video_paused=level == VideoLevel.NONE,
+        )
+        if level == before:
+            return
+        if level > before:
+            self._stats.video_pauses += 1
+        else:
+            self._stats.video_resumes += 1
+        if self._on_link is not None:
+            try:
+                self._on_link(self.quality)
+            except Exception:
+                logger.exception("link quality handler failed")
+
+    async def _pad(self) -> None:
+        while True:
+            await asyncio.sleep(PADDING_INTERVAL_S)
+            if self.policy.level > VideoLevel.ALL:
+                for track in self.down_tracks:
+                    track.padding()
 
     async def _report(self) -> None:
         while True:
-            await asyncio.sleep(SENDER_REPORT_INTERVAL_S * (0.8 + 0.4 * random.random()))
+            await asyncio.sleep(SENDER_REPORT_INTERVAL_S * (0.8 + 0.4 * random.random()))  # noqa: S311
             reports = [report for down_track in self.down_tracks if (report := down_track.sender_report())]
             if reports:
                 self.tap.send_rtcp(b"".join(reports))

@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from aiortc import RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
@@ -24,7 +25,7 @@ from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .aiortc_adapter import Negotiated, sender_ssrcs, silence_sender_rtcp
-from .codecs import hearing_codec
+from .codecs import hearing_codec, with_opus_fec
 from .contract import ConnectionState, MediaEvents, MediaSettings, TrackKind, TrackMapping
 from .downtrack import DownTrack, LegParameters
 from .egress import Egress
@@ -155,7 +156,7 @@ class PublishConnection:
                 self.negotiated[transceiver.kind] = Negotiated(transceiver)
         video = self.negotiated.get("video")
         return with_start_bitrate(
-            self.pc.localDescription.sdp,
+            with_opus_fec(self.pc.localDescription.sdp),
             video.payload_types if video is not None else [],
             self._settings.start_video_bitrate_bps,
             self._settings.max_video_bitrate_bps,
@@ -210,7 +211,7 @@ class SubscribeConnection:
     ) -> None:
         self.participant_id = participant_id
         self.pc = create_peer_connection(settings)
-        self.egress = Egress(self.pc, stats)
+        self.egress = Egress(self.pc, stats, partial(events.link_quality_changed, participant_id))
         self._stats = stats
         self._settings = settings
         self._events = events
@@ -318,7 +319,8 @@ class SubscribeConnection:
                 if slot.offered is not None and slot.transceiver.mid is not None:
                     info = slot.offered.info
                     tracks.append(TrackMapping(slot.transceiver.mid, info.participant_id, info.kind))
-            await self._events.subscriber_offer(self.participant_id, self.pc.localDescription.sdp, tracks)
+            sdp = with_opus_fec(self.pc.localDescription.sdp)
+            await self._events.subscriber_offer(self.participant_id, sdp, tracks)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -55,6 +55,7 @@ class QualityMeter:
         received = now.packets_received - before.packets_received
         lost = max(0, expected - received)
         round_trip = subscribe.egress.link.round_trip_s if subscribe is not None else None
+        link = subscribe.egress.quality if subscribe is not None else None
         return ConnectionQuality(
             participant_id=participant_id,
             state=state,
@@ -62,6 +63,8 @@ class QualityMeter:
             packet_loss_pct=100 * lost / expected if expected > 0 else None,
             inbound_kbps=_kbps(now.bytes_received - before.bytes_received, seconds) if publish else None,
             outbound_kbps=_kbps(now.bytes_sent - before.bytes_sent, seconds) if subscribe else None,
+            downlink_loss_pct=link.loss_pct if link is not None else None,
+            video_paused=link is not None and link.video_paused,
         )
 
 

@@ -23,6 +23,7 @@ from .codecs import hearing_codec
 from .contract import (
     ConnectionQuality,
     ConnectionState,
+    LinkQuality,
     MediaEvents,
     MediaSettings,
     PacketSink,
@@ -89,6 +90,7 @@ class Router:
         self._participants: dict[str, _Participant] = {}
         self._muted: dict[str, set[TrackKind]] = {}
         self._paused = False
+        self._priority: str | None = None  # whose video congested subscribers keep longest
         self._closed = False
         self._cleanups: set[asyncio.Task[None]] = set()
         # one lock per participant id serialises its publish, leave and clean-ups
@@ -133,6 +135,7 @@ class Router:
                 self.media_stats,
                 lambda: self._leg_changed(participant_id),
             )
+            participant.subscribe.egress.priority_participant = self._priority
             for other in self._participants.values():
                 if other is not participant:
                     for track in other.tracks.values():
@@ -166,6 +169,10 @@ class Router:
                 track.stop()
             if old_subscribe is not None:
                 await old_subscribe.close()
+                if old_subscribe.egress.quality.video_paused:
+                    self._link_changed(
+                        participant_id, LinkQuality(None, None, 0.0, False, False)
+                    )  # starts afresh
             if old_publish is not None:
                 await old_publish.close()
             self._report_state(participant)
@@ -199,6 +206,14 @@ class Router:
         """Recess: forward and record nothing while paused; keyframes are requested on resume."""
         self._paused = paused
         self._apply_forwarding()
+
+    def set_video_priority(self, participant_id: str | None) -> None:
+        """Whose video a congested subscriber keeps longest (the courtroom's); None: nobody's."""
+        self._priority = participant_id
+        for participant in self._participants.values():
+            if participant.subscribe is not None:
+                participant.subscribe.egress.priority_participant = participant_id
+                participant.subscribe.egress.apply_video_level()
 
     async def leave(self, participant_id: str) -> None:
         """Close the participant's connections; their tracks end for everyone else."""
@@ -315,6 +330,8 @@ class Router:
                 return
             participant.subscribe = None
             await connection.close()
+            if connection.egress.quality.video_paused:  # the next connection starts with all video
+                self._link_changed(participant.participant_id, LinkQuality(None, None, 0.0, False, False))
             self._report_state(participant)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -325,6 +342,12 @@ class Router:
     def _report_state(self, participant: _Participant) -> None:
         if self._participants.get(participant.participant_id) is participant:
             self._set_state(participant, _combined_state(participant.publish, participant.subscribe))
+
+    def _link_changed(self, participant_id: str, quality: LinkQuality) -> None:
+        try:
+            self._events.link_quality_changed(participant_id, quality)
+        except Exception:
+            logger.exception("link_quality_changed handler failed for %s", participant_id)
 
     def _set_state(self, participant: _Participant, state: ConnectionState) -> None:
         if state == participant.state:

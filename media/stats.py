@@ -38,6 +38,8 @@ class MediaStats:
     nacks_sent: int = 0  # sequence numbers the server NACKed to publishers
     plis_received: int = 0  # PLI/FIR from subscribers
     keyframe_requests_sent: int = 0  # PLIs sent to publishers
+    video_pauses: int = 0  # congestion control held back (more) video from a subscriber
+    video_resumes: int = 0  # ... and let (more) video through again
     transit_buckets: list[int] = field(default_factory=lambda: [0] * (len(_BUCKETS_NS) + 1))
     transit_count: int = 0
     transit_sum_ns: int = 0
@@ -72,4 +74,6 @@ class MediaStats:
             "nacks_sent": self.nacks_sent,
             "plis_received": self.plis_received,
             "keyframe_requests_sent": self.keyframe_requests_sent,
+            "video_pauses": self.video_pauses,
+            "video_resumes": self.video_resumes,
         }

@@ -29,6 +29,7 @@ REQUESTS: Final[dict[str, dict[str, tuple[type, ...]]]] = {
     "subscriber_answer": {"hearing_id": (str,), "participant_id": (str,), "sdp": (str,)},
     "set_muted": {"hearing_id": (str,), "participant_id": (str,), "kind": (str,), "muted": (bool,)},
     "set_paused": {"hearing_id": (str,), "paused": (bool,)},
+    "set_video_priority": {"hearing_id": (str,), "participant_id": (str,)},  # "" for nobody
     "leave": {"hearing_id": (str,), "participant_id": (str,)},
     "stats": {"hearing_id": (str,)},
     "close": {"hearing_id": (str,)},

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from media.aiortc_adapter import install_port_range
-from media.contract import ConnectionState, MediaSettings, TrackMapping
+from media.contract import ConnectionState, LinkQuality, MediaSettings, TrackMapping
 from media.errors import MediaError, MediaErrorCode
 from media.router import Router
 from media.stats import MediaStats
@@ -74,6 +74,16 @@ class _Events:
             }
         )
 
+    def link_quality_changed(self, participant_id: str, quality: LinkQuality) -> None:
+        self._channel.send(
+            {
+                "type": "link_quality",
+                "hearing_id": self._hearing_id,
+                "participant_id": participant_id,
+                "quality": dataclasses.asdict(quality),
+            }
+        )
+
     def connection_state_changed(self, participant_id: str, state: ConnectionState) -> None:
         if state == "closed":
             self.states.pop(participant_id, None)
@@ -117,6 +127,7 @@ class Worker:
             "subscriber_answer": self._subscriber_answer,
             "set_muted": self._set_muted,
             "set_paused": self._set_paused,
+            "set_video_priority": self._set_video_priority,
             "leave": self._leave,
             "stats": self._stats,
             "close": self._close,
@@ -127,7 +138,15 @@ class Worker:
             "ping": self._ping,
         }
         # Handled in arrival order on the reading loop: they are instant and their order matters.
-        self._inline = {"open", "set_muted", "set_paused", "recording_pause", "recording_resume", "ping"}
+        self._inline = {
+            "open",
+            "set_muted",
+            "set_paused",
+            "set_video_priority",
+            "recording_pause",
+            "recording_resume",
+            "ping",
+        }
 
     async def run(self) -> None:
         """Serve requests until the channel closes, then close every hearing."""
@@ -226,6 +245,9 @@ class Worker:
 
     async def _set_paused(self, request: Request) -> None:
         self._hearing(request).router.set_paused(request.fields["paused"])
+
+    async def _set_video_priority(self, request: Request) -> None:
+        self._hearing(request).router.set_video_priority(request.fields["participant_id"] or None)
 
     async def _leave(self, request: Request) -> None:
         await self._hearing(request).router.leave(request.fields["participant_id"])

@@ -1,8 +1,7 @@
 """Detached CMS (PKCS#7) signatures: made with ``cryptography``, checked here without OpenSSL's CLI.
 
-``cryptography`` can sign CMS but not verify it, so verification reads the
-DER structure itself (RFC 5652): the signer's certificate, the signed
-attributes, the message digest, and the signature over the attributes.
+``cryptography`` can sign CMS but not verify it, so asn1crypto parses the SignedData (RFC 5652) and
+``cryptography`` checks the message digest and the signature over the signed attributes.
 """
 
 from __future__ import annotations
@@ -10,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +22,6 @@ _OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _OID_DATA = "1.2.840.113549.1.7.1"
 _OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-_OID_RSA_PSS = "1.2.840.113549.1.1.10"
 _DIGESTS: dict[str, tuple[str, type[hashes.HashAlgorithm]]] = {
     "2.16.840.1.101.3.4.2.1": ("sha256", hashes.SHA256),
     "2.16.840.1.101.3.4.2.2": ("sha384", hashes.SHA384),
@@ -56,57 +56,6 @@ class CmsVerification:
         return self.signer.subject.rfc4514_string() if self.signer is not None else None
 
 
-class _Der:
-    """One DER element: tag, the raw bytes of the whole element and of its content."""
-
-    __slots__ = ("tag", "raw", "content")
-
-    def __init__(self, tag: int, raw: bytes, content: bytes) -> None:
-        self.tag, self.raw, self.content = tag, raw, content
-
-    def children(self) -> list[_Der]:
-        items, pos = [], 0
-        while pos < len(self.content):
-            item, pos = _read(self.content, pos)
-            items.append(item)
-        return items
-
-
-def _read(data: bytes, pos: int) -> tuple[_Der, int]:
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise ValueError("multi-byte DER tags are not used in CMS")
-    length = data[pos + 1]
-    head = 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4:
-            raise ValueError("indefinite or oversized DER length")
-        length = int.from_bytes(data[pos + 2 : pos + 2 + count], "big")
-        head += count
-    end = pos + head + length
-    if end > len(data):
-        raise ValueError("DER element runs past its container")
-    return _Der(tag, data[pos:end], data[pos + head : end]), end
-
-
-def _oid(element: _Der) -> str:
-    if element.tag != 0x06:
-        raise ValueError("expected an OBJECT IDENTIFIER")
-    body = element.content
-    parts: list[int] = []
-    value = 0
-    for byte in body:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    first = min(parts[0] // 40, 2)
-    return ".".join(str(p) for p in [first, parts[0] - 40 * first, *parts[1:]])
-
-
 def _load(signature: bytes) -> bytes:
     if signature.lstrip().startswith(b"-----BEGIN"):
         lines = [ln for ln in signature.strip().splitlines() if not ln.startswith(b"-----")]
@@ -130,54 +79,53 @@ def verify_detached(
     """Check a detached CMS signature (DER or PEM) over ``data``; optionally against a trusted certificate."""
     try:
         return _verify(data, _load(signature), trusted)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
         return CmsVerification(False, None, None, f"unreadable signature: {exc}")
 
 
 def _verify(data: bytes, der: bytes, trusted: x509.Certificate | None) -> CmsVerification:
-    content_info, _ = _read(der, 0)
-    oid, wrapper = content_info.children()[:2]
-    if _oid(oid) != _OID_SIGNED_DATA:
+    content_info = cms.ContentInfo.load(der, strict=True)
+    if content_info["content_type"].dotted != _OID_SIGNED_DATA:
         return CmsVerification(False, None, None, "not a CMS SignedData")
-    signed_data = wrapper.children()[0]
-    fields = signed_data.children()
+    signed_data = content_info["content"]
     certificates = [
-        x509.load_der_x509_certificate(c.raw) for f in fields if f.tag == 0xA0 for c in f.children()
+        x509.load_der_x509_certificate(choice.chosen.dump())
+        for choice in signed_data["certificates"] or []
+        if choice.name == "certificate"
     ]
-    signer_infos = fields[-1].children()
+    signer_infos = signed_data["signer_infos"]
     if len(signer_infos) != 1:
         return CmsVerification(False, None, None, f"expected one signer, found {len(signer_infos)}")
-    info = signer_infos[0].children()
-    sid, digest_alg, attrs, sig_alg, sig = info[1], info[2], info[3], info[4], info[5]
-    if attrs.tag != 0xA0:
+    info = signer_infos[0]
+    attrs = info["signed_attrs"]
+    if not isinstance(attrs, cms.CMSAttributes) or len(attrs) == 0:
         return CmsVerification(False, None, None, "signature has no signed attributes")
-    signer = _find_signer(certificates, sid)
+    signer = _find_signer(certificates, info["sid"])
     if signer is None:
         return CmsVerification(False, None, None, "signer certificate is not in the signature")
     trust = _is_trusted(signer, trusted) if trusted is not None else None
-    digest = _DIGESTS.get(_oid(digest_alg.children()[0]))
+    digest = _DIGESTS.get(info["digest_algorithm"]["algorithm"].dotted)
     if digest is None:
         return CmsVerification(False, signer, trust, "unsupported digest algorithm")
     digest_name, digest_cls = digest
-    values = {}
-    for attribute in attrs.children():
-        attr_oid, attr_values = attribute.children()
-        values[_oid(attr_oid)] = attr_values.children()[0]
-    if _OID_CONTENT_TYPE not in values or _oid(values[_OID_CONTENT_TYPE]) != _OID_DATA:
+    values = _attribute_values(attrs)
+    content_type = values.get(_OID_CONTENT_TYPE)
+    if content_type is None or content_type.dotted != _OID_DATA:
         return CmsVerification(False, signer, trust, "signed content type is not data")
     message_digest = values.get(_OID_MESSAGE_DIGEST)
-    if message_digest is None or message_digest.content != hashlib.new(digest_name, data).digest():
+    if message_digest is None or message_digest.native != hashlib.new(digest_name, data).digest():
         return CmsVerification(False, signer, trust, "content does not match the signed digest")
     # The signature covers the attributes re-encoded with the universal SET tag (RFC 5652, 5.4).
-    signed_bytes = b"\x31" + attrs.raw[1:]
+    signed_bytes = attrs.untag().dump()
+    signature = info["signature"].native
     public_key = signer.public_key()
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
-            if _oid(sig_alg.children()[0]) == _OID_RSA_PSS:
+            if info["signature_algorithm"].signature_algo == "rsassa_pss":
                 return CmsVerification(False, signer, trust, "RSA-PSS signatures are not supported")
-            public_key.verify(sig.content, signed_bytes, padding.PKCS1v15(), digest_cls())
+            public_key.verify(signature, signed_bytes, padding.PKCS1v15(), digest_cls())
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(sig.content, signed_bytes, ec.ECDSA(digest_cls()))
+            public_key.verify(signature, signed_bytes, ec.ECDSA(digest_cls()))
         else:
             return CmsVerification(False, signer, trust, "unsupported signer key type")
     except InvalidSignature:
@@ -185,20 +133,31 @@ def _verify(data: bytes, der: bytes, trusted: x509.Certificate | None) -> CmsVer
     return CmsVerification(True, signer, trust, None if trust is not False else "signer is not trusted")
 
 
-def _find_signer(certificates: list[x509.Certificate], sid: _Der) -> x509.Certificate | None:
-    if sid.tag == 0x30:  # IssuerAndSerialNumber
-        issuer, serial = sid.children()
-        number = int.from_bytes(serial.content, "big", signed=True)
+def _attribute_values(attrs: cms.CMSAttributes) -> dict[str, Any]:
+    """The single value of each signed attribute by OID; a repeated attribute or value is refused."""
+    values: dict[str, Any] = {}
+    for attribute in attrs:
+        oid = attribute["type"].dotted
+        if oid in values or len(attribute["values"]) != 1:
+            raise ValueError(f"signed attribute {oid} must have exactly one value")
+        values[oid] = attribute["values"][0]
+    return values
+
+
+def _find_signer(certificates: list[x509.Certificate], sid: cms.SignerIdentifier) -> x509.Certificate | None:
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"].dump()
+        number = sid.chosen["serial_number"].native
         for cert in certificates:
-            if cert.serial_number == number and cert.issuer.public_bytes() == issuer.raw:
+            if cert.serial_number == number and cert.issuer.public_bytes() == issuer:
                 return cert
         return None
-    if sid.tag == 0x80:  # [0] SubjectKeyIdentifier
+    if sid.name == "subject_key_identifier":
         for cert in certificates:
             try:
                 ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
             except x509.ExtensionNotFound:
                 continue
-            if ski == sid.content:
+            if ski == sid.chosen.native:
                 return cert
     return None

@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography import x509
 
+from recording.addendum import ADDENDA_DIR, ADDENDUM_LOG_NAME, addendum_numbers, sha256_bytes
 from recording.checkpoints import CHECKPOINTS_NAME, check_checkpoints, read_checkpoints
 from recording.cms import verify_detached
 from recording.confirmation_log import LOG_FILE_NAME
@@ -34,6 +35,9 @@ class ProblemKind(StrEnum):
     LOG_DIFFERS_FROM_MANIFEST = "log_differs_from_manifest"
     CHECKPOINT_INVALID = "checkpoint_invalid"
     LOG_CONTRADICTS_CHECKPOINT = "log_contradicts_checkpoint"
+    ADDENDUM_MISSING = "addendum_missing"
+    ADDENDUM_UNREADABLE = "addendum_unreadable"
+    ADDENDUM_CHAIN_BROKEN = "addendum_chain_broken"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class VerificationReport:
     signer_trusted: bool | None = None  # None: no trusted certificate was given
     files_checked: int = 0
     log_entries: int | None = None
+    addenda: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -91,6 +96,7 @@ class VerificationReport:
             "signer_trusted": self.signer_trusted,
             "files_checked": self.files_checked,
             "log_entries": self.log_entries,
+            "addenda": self.addenda,
             "problems": [
                 {"kind": p.kind.value, "detail": p.detail, "path": p.path, "line": p.line, "seq": p.seq}
                 for p in self.problems
@@ -133,44 +139,159 @@ def verify_hearing(
         return report
     report.hearing_id = manifest.get("hearing_id")
     report.sealed_at = manifest.get("sealed_at")
-    _check_files(report, folder, files)
+    added = _check_addenda(report, folder, manifest_bytes, set(files), trusted)
+    _check_files(report, folder, files, added)
     _check_log(report, folder, log_seal)
     _check_checkpoints(report, folder, manifest, seal_signer, trusted)
     return report
 
 
 def _check_signature(
-    report: VerificationReport, manifest: bytes, signature_path: Path, trusted: x509.Certificate | None
+    report: VerificationReport,
+    manifest: bytes,
+    signature_path: Path,
+    trusted: x509.Certificate | None,
+    name: str = SIGNATURE_NAME,
 ) -> x509.Certificate | None:
-    """Check the seal's signature; returns the signer's certificate when the signature holds."""
+    """Check a seal's signature (the hearing's, or an addendum's when ``name`` says so).
+
+    Returns the signer's certificate when the signature holds.
+    """
     if not signature_path.exists():
-        report.problems.append(
-            Problem(ProblemKind.SIGNATURE_MISSING, "no detached signature", SIGNATURE_NAME)
-        )
+        report.problems.append(Problem(ProblemKind.SIGNATURE_MISSING, "no detached signature", name))
         return None
     result = verify_detached(manifest, signature_path.read_bytes(), trusted)
-    report.signature_valid = result.valid
-    report.signer_subject = result.signer_subject
-    report.signer_trusted = result.trusted
+    if name == SIGNATURE_NAME:
+        report.signature_valid = result.valid
+        report.signer_subject = result.signer_subject
+        report.signer_trusted = result.trusted
     if not result.valid:
-        report.problems.append(
-            Problem(ProblemKind.SIGNATURE_INVALID, result.reason or "invalid", SIGNATURE_NAME)
-        )
+        report.problems.append(Problem(ProblemKind.SIGNATURE_INVALID, result.reason or "invalid", name))
     elif result.trusted is False:
         report.problems.append(
             Problem(
                 ProblemKind.SIGNER_UNTRUSTED,
                 f"signed by {result.signer_subject}, not the trusted court",
-                SIGNATURE_NAME,
+                name,
             )
         )
     return result.signer if result.valid else None
 
 
-def _check_files(report: VerificationReport, folder: Path, files: dict[str, dict[str, Any]]) -> None:
+def _check_addenda(
+    report: VerificationReport,
+    folder: Path,
+    seal_manifest: bytes,
+    sealed_files: set[str],
+    trusted: x509.Certificate | None,
+) -> set[str]:
+    """Check every addendum: signature, chain to the seal and the one before, files, own log.
+
+    Returns every path an addendum covers (its listed files and its own manifest, signature and log).
+    """
+    covered: set[str] = set()
+    previous: bytes | None = None
+    for expected, number in enumerate(addendum_numbers(folder), start=1):
+        base = f"{ADDENDA_DIR}/{number}"
+        if number != expected:
+            report.problems.append(
+                Problem(
+                    ProblemKind.ADDENDUM_MISSING,
+                    f"addendum {expected} is absent",
+                    f"{ADDENDA_DIR}/{expected}",
+                )
+            )
+        manifest_rel = f"{base}/{MANIFEST_NAME}"
+        covered |= {manifest_rel, f"{base}/{SIGNATURE_NAME}", f"{base}/{ADDENDUM_LOG_NAME}"}
+        path = folder / manifest_rel
+        if not path.exists():
+            report.problems.append(Problem(ProblemKind.MANIFEST_MISSING, "addendum not sealed", manifest_rel))
+            previous = None
+            continue
+        data = path.read_bytes()
+        _check_signature(report, data, folder / base / SIGNATURE_NAME, trusted, f"{base}/{SIGNATURE_NAME}")
+        try:
+            manifest = json.loads(data)
+            files = {f["path"]: f for f in manifest["files"]}
+            seal, log_seal, prev = manifest["seal"], manifest["log"], manifest["previous"]
+        except (ValueError, KeyError, TypeError) as exc:
+            report.problems.append(Problem(ProblemKind.ADDENDUM_UNREADABLE, str(exc), manifest_rel))
+            previous = data
+            continue
+        report.addenda += 1
+        if seal.get("sha256") != sha256_bytes(seal_manifest):
+            report.problems.append(
+                Problem(
+                    ProblemKind.ADDENDUM_CHAIN_BROKEN,
+                    f"not chained to this hearing's {MANIFEST_NAME}",
+                    manifest_rel,
+                )
+            )
+        want_prev = sha256_bytes(previous) if previous is not None else None
+        if (prev or {}).get("sha256") != want_prev:
+            report.problems.append(
+                Problem(
+                    ProblemKind.ADDENDUM_CHAIN_BROKEN, "not chained to the previous addendum", manifest_rel
+                )
+            )
+        for rel in sorted(files.keys() & (sealed_files | covered)):
+            report.problems.append(
+                Problem(ProblemKind.ADDENDUM_CHAIN_BROKEN, "an addendum may not replace a sealed file", rel)
+            )
+        covered |= files.keys()
+        _check_listed(report, folder, files)
+        _check_addendum_log(report, folder, f"{base}/{ADDENDUM_LOG_NAME}", log_seal)
+        previous = data
+    return covered
+
+
+def _check_addendum_log(report: VerificationReport, folder: Path, rel: str, log_seal: dict[str, Any]) -> None:
+    path = folder / rel
+    if not path.exists():
+        report.problems.append(Problem(ProblemKind.LOG_MISSING, "addendum log absent", rel))
+        return
+    chain = verify_chain(path)
+    if log_seal.get("size") != path.stat().st_size or log_seal.get("sha256") != sha256_file(path):
+        report.problems.append(Problem(ProblemKind.FILE_HASH_CHANGED, "differs from the sealed log", rel))
+    if chain.problem is not None:
+        p = chain.problem
+        report.problems.append(
+            Problem(ProblemKind.LOG_BROKEN, f"{p.fault.value}: {p.detail}", rel, line=p.line, seq=p.seq)
+        )
+    elif chain.last_hash != log_seal.get("last_hash") or chain.entries != log_seal.get("entries"):
+        report.problems.append(
+            Problem(
+                ProblemKind.LOG_DIFFERS_FROM_MANIFEST,
+                f"log has {chain.entries} entries, sealed {log_seal.get('entries')}",
+                rel,
+            )
+        )
+
+
+def _check_files(
+    report: VerificationReport, folder: Path, files: dict[str, dict[str, Any]], added: set[str]
+) -> None:
     present = {p.relative_to(folder).as_posix(): p for p in evidence_files(folder)}
+    _check_listed(report, folder, files, present)
+    for rel in sorted(present.keys() - files.keys() - added):
+        report.problems.append(
+            Problem(
+                ProblemKind.FILE_UNLISTED,
+                f"not in the manifest or an addendum (playback copies belong in {PLAYBACK_DIR}/)",
+                rel,
+            )
+        )
+
+
+def _check_listed(
+    report: VerificationReport,
+    folder: Path,
+    files: dict[str, dict[str, Any]],
+    present: dict[str, Path] | None = None,
+) -> None:
+    """Each listed file must be present with its sealed size and SHA-256."""
     for rel, entry in files.items():
-        path = present.get(rel)
+        path = present.get(rel) if present is not None else _inside(folder, rel)
         if path is None:
             report.problems.append(
                 Problem(ProblemKind.FILE_MISSING, "listed in the manifest but absent", rel)
@@ -186,14 +307,14 @@ def _check_files(report: VerificationReport, folder: Path, files: dict[str, dict
             report.problems.append(
                 Problem(ProblemKind.FILE_HASH_CHANGED, "content differs from the sealed SHA-256", rel)
             )
-    for rel in sorted(present.keys() - files.keys()):
-        report.problems.append(
-            Problem(
-                ProblemKind.FILE_UNLISTED,
-                f"not in the manifest (playback copies belong in {PLAYBACK_DIR}/)",
-                rel,
-            )
-        )
+
+
+def _inside(folder: Path, rel: str) -> Path | None:
+    """The file ``rel`` names inside ``folder``; None when absent or when it points outside."""
+    path = (folder / rel).resolve()
+    if not path.is_relative_to(folder.resolve()) or not path.is_file():
+        return None
+    return path
 
 
 def _check_log(report: VerificationReport, folder: Path, log_seal: dict[str, Any]) -> None:
@@ -274,6 +395,8 @@ def format_report(report: VerificationReport) -> str:
     lines.append(f"Files checked:  {report.files_checked}")
     if report.log_entries is not None:
         lines.append(f"Log entries:    {report.log_entries}")
+    if report.addenda:
+        lines.append(f"Addenda:        {report.addenda}")
     if report.problems:
         lines.append(f"PROBLEMS ({len(report.problems)}):")
         lines.extend(f"  - {p.describe()}" for p in report.problems)

@@ -103,3 +103,33 @@ def test_upgrade_from_empty_then_downgrade_to_base(empty_database: str) -> None:
 
     upgrade_sync(empty_database)  # and up again from base
     assert TABLES <= _inspect(empty_database)["tables"]
+
+
+def test_hearing_staff_migration_keeps_existing_hearings(empty_database: str) -> None:
+    """0007 adds the staff accounts as empty columns: older hearings keep their judge's name."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0006_acts")
+
+    async def run(statement: str) -> list[Any]:
+        engine = create_engine(empty_database)
+        async with engine.begin() as conn:
+            result = await conn.execute(text(statement))
+            rows = list(result) if result.returns_rows else []
+        await engine.dispose()
+        return rows
+
+    asyncio.run(
+        run(
+            "INSERT INTO hearings (id, court, courtroom, case_number, title, scheduled_start,"
+            " duration_minutes, presiding_judge, notice_language, status, created_at, updated_at, legal_hold)"
+            " VALUES"
+            " ('h1', 'C', 'R', '2-1/2026', 'T', '2099-01-01 10:00:00+00', 60, 'Judge Old', 'ru', 'scheduled',"
+            " '2026-01-01 10:00:00+00', '2026-01-01 10:00:00+00', false)"
+        )
+    )
+    command.upgrade(config, "0007_hearing_staff")
+    rows = asyncio.run(run("SELECT presiding_judge, presiding_judge_id, secretary_id FROM hearings"))
+    assert [tuple(r) for r in rows] == [("Judge Old", None, None)]
+    command.downgrade(config, "0006_acts")
+    kept = asyncio.run(run("SELECT id, presiding_judge FROM hearings"))
+    assert [tuple(r) for r in kept] == [("h1", "Judge Old")]

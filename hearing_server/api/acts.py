@@ -1,8 +1,10 @@
-"""Court acts: a judge uploads a PDF, the server signs it PAdES with the court's key and keeps it in the
+"""Court acts: a judge uploads a PDF, the server signs it PAdES with the judge's own key (unlocked by their
+password) or the court's key and keeps it in the
 hearing folder (so the hearing's seal covers it); staff list and download acts; a party lists and downloads
 the acts of their hearing with their own link, each download logged as delivered.
 
-Acts can be added until the hearing is sealed: an act after the seal needs an addendum seal (not built yet).
+An act signed after the hearing is sealed is sealed as an addendum (``addenda/<n>/``) chained to the seal;
+its events go to the addendum's own log, since the sealed confirmation log cannot grow.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ import asyncio
 import hashlib
 import logging
 import re
+import shutil
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote
 
 from aiohttp import web
+from pyhanko.sign.signers import SimpleSigner
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,22 +30,33 @@ from hearing_server.api.errors import UnsupportedMediaType
 from hearing_server.api.invitations import record_queued
 from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import ActList, ActOut, PartyActList, PartyActOut
+from hearing_server.api.signing_keys import SigningPasswordWrong
 from hearing_server.auth.access import ACT_SIGNERS, HEARING_READERS, PUBLIC
 from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.invitations import resolve_for_acts
+from hearing_server.auth.judge_keys import WrongPassword, unwrap_key
+from hearing_server.auth.ratelimit import LOGIN_LIMITER
 from hearing_server.auth.staff import current_session
 from hearing_server.config import CONFIG
-from hearing_server.domain.errors import Conflict, HearingError, InvalidInput, NotFound, TooLarge
+from hearing_server.domain.errors import Conflict, Forbidden, HearingError, InvalidInput, NotFound, TooLarge
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id, new_id
+from hearing_server.domain.staff import HearingStaff
 from hearing_server.notify.worker import NOTIFICATIONS
 from hearing_server.record.context import SEALER
-from hearing_server.record.court_act import check_pdf, sign_act, signature_holds
+from hearing_server.record.court_act import (
+    check_pdf,
+    court_signer,
+    judge_signer,
+    sign_act,
+    signature_holds,
+)
 from hearing_server.record.event_log import EVENTS
-from hearing_server.services import hearings, notifications
+from hearing_server.services import hearings, judge_keys, notifications
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import Act
+from hearing_server.store.models import Act, Notification
+from recording.addendum import AddendumEvent, AddendumResult
 from recording.durable import write_durably
 
 log = logging.getLogger(__name__)
@@ -51,7 +67,9 @@ PDF = LIST + "/{act_id}/pdf"
 PARTY_LIST = "/api/v1/join/{token}/acts"
 PARTY_PDF = PARTY_LIST + "/{act_id}/pdf"
 ACTS_DIR = "acts"
-CLOSED = frozenset({HearingStatus.SEALED.value, HearingStatus.CANCELLED.value})
+# The judge's password for their own key; percent-encoded UTF-8 (HTTP headers carry Latin-1 only).
+SIGNING_PASSWORD_HEADER = "X-Signing-Password"  # noqa: S105 (a header name)
+CLOSED = frozenset({HearingStatus.CANCELLED.value})
 _SAFE_NAME = re.compile(r"[^\w.()\- ]+")
 
 
@@ -97,8 +115,70 @@ async def _checked(request: web.Request, hearing_id: str, acts: list[Act]) -> li
         except OSError:
             checked.append((act, False))
             continue
-        checked.append((act, await signature_holds(data, cert)))
+        checked.append((act, await signature_holds(data, cert, act.signer_cert_pem)))
     return checked
+
+
+def _signing_password(request: web.Request) -> str | None:
+    raw = request.headers.get(SIGNING_PASSWORD_HEADER)
+    return None if raw is None else unquote(raw)
+
+
+async def _signer(call: Call, hearing_id: str, data: bytes, title: str) -> tuple[SimpleSigner, str | None]:
+    """The judge's own signer (unlocked by their password) or the court's; with the judge's certificate."""
+    config = call.config
+    async with call.reading() as db:
+        key = await judge_keys.get_key(db, call.user.id)
+    if key is None:
+        if not config.acts_court_key_fallback:
+            raise Conflict(
+                "you have no signing key and the court's key is not used for acts", code="no_signing_key"
+            )
+        await call.request.app[SEALER].signer()  # makes the development court pair on first use
+        return court_signer(config.court_cert_path, config.court_key_path), None
+    password = _signing_password(call.request)
+    if not password:
+        raise Forbidden(
+            f"give your password ({SIGNING_PASSWORD_HEADER}) to sign with your certificate",
+            code="signing_password_required",
+        )
+    now = datetime.now(UTC)
+    if not key.not_before <= now <= key.not_after:
+        raise Conflict(
+            f"your signing certificate is valid from {key.not_before:%Y-%m-%d} to {key.not_after:%Y-%m-%d}, "
+            "not now; upload a current one",
+            code="signing_certificate_expired",
+        )
+    limiter = call.request.app[LOGIN_LIMITER]
+    ip = client_ip(call.request)
+    limiter.check(call.user.username, ip)
+    try:
+        key_der = await asyncio.to_thread(unwrap_key, key.wrapped_key, password, call.user.id)
+    except WrongPassword as exc:
+        limiter.failed(call.user.username, ip)
+        raise SigningPasswordWrong("the password is wrong; the act was not signed") from exc
+    limiter.succeeded(call.user.username, ip)
+    return judge_signer(key_der, key.cert_pem, key.chain_pem), key.cert_pem
+
+
+async def _signing_failed(call: Call, hearing_id: str, title: str, data: bytes, exc: HearingError) -> None:
+    """Log a refused signature in the hearing's confirmation log (the reason, never the password)."""
+    log.warning("act of hearing %s not signed by %s: %s", hearing_id, call.user.username, exc.code)
+    try:
+        await call.request.app[EVENTS].record(
+            hearing_id,
+            EventType.ACT_SIGNING_FAILED,
+            actor=call.user.username,
+            details={
+                "reason": exc.code,
+                "title": title,
+                "original_sha256": hashlib.sha256(data).hexdigest(),
+                "ip": client_ip(call.request),
+                "user_agent": user_agent(call.request),
+            },
+        )
+    except (OSError, ValueError):
+        log.exception("act_signing_failed of hearing %s could not be logged", hearing_id)
 
 
 @endpoint(
@@ -110,7 +190,8 @@ async def _checked(request: web.Request, hearing_id: str, acts: list[Act]) -> li
     status=201,
     response=ActOut,
     summary="Upload a court act (application/pdf body; ?title=…&file_name=…); the server signs it PAdES "
-    "with the court's key. Until the hearing is sealed.",
+    "with the judge's own certificate (their password, percent-encoded, in X-Signing-Password) or the "
+    "court's key. After the seal, the act is sealed as an addendum chained to the seal.",
 )
 async def upload_act(request: web.Request) -> web.StreamResponse:
     call = Call(request=request, session=await current_session(request))
@@ -122,10 +203,13 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
     hearing_id = call.path_id("hearing_id")
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, hearing_id, config.court_name)
-    if hearing.status in CLOSED:
-        raise Conflict(
-            f"the hearing is {hearing.status}; acts are added before it is sealed", code="acts_closed"
+    staff = HearingStaff(hearing.presiding_judge_id, hearing.secretary_id)
+    if not staff.may_sign(call.user.id, call.user.role):
+        raise Forbidden(
+            "only the hearing's presiding judge (or an admin) signs its acts", code="not_presiding_judge"
         )
+    if hearing.status in CLOSED:
+        raise Conflict(f"the hearing is {hearing.status}; it takes no acts", code="acts_closed")
     try:
         data = await _read_pdf(request, config.act_max_bytes)
         pages = await asyncio.to_thread(check_pdf, data)
@@ -134,15 +218,12 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
             "act upload by %s for hearing %s refused: %s (%s)", call.user.username, hearing.id, exc.code, exc
         )
         raise
-    await request.app[SEALER].signer()  # makes the development court pair on first use
-    signed = await asyncio.to_thread(
-        sign_act,
-        data,
-        cert_path=config.court_cert_path,
-        key_path=config.court_key_path,
-        court=config.court_name,
-        reason=title,
-    )
+    try:
+        signer, signer_cert_pem = await _signer(call, hearing.id, data, title)
+    except HearingError as exc:
+        await _signing_failed(call, hearing.id, title, data, exc)
+        raise
+    signed = await asyncio.to_thread(sign_act, data, signer=signer, court=config.court_name, reason=title)
     act = Act(
         id=new_id(),
         hearing_id=hearing.id,
@@ -154,6 +235,7 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
         signed_size=len(signed.data),
         signed_sha256=hashlib.sha256(signed.data).hexdigest(),
         signer_subject=signed.signer_subject,
+        signer_cert_pem=signer_cert_pem,
         signed_at=signed.signed_at,
         uploaded_by=call.user.username,
         created_at=datetime.now(UTC),
@@ -162,37 +244,74 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
     folder = await request.app[EVENTS].folder(hearing.id)
     target = folder / act.path
     await asyncio.to_thread(write_durably, target, signed.data)
+    addendum: AddendumResult | None = None
     try:
         async with call.transaction() as db:
             current = await hearings.get_visible(db, hearing.id, config.court_name)
             if current.status in CLOSED:
                 raise Conflict(f"the hearing was {current.status} meanwhile", code="acts_closed")
             db.add(act)
-            call.record(
-                hearing.id,
-                EventType.ACT_SIGNED,
-                act_id=act.id,
-                title=title,
-                file_name=file_name,
-                pages=pages,
-                original_sha256=act.original_sha256,
-                signed_sha256=act.signed_sha256,
-                signed_size=act.signed_size,
-                signer=act.signer_subject,
-                path=act.path,
-            )
+            signed_details: dict[str, Any] = {
+                "act_id": act.id,
+                "title": title,
+                "file_name": file_name,
+                "pages": pages,
+                "original_sha256": act.original_sha256,
+                "signed_sha256": act.signed_sha256,
+                "signed_size": act.signed_size,
+                "signer": act.signer_subject,
+                "signer_certificate": "judge" if signer_cert_pem else "court",
+                "path": act.path,
+            }
+            sealed = current.status == HearingStatus.SEALED.value
+            if not sealed:
+                call.record(hearing.id, EventType.ACT_SIGNED, **signed_details)
             await db.flush()
             planned = await notifications.plan_act_notices(
                 db, current, act.id, keep_days=config.act_link_days, now=datetime.now(UTC)
             )
-            record_queued(call, planned)
+            if not sealed:
+                record_queued(call, planned)
+            else:
+                # The sealed log cannot grow: the act's events are sealed in an addendum before the commit.
+                events = [
+                    AddendumEvent(
+                        EventType.ACT_SIGNED.value, call.user.username, _with_client(request, signed_details)
+                    )
+                ]
+                events += [
+                    AddendumEvent(EventType.NOTIFICATION_QUEUED.value, call.user.username, _queued(row))
+                    for row in planned
+                ]
+                addendum = await request.app[SEALER].seal_addendum(hearing.id, [act.path], events)
     except BaseException:
         await asyncio.to_thread(target.unlink, missing_ok=True)
+        if addendum is not None:
+            await asyncio.to_thread(shutil.rmtree, addendum.folder, ignore_errors=True)
         raise
     if planned:
         request.app[NOTIFICATIONS].wake()
     log.info("act %s of hearing %s signed (%d bytes)", act.id, hearing.id, act.signed_size)
-    return to_response(act_out(act, await signature_holds(signed.data, config.court_cert_path)), 201)
+    valid = await signature_holds(signed.data, config.court_cert_path, signer_cert_pem)
+    return to_response(act_out(act, valid), 201)
+
+
+def _with_client(request: web.Request, details: dict[str, Any]) -> dict[str, Any]:
+    """An event's details with the caller's address and user agent, as the confirmation log has them."""
+    return {**details, "ip": client_ip(request), "user_agent": user_agent(request)}
+
+
+def _queued(row: Notification) -> dict[str, Any]:
+    """What ``notification_queued`` records of a planned message."""
+    return {
+        "party_id": row.party_id,
+        "notification_id": row.id,
+        "kind": row.kind,
+        "channel": row.channel,
+        "recipient": row.recipient,
+        "language": row.language,
+        "due_at": row.next_attempt_at.isoformat(),
+    }
 
 
 @endpoint("GET", LIST, access=HEARING_READERS, tag=TAG, response=ActList, summary="The acts of a hearing.")
@@ -300,8 +419,8 @@ async def party_download_act(request: web.Request) -> web.StreamResponse:
             hearing.id, EventType.ACT_DELIVERED, actor=f"party:{party.id}", party_id=party.id, details=details
         )
     else:
-        # A sealed confirmation log cannot grow (its last hash is signed) until addendum seals exist:
-        # the delivery goes to the server's hash-chained access audit instead.
+        # A sealed confirmation log cannot grow (its last hash is signed), and a download is no addition to
+        # seal as an addendum: the delivery goes to the server's hash-chained access audit instead.
         await request.app[SEALED_ACT_DELIVERIES](
             hearing.id, act.id, f"party:{party.id}", details["ip"], details["user_agent"], act.signed_sha256
         )

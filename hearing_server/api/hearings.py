@@ -21,12 +21,14 @@ from hearing_server.api.schemas import (
     HearingPage,
     HearingQuery,
     HearingUpdateIn,
+    StaffList,
+    StaffMemberOut,
 )
 from hearing_server.auth.access import HEARING_MANAGERS, HEARING_READERS
 from hearing_server.domain.errors import Forbidden, InvalidInput
 from hearing_server.domain.events import EventType
 from hearing_server.notify.worker import NOTIFICATIONS
-from hearing_server.services import hearings, invitations, notifications, parties
+from hearing_server.services import hearings, invitations, notifications, parties, staff
 from hearing_server.store.models import Notification
 
 TAG = "hearings"
@@ -58,6 +60,14 @@ async def schedule_hearing(call: Call) -> HearingOut:
         duration = hearings.minutes_between(body.scheduled_start, body.scheduled_end)
     assert duration is not None
     async with call.request.app[SCHEDULE_LOCK], call.transaction() as db:
+        assigned = await staff.resolve_staff(
+            db,
+            {
+                "presiding_judge": body.presiding_judge,
+                "presiding_judge_id": body.presiding_judge_id,
+                "secretary_id": body.secretary_id,
+            },
+        )
         hearing = await hearings.schedule(
             db,
             court=court,
@@ -66,7 +76,9 @@ async def schedule_hearing(call: Call) -> HearingOut:
             title=body.title,
             scheduled_start=body.scheduled_start,
             duration_minutes=duration,
-            presiding_judge=body.presiding_judge,
+            presiding_judge=assigned["presiding_judge"],
+            presiding_judge_id=assigned["presiding_judge_id"],
+            secretary_id=assigned["secretary_id"],
             notice_language=body.notice_language,
             created_by=call.user.id,
             now=now,
@@ -78,6 +90,8 @@ async def schedule_hearing(call: Call) -> HearingOut:
             scheduled_start=hearing.scheduled_start.isoformat(),
             duration_minutes=hearing.duration_minutes,
         )
+        if staff.staff_of(hearing).assigned:
+            call.record(hearing.id, EventType.STAFF_ASSIGNED, **await staff.staff_names(db, hearing))
     return hearing_out(hearing)
 
 
@@ -132,7 +146,21 @@ async def get_hearing(call: Call) -> HearingDetailOut:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), call.config.court_name)
         found = await parties.list_parties(db, hearing)
         deliveries = await notifications.latest_deliveries(db, hearing.id, now)
-    return hearing_detail_out(hearing, found, now, deliveries)
+    return hearing_detail_out(hearing, found, now, deliveries, viewer=call.user)
+
+
+@endpoint(
+    "GET",
+    "/api/v1/staff",
+    access=HEARING_READERS,
+    tag=TAG,
+    response=StaffList,
+    summary="The judges and operators to choose a hearing's presiding judge and secretary from.",
+)
+async def list_staff(call: Call) -> StaffList:
+    async with call.reading() as db:
+        found = await staff.list_staff(db)
+    return StaffList(items=[StaffMemberOut.model_validate(u) for u in found])
 
 
 @endpoint(
@@ -151,7 +179,8 @@ async def update_hearing(call: Call) -> HearingOut:
     planned: list[Notification] = []
     async with call.request.app[SCHEDULE_LOCK], call.transaction() as db:
         hearing = await hearings.get_visible(db, call.path_id("hearing_id"), config.court_name)
-        changed = await hearings.update_hearing(db, hearing, body.changes(), now)
+        changes = await staff.resolve_staff(db, body.changes())
+        changed = await hearings.update_hearing(db, hearing, changes, now)
         if {"scheduled_start", "duration_minutes"} & set(changed):
             await invitations.follow_schedule(
                 db,
@@ -170,6 +199,8 @@ async def update_hearing(call: Call) -> HearingOut:
                 EventType.HEARING_UPDATED,
                 changes=_jsonable({name: getattr(hearing, name) for name in changed}),
             )
+        if set(staff.SEAT_ROLES) & set(changed):
+            call.record(hearing.id, EventType.STAFF_ASSIGNED, **await staff.staff_names(db, hearing))
         record_queued(call, planned)
     if planned:
         call.request.app[NOTIFICATIONS].wake()
@@ -200,6 +231,6 @@ async def cancel_hearing(call: Call) -> HearingOut:
     return hearing_out(hearing)
 
 
-ENDPOINTS = (schedule_hearing, list_hearings, get_hearing, update_hearing, cancel_hearing)
+ENDPOINTS = (schedule_hearing, list_hearings, get_hearing, update_hearing, cancel_hearing, list_staff)
 
 SCHEDULE_LOCK = web.AppKey("schedule_lock", asyncio.Lock)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearing_server.api.call import Call
 from hearing_server.api.present import user_out
@@ -11,10 +14,14 @@ from hearing_server.api.schemas import LoginIn, PasswordChangeIn, SessionOut
 from hearing_server.auth import staff
 from hearing_server.auth.access import ANY_STAFF, PUBLIC
 from hearing_server.auth.client import client_ip
+from hearing_server.auth.judge_keys import WrongPassword
 from hearing_server.auth.passwords import PASSWORDS, check_password_rules
 from hearing_server.auth.ratelimit import LOGIN_LIMITER
 from hearing_server.domain.errors import InvalidInput
+from hearing_server.services import judge_keys
 from hearing_server.store.models import StaffSession, User
+
+log = logging.getLogger(__name__)
 
 TAG = "session"
 
@@ -109,9 +116,21 @@ async def change_password(call: Call) -> None:
         if body.new_password == body.current_password:
             raise InvalidInput("choose a password other than the current one", code="password_unchanged")
         user.password_hash = await passwords.hash(body.new_password)
+        await _rewrap_signing_key(db, user, body.current_password, body.new_password)
         user.must_change_password = False
         user.password_expires_at = None
         await staff.end_sessions(db, user.id, keep=session.id_hash)
+
+
+async def _rewrap_signing_key(db: AsyncSession, user: User, old: str, new: str) -> None:
+    """Keep the judge's signing key usable: re-wrap it from the old password to the new one."""
+    try:
+        if await judge_keys.rewrap(db, user.id, old, new):
+            log.info("signing key of %s re-wrapped under the new password", user.username)
+    except WrongPassword:
+        # Wrapped under some other password (should not happen): nobody can open it, so it goes.
+        await judge_keys.remove(db, user.id)
+        log.error("signing key of %s did not open with the current password: removed", user.username)
 
 
 ENDPOINTS = (login, logout, me, change_password)

@@ -13,6 +13,7 @@ from hearing_server.api.schemas import (
     UserOut,
 )
 from hearing_server.auth.invitations import invitation_status
+from hearing_server.domain.staff import HearingStaff
 from hearing_server.services.hearings import scheduled_end
 from hearing_server.services.invitations import latest_invitation
 from hearing_server.store.models import Hearing, Invitation, Notification, Party, User
@@ -64,6 +65,8 @@ def _hearing_fields(hearing: Hearing) -> dict[str, object]:
         "scheduled_end": scheduled_end(hearing),
         "duration_minutes": hearing.duration_minutes,
         "presiding_judge": hearing.presiding_judge,
+        "presiding_judge_id": hearing.presiding_judge_id,
+        "secretary_id": hearing.secretary_id,
         "notice_language": hearing.notice_language,
         "status": hearing.status,
         "created_at": hearing.created_at,
@@ -77,13 +80,20 @@ def hearing_out(hearing: Hearing) -> HearingOut:
 
 
 def hearing_detail_out(
-    hearing: Hearing, parties: list[Party], now: datetime, deliveries: dict[str, Notification] | None = None
+    hearing: Hearing,
+    parties: list[Party],
+    now: datetime,
+    deliveries: dict[str, Notification] | None = None,
+    viewer: User | None = None,
 ) -> HearingDetailOut:
-    """A hearing with its parties (and where each party's latest message stands)."""
+    """A hearing with its parties (and where each party's latest message stands) as ``viewer`` sees it."""
     deliveries = deliveries or {}
+    staff = HearingStaff(hearing.presiding_judge_id, hearing.secretary_id)
     return HearingDetailOut.model_validate(
         {
             **_hearing_fields(hearing),
             "parties": [party_out(p, now, delivery=deliveries.get(p.id)) for p in parties],
+            "may_operate": viewer is not None and staff.may_operate(viewer.id, viewer.role),
+            "may_sign_acts": viewer is not None and staff.may_sign(viewer.id, viewer.role),
         }
     )

@@ -14,11 +14,24 @@ from hearing_server.api import (
     openapi,
     parties,
     records,
+    signing_keys,
     users,
 )
 from hearing_server.api.registry import ROUTES, RouteTable
 
-API_MODULES = (health, openapi, login, hearings, parties, invitations, users, records, cluster, acts)
+API_MODULES = (
+    health,
+    openapi,
+    login,
+    hearings,
+    parties,
+    invitations,
+    users,
+    signing_keys,
+    records,
+    cluster,
+    acts,
+)
 
 
 def setup(app: web.Application) -> RouteTable:

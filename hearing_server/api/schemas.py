@@ -30,6 +30,7 @@ CaseNumber = Annotated[
     AfterValidator(displayable_text),  # \w also matches the zero-width joiners
 ]
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
+StaffId = Annotated[str, Field(min_length=1, max_length=64)]
 Username = Annotated[str, Field(pattern=USERNAME_PATTERN, examples=["operator1"])]
 
 
@@ -166,6 +167,36 @@ class UserUpdateIn(Patch):
     display_name: OptionalText200 | None = None
 
 
+class SigningKeyIn(Body):
+    """A judge's PKCS#12 (base64), its passphrase, and the judge's login password that will lock the key."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    pkcs12: Annotated[str, Field(min_length=1, max_length=90_000, description="The .p12/.pfx file, base64.")]
+    passphrase: Annotated[str, Field(max_length=1024, description="The passphrase of the PKCS#12 file.")]
+    password: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PASSWORD_LENGTH,
+            description="The judge's login password: only it unlocks the key when signing.",
+        ),
+    ]
+
+
+class SigningKeyOut(Out):
+    """A judge's signing certificate (never the key)."""
+
+    subject: str
+    common_name: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    fingerprint_sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+
 class UserList(BaseModel):
     """All staff accounts."""
 
@@ -211,13 +242,19 @@ class HearingCreateIn(Body):
     scheduled_start: AwareDatetime = Field(description="ISO 8601 with a UTC offset; not in the past.")
     duration_minutes: Annotated[int, Field(ge=1, le=MAX_DURATION_MINUTES)] | None = None
     scheduled_end: AwareDatetime | None = None
-    presiding_judge: Text200
+    presiding_judge: Text200 | None = Field(
+        None, description="The judge's name as shown; from the account when presiding_judge_id is given."
+    )
+    presiding_judge_id: StaffId | None = Field(None, description="The presiding judge's account (a judge).")
+    secretary_id: StaffId | None = Field(None, description="The secretary's account (an operator).")
     notice_language: Language = Field(description="Language of the recording notice shown to parties.")
 
     @model_validator(mode="after")
     def _one_length(self) -> HearingCreateIn:
         if (self.duration_minutes is None) == (self.scheduled_end is None):
             raise ValueError("give exactly one of duration_minutes and scheduled_end")
+        if self.presiding_judge is None and self.presiding_judge_id is None:
+            raise ValueError("give presiding_judge_id (or at least the presiding_judge's name)")
         return self
 
 
@@ -231,7 +268,11 @@ class HearingUpdateIn(Patch):
     duration_minutes: Annotated[int, Field(ge=1, le=MAX_DURATION_MINUTES)] | None = None
     scheduled_end: AwareDatetime | None = None
     presiding_judge: Text200 | None = None
+    presiding_judge_id: StaffId | None = Field(None, description="null: no account assigned.")
+    secretary_id: StaffId | None = Field(None, description="null: no account assigned.")
     notice_language: Language | None = None
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"presiding_judge_id", "secretary_id"})
 
     @model_validator(mode="after")
     def _one_length(self) -> HearingUpdateIn:
@@ -318,6 +359,8 @@ class HearingOut(Out):
     scheduled_end: datetime
     duration_minutes: int
     presiding_judge: str
+    presiding_judge_id: str | None = None
+    secretary_id: str | None = None
     notice_language: Language
     status: HearingStatus
     created_at: datetime
@@ -325,9 +368,30 @@ class HearingOut(Out):
 
 
 class HearingDetailOut(HearingOut):
-    """A hearing with its parties."""
+    """A hearing with its parties, and what the caller may do with it."""
 
     parties: list[PartyOut]
+    may_operate: bool = Field(
+        False, description="The caller may run its courtroom console (its secretary or judge, or an admin)."
+    )
+    may_sign_acts: bool = Field(
+        False, description="The caller may sign its acts (its presiding judge, or an admin)."
+    )
+
+
+class StaffMemberOut(Out):
+    """A staff account that can be assigned to a hearing."""
+
+    id: str
+    username: str
+    display_name: str
+    role: StaffRole
+
+
+class StaffList(BaseModel):
+    """The judges and operators to choose a hearing's presiding judge and secretary from."""
+
+    items: list[StaffMemberOut]
 
 
 class HearingPage(BaseModel):
@@ -404,7 +468,9 @@ class PartyActOut(Out):
     signer_subject: str
     signed_at: datetime
     signature_valid: bool = Field(
-        False, description="The stored file's signature checked now: intact, valid, the court's, whole file."
+        False,
+        description="The stored file's signature checked now: intact, valid, by the certificate that signed "
+        "it (the judge's or the court's), whole file.",
     )
 
 

@@ -13,6 +13,7 @@ class EventType(StrEnum):
     HEARING_SCHEDULED = "hearing_scheduled"
     HEARING_UPDATED = "hearing_updated"
     HEARING_CANCELLED = "hearing_cancelled"
+    STAFF_ASSIGNED = "staff_assigned"
     WAITING_ROOM_OPENED = "waiting_room_opened"
     HEARING_STARTED = "hearing_started"
     RECESS_CALLED = "recess_called"
@@ -51,6 +52,7 @@ class EventType(StrEnum):
     NOTIFICATION_RECOVERED = "notification_recovered"
     ACT_SIGNED = "act_signed"
     ACT_DELIVERED = "act_delivered"
+    ACT_SIGNING_FAILED = "act_signing_failed"
     # The entries it names were logged first, then the database refused the change: it did not happen.
     CHANGE_ROLLED_BACK = "change_rolled_back"
 

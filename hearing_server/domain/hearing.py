@@ -67,3 +67,5 @@ class HearingInfo:
     status: HearingStatus
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # The assigned secretary's name: the party's page says who invited them ("" when nobody is assigned).
+    secretary_name: str = ""

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from media.contract import ConnectionQuality, MediaEvents, MediaSettings, TrackKind
+from media.contract import ConnectionQuality, LinkQuality, MediaEvents, MediaSettings, TrackKind
 from media.errors import MediaError, MediaErrorCode
 from media_worker.messages import current_ice_servers, mapping_from_dict, quality_from_dict, settings_to_dict
 
@@ -89,6 +89,10 @@ class RemoteRouter:
         """Recess: forward and record nothing while paused."""
         self.post("set_paused", paused=paused)
 
+    def set_video_priority(self, participant_id: str | None) -> None:
+        """Whose video a congested subscriber keeps longest (the courtroom's); None: nobody's."""
+        self.post("set_video_priority", participant_id=participant_id or "")
+
     async def leave(self, participant_id: str) -> None:
         """Close the participant's connections."""
         if not self._closed:
@@ -133,6 +137,10 @@ class RemoteRouter:
                 self._spawn(self._events.subscriber_offer(message["participant_id"], message["sdp"], tracks))
             elif kind == "connection_state":
                 self._events.connection_state_changed(message["participant_id"], message["state"])
+            elif kind == "link_quality":
+                self._events.link_quality_changed(
+                    message["participant_id"], LinkQuality(**message["quality"])
+                )
             elif kind == "recorder_event" and self.recorder_events is not None:
                 self.recorder_events(message["event"])
         except (KeyError, TypeError, ValueError):

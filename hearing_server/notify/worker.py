@@ -370,8 +370,8 @@ class NotificationWorker:
 
     async def _log(self, row: Notification, event: EventType, details: dict[str, Any]) -> None:
         """Write ``event`` to the hearing's confirmation log, unless the hearing was sealed meanwhile: a
-        sealed log cannot grow (its last hash is signed) until addendum seals exist; then say so in the
-        server log instead."""
+        sealed log cannot grow (its last hash is signed), and delivery outcomes are not sealed as addenda
+        (only acts are); then say so in the server log instead."""
         async with self._sessions() as db:
             status = (await db.execute(select(Hearing.status).where(Hearing.id == row.hearing_id))).scalar()
         if status == HearingStatus.SEALED.value:

@@ -1,4 +1,5 @@
-"""Court acts as PDF: checked before anything is stored, then signed PAdES (pyHanko) with the court's key.
+"""Court acts as PDF: checked before anything is stored, then signed PAdES (pyHanko) with the judge's own
+certificate and key, or the court's.
 
 A PDF is refused when it is not a PDF, cannot be parsed with a strict reader (a broken cross-reference
 table), is encrypted, has no page, or carries active content (JavaScript or launch actions) anywhere in any
@@ -14,7 +15,9 @@ from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
-from pyhanko.keys import load_cert_from_pemder
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509
+from pyhanko.keys import load_cert_from_pemder, load_certs_from_pemder_data
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -23,6 +26,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from hearing_server.domain.errors import InvalidInput
 
@@ -85,11 +89,31 @@ def check_pdf(data: bytes) -> int:
     return pages
 
 
-def sign_act(data: bytes, *, cert_path: Path, key_path: Path, court: str, reason: str) -> SignedAct:
-    """``data`` with a PAdES signature of the court appended (blocking: run it in a thread)."""
+def court_signer(cert_path: Path, key_path: Path) -> signers.SimpleSigner:
+    """The court's key and certificate as a pyHanko signer."""
     signer = signers.SimpleSigner.load(str(key_path), str(cert_path))
     if signer is None:
         raise ValueError("the court's key and certificate cannot be loaded for signing")
+    return signer
+
+
+def _one_cert(pem: str) -> x509.Certificate:
+    [cert] = load_certs_from_pemder_data(pem.encode())
+    return cert
+
+
+def judge_signer(key_der: bytes, cert_pem: str, chain_pem: str) -> signers.SimpleSigner:
+    """A judge's unwrapped key (PKCS#8 DER) and certificate as a pyHanko signer; the chain goes in the CMS."""
+    chain = list(load_certs_from_pemder_data(chain_pem.encode())) if chain_pem else []
+    return signers.SimpleSigner(
+        signing_cert=_one_cert(cert_pem),
+        signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        cert_registry=SimpleCertificateStore.from_certs(chain),
+    )
+
+
+def sign_act(data: bytes, *, signer: signers.SimpleSigner, court: str, reason: str) -> SignedAct:
+    """``data`` with a PAdES signature by ``signer`` appended (blocking: run it in a thread)."""
     meta = signers.PdfSignatureMetadata(
         field_name=SIGNATURE_FIELD,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -117,13 +141,13 @@ def _signing_time(data: bytes) -> datetime:
     return claimed
 
 
-async def signature_holds(data: bytes, cert_path: Path) -> bool:
-    """Whether the act's one signature is intact, valid and made with the court's certificate (pyHanko)."""
+async def signature_holds(data: bytes, cert_path: Path, signer_cert_pem: str | None = None) -> bool:
+    """Whether the act's one signature is intact, valid and made with the court's certificate, or with the
+    judge's certificate ``signer_cert_pem`` recorded when it was signed (pyHanko)."""
     try:
         [signature] = PdfFileReader(BytesIO(data)).embedded_signatures
-        status = await async_validate_pdf_signature(
-            signature, ValidationContext(trust_roots=[load_cert_from_pemder(str(cert_path))])
-        )
+        trusted = _one_cert(signer_cert_pem) if signer_cert_pem else load_cert_from_pemder(str(cert_path))
+        status = await async_validate_pdf_signature(signature, ValidationContext(trust_roots=[trusted]))
     except (PdfError, ValueError, OSError):
         return False
     return bool(status.bottom_line and status.coverage == SignatureCoverageLevel.ENTIRE_FILE)

@@ -15,13 +15,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.config import Config
-from hearing_server.domain.errors import Conflict, NotFound
+from hearing_server.domain.errors import Conflict, EventLogUnavailable, NotFound
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import LIVE, HearingStatus, check_transition
 from hearing_server.record.event_log import EventRecorder
 from hearing_server.record.folder import resolve_folder
 from hearing_server.record.playback import PlaybackJobs
 from hearing_server.store.models import Hearing
+from recording.addendum import AddendumEvent, AddendumResult, seal_addendum
 from recording.checkpoints import CHECKPOINTS_NAME, read_checkpoints
 from recording.confirmation_log import LOG_FILE_NAME
 from recording.hashchain import read_chain
@@ -129,6 +130,23 @@ class Sealer:
         log.info("hearing %s sealed by %s", hearing_id, signer.subject)
         self._playback.enqueue(folder)
         return SealOutcome(hearing_id, folder, signer.subject, now)
+
+    async def seal_addendum(
+        self, hearing_id: str, files: list[str], events: list[AddendumEvent]
+    ) -> AddendumResult:
+        """Seal files added to a sealed hearing's folder as its next addendum, chained to the seal."""
+        async with self._lock:
+            signer = await self.signer()
+            folder = await self._events.folder(hearing_id)
+            try:
+                result = await asyncio.to_thread(seal_addendum, folder, hearing_id, signer, files, events)
+            except (SealError, OSError) as exc:
+                log.exception("hearing %s: addendum for %s not sealed", hearing_id, ", ".join(files))
+                raise EventLogUnavailable(
+                    f"the addition could not be sealed as an addendum: {exc}", code="addendum_unavailable"
+                ) from exc
+        log.info("hearing %s: addendum %d sealed (%s)", hearing_id, result.number, ", ".join(files))
+        return result
 
     async def _seal_files(self, folder: Path, hearing_id: str, signer: CourtSigner) -> None:
         """Write and sign the manifest with no checkpoint added meanwhile.

@@ -80,6 +80,8 @@ async def schedule(
     notice_language: str,
     created_by: str | None,
     now: datetime,
+    presiding_judge_id: str | None = None,
+    secretary_id: str | None = None,
 ) -> Hearing:
     """Add a scheduled hearing after checking its start and that its case has no overlapping hearing."""
     scheduled_start = scheduled_start.astimezone(UTC)
@@ -99,6 +101,8 @@ async def schedule(
         scheduled_start=scheduled_start,
         duration_minutes=duration_minutes,
         presiding_judge=presiding_judge,
+        presiding_judge_id=presiding_judge_id,
+        secretary_id=secretary_id,
         notice_language=notice_language,
         status=HearingStatus.SCHEDULED.value,
         created_by=created_by,

@@ -14,11 +14,11 @@ from hearing_server.domain.events import EventType, LoggedEvent
 from hearing_server.domain.hearing import HearingInfo, HearingStatus
 from hearing_server.domain.party import PartyState
 from hearing_server.record.event_log import EventRecorder
-from hearing_server.store.models import Hearing, Invitation, Party
+from hearing_server.store.models import Hearing, Invitation, Party, User
 
 
-def hearing_info(hearing: Hearing) -> HearingInfo:
-    """What the live room needs of a hearing row."""
+def hearing_info(hearing: Hearing, secretary: User | None = None) -> HearingInfo:
+    """What the live room needs of a hearing row (and of its secretary's account)."""
     return HearingInfo(
         id=hearing.id,
         case_number=hearing.case_number,
@@ -32,6 +32,7 @@ def hearing_info(hearing: Hearing) -> HearingInfo:
         status=HearingStatus(hearing.status),
         started_at=hearing.started_at,
         ended_at=hearing.ended_at,
+        secretary_name=(secretary.display_name or secretary.username) if secretary is not None else "",
     )
 
 
@@ -46,7 +47,10 @@ class SqlRoomStore:
         """The hearing, or None if there is no such hearing."""
         async with self._db() as session:
             hearing = await session.get(Hearing, hearing_id)
-        return hearing_info(hearing) if hearing is not None else None
+            if hearing is None:
+                return None
+            secretary = await session.get(User, hearing.secretary_id) if hearing.secretary_id else None
+        return hearing_info(hearing, secretary)
 
     async def save_hearing_status(
         self,

@@ -14,6 +14,7 @@ from hearing_server.auth.staff import end_sessions
 from hearing_server.domain.errors import Conflict, InvalidInput, NotFound
 from hearing_server.domain.ids import is_valid_id
 from hearing_server.domain.party import StaffRole
+from hearing_server.services import judge_keys
 from hearing_server.store.models import User
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
@@ -112,6 +113,13 @@ async def update_user(
         check_password_rules(password)
         user.password_hash = await passwords.hash(password)
         changed.append("password")
+        # The judge's signing key is wrapped under the old password, which whoever resets it does not know:
+        # it can never be opened again, so it is dropped and the judge uploads it anew.
+        if await judge_keys.remove(db, user.id):
+            changed.append("signing key removed")
+    no_longer_judge = "role" in changed and user.role != StaffRole.JUDGE.value
+    if no_longer_judge and "signing key removed" not in changed and await judge_keys.remove(db, user.id):
+        changed.append("signing key removed")  # only judges hold signing keys
     if {"password", "disabled", "role"} & set(changed):
         await end_sessions(db, user.id)
     await db.flush()

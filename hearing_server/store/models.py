@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -103,7 +104,15 @@ class Hearing(Base):
     title: Mapped[str] = mapped_column(String(500))
     scheduled_start: Mapped[datetime] = mapped_column(UtcDateTime())
     duration_minutes: Mapped[int] = mapped_column(Integer)
+    # The presiding judge's name as shown; set from the account's display name when an account is assigned.
     presiding_judge: Mapped[str] = mapped_column(String(200))
+    # The assigned staff accounts (docs: README "Roles"); None keeps the role-only rules of older hearings.
+    presiding_judge_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    secretary_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     notice_language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
@@ -213,9 +222,31 @@ class Act(Base):
     signed_size: Mapped[int] = mapped_column(Integer)
     signed_sha256: Mapped[str] = mapped_column(String(64))
     signer_subject: Mapped[str] = mapped_column(String(500))
+    # The judge's certificate (PEM) that signed it; None: the court's key signed it.
+    signer_cert_pem: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
     signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     uploaded_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class JudgeKey(Base):
+    """A judge's signing certificate and private key; the key only wrapped under the judge's password."""
+
+    __tablename__ = "judge_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # AES-256-GCM under an scrypt key of the judge's login password (hearing_server.auth.judge_keys).
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    cert_pem: Mapped[str] = mapped_column(Text)
+    chain_pem: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(String(1000))
+    common_name: Mapped[str] = mapped_column(String(500))
+    issuer: Mapped[str] = mapped_column(String(1000))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class HearingEvent(Base):

@@ -19,6 +19,7 @@ from hearing_server.domain.errors import InvitationUnusable
 from hearing_server.domain.events import EventType
 from hearing_server.domain.ids import is_valid_id
 from hearing_server.domain.party import PartyRole, PartyState, StaffRole
+from hearing_server.domain.staff import READ_ONLY_NOTE, HearingStaff
 from hearing_server.record.event_log import EventRecorder
 from hearing_server.store.models import Hearing, Party, User
 from signaling.protocol import ErrorCode, ProtocolError
@@ -77,6 +78,9 @@ class LiveEntry:
             hearing = await session.get(Hearing, hearing_id)
             if hearing is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, "no such hearing", field="hearing_id")
+            staff = HearingStaff(hearing.presiding_judge_id, hearing.secretary_id)
+            if courtroom and not staff.may_operate(user.id, user.role):
+                raise ProtocolError(ErrorCode.FORBIDDEN, READ_ONLY_NOTE, field="seat")
             query = select(Party).where(Party.hearing_id == hearing_id, Party.role == role.value)
             if not courtroom:
                 query = query.where(Party.contact == f"staff:{user.id}")

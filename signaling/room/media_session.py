@@ -13,8 +13,10 @@ from functools import partial
 from typing import Protocol
 
 from hearing_server.domain.hearing import HearingStatus
+from hearing_server.domain.party import PartyRole
 from media.contract import (
     ConnectionState,
+    LinkQuality,
     MediaEvents,
     MediaRouter,
     MediaSettings,
@@ -92,6 +94,24 @@ class RoomMediaEvents:
             part.media_state = state
             self._room.broadcast()
 
+    def link_quality_changed(self, participant_id: str, quality: LinkQuality) -> None:
+        """Tell the participant that video to them is paused (or back), and warn the staff."""
+        message = p.simple(
+            "link_quality",
+            participant_id=participant_id,
+            video_paused=quality.video_paused,
+            all_video_paused=quality.all_video_paused,
+            loss_pct=quality.loss_pct,
+            rtt_ms=quality.round_trip_ms,
+            kbps=quality.sent_kbps,
+        )
+        part = self._room.participant(participant_id)
+        if part is not None and part.connection is not None:
+            part.connection.send(message)
+        for conn in self._room.staff_connections():
+            if part is None or conn is not part.connection:
+                conn.send(message)
+
 
 class MediaSession:
     """The forwarding and the recording of one hearing, and the quality reports for its staff."""
@@ -153,9 +173,12 @@ class MediaSession:
             self.router.set_paused(status is not HearingStatus.IN_SESSION)
 
     def apply_mutes(self, part: Participant) -> None:
-        """Tell the router what not to forward of ``part``; it keeps mutes across (re)publishing."""
+        """Tell the router what not to forward of ``part`` (it keeps mutes across (re)publishing), and
+        that the courtroom's video is what congested subscribers keep longest."""
         if self.router is None:
             return
+        if part.role is PartyRole.COURTROOM:
+            self.router.set_video_priority(part.party_id)
         muted = part.muted
         for kind in KINDS:
             try:
@@ -212,6 +235,8 @@ class MediaSession:
                         "loss_pct": s.packet_loss_pct,
                         "inbound_kbps": s.inbound_kbps,
                         "outbound_kbps": s.outbound_kbps,
+                        "downlink_loss_pct": s.downlink_loss_pct,
+                        "video_paused": s.video_paused,
                     }
                     for s in stats
                 ],

@@ -99,6 +99,7 @@ def hearing_message(
             "duration_minutes": hearing.duration_minutes,
             "presiding_judge": hearing.presiding_judge,
             "status": status.value,
+            "invited_by": {"court": hearing.court, "secretary": hearing.secretary_name or None},
         },
         you={
             "participant_id": part.party_id,

@@ -134,9 +134,34 @@ async def test_the_seal_covers_the_act_and_the_link_still_fetches_it_afterwards(
     assert [(e["action"], e["actor"], e["target"]) for e in audit if e["action"] == "act_delivered"] == [
         ("act_delivered", f"party:{party_id}", act["id"])
     ]
-    # No new act once sealed (that needs an addendum seal).
-    late = await upload(api, judge, hearing["id"], make_pdf())
-    assert (late.status, late.code) == (409, "acts_closed")
+    # An act after the seal is sealed as an addendum chained to the seal; the sealed log stays as sealed.
+    sealed_log = (outcome.folder / LOG_FILE_NAME).read_bytes()
+    late = await upload(api, judge, hearing["id"], make_pdf(), title="Дополнительное определение")
+    assert late.status == 201, late.json
+    late_act = late.json
+    assert (outcome.folder / LOG_FILE_NAME).read_bytes() == sealed_log
+    addendum = outcome.folder / "addenda" / "1"
+    added = json.loads((addendum / "manifest.json").read_bytes())
+    assert [(f["path"], f["sha256"]) for f in added["files"]] == [
+        (f"acts/{late_act['id']}.pdf", late_act["signed_sha256"])
+    ]
+    assert (
+        added["seal"]["sha256"] == hashlib.sha256((outcome.folder / "manifest.json").read_bytes()).hexdigest()
+    )
+    [signed_entry] = read_chain(addendum / "log.jsonl")[:1]
+    assert signed_entry["event"] == "act_signed" and signed_entry["actor"] == judge.username
+    assert signed_entry["details"]["act_id"] == late_act["id"]
+    report = verify_hearing(outcome.folder, api.app[CONFIG].court_cert_path)
+    assert report.valid and report.addenda == 1, report.problems
+    if shutil.which("openssl"):
+        process = await asyncio.create_subprocess_exec(
+            "openssl", "cms", "-verify", "-binary", "-content", "manifest.json", "-in", "manifest.json.p7s",
+            "-inform", "DER", "-CAfile", str(api.app[CONFIG].court_cert_path), "-purpose", "any",
+            "-out", "/dev/null", cwd=addendum, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert b"Verification successful" in (await process.communicate())[1] and process.returncode == 0
+    listed = (await api.call("GET", f"/api/v1/join/{token}/acts")).json
+    assert [a["id"] for a in listed["items"]] == [act["id"], late_act["id"]]
 
     # The archive's export package carries the act and verifies.
     archivist = await api.who(StaffRole.ARCHIVIST)
@@ -145,10 +170,44 @@ async def test_the_seal_covers_the_act_and_the_link_still_fetches_it_afterwards(
     package = api.app[CONFIG].data_dir / "package.zip"
     await asyncio.to_thread(package.write_bytes, exported.body)
     with zipfile.ZipFile(package) as archive:
-        [inside] = [n for n in archive.namelist() if n.endswith(f"acts/{act['id']}.pdf")]
-        assert hashlib.sha256(archive.read(inside)).hexdigest() == act["signed_sha256"]
-    report = verify_package(package, api.app[CONFIG].court_cert_path)
-    assert report.valid, report.to_dict()
+        for one in (act, late_act):
+            [inside] = [n for n in archive.namelist() if n.endswith(f"acts/{one['id']}.pdf")]
+            assert hashlib.sha256(archive.read(inside)).hexdigest() == one["signed_sha256"]
+        assert any(n.endswith("hearing/addenda/1/manifest.json.p7s") for n in archive.namelist())
+    packaged = verify_package(package, api.app[CONFIG].court_cert_path)
+    assert packaged.valid and packaged.hearing is not None and packaged.hearing.addenda == 1, (
+        packaged.to_dict()
+    )
+
+    # The late act changed on disk is named.
+    late_path = outcome.folder / "acts" / f"{late_act['id']}.pdf"
+    late_path.write_bytes(late_path.read_bytes().replace(b"%%EOF", b"%%EOX"))
+    problems = verify_hearing(outcome.folder, api.app[CONFIG].court_cert_path).problems
+    assert [(p.kind.value, p.path) for p in problems] == [("file_hash_changed", f"acts/{late_act['id']}.pdf")]
+
+
+async def test_an_act_whose_addendum_cannot_be_sealed_leaves_nothing(api: Api) -> None:
+    _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
+    await set_status(api, hearing["id"], "ended")
+    outcome = await api.app[SEALER].seal(hearing["id"])
+    (outcome.folder / "addenda").write_bytes(b"a file where the addenda folder belongs")
+    refused = await upload(api, judge, hearing["id"], make_pdf())
+    assert (refused.status, refused.code) == (503, "addendum_unavailable"), refused.json
+    async with api.db() as db:
+        assert await db.scalar(select(func.count()).select_from(Act)) == 0
+    assert not any((outcome.folder / "acts").glob("*"))  # the signed act file was removed again
+    (outcome.folder / "addenda").unlink()
+    assert verify_hearing(outcome.folder, api.app[CONFIG].court_cert_path).valid
+
+
+async def test_a_cancelled_hearing_takes_no_act(api: Api) -> None:
+    _operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
+    await set_status(api, hearing["id"], "cancelled")
+    refused = await upload(api, judge, hearing["id"], make_pdf())
+    assert (refused.status, refused.code) == (409, "acts_closed")
+    async with api.db() as db:
+        assert await db.scalar(select(func.count()).select_from(Act)) == 0
+    assert not (await api.app[EVENTS].folder(hearing["id"]) / "acts").exists()
 
 
 @pytest.mark.parametrize(
@@ -211,6 +270,33 @@ async def test_only_judges_and_admins_sign_and_links_see_only_their_hearing(api:
     await api.call("DELETE", f"/api/v1/hearings/{hearing['id']}/parties/{_party_id}/invitation", operator)
     gone = await api.call("GET", f"/api/v1/join/{token}/acts")
     assert (gone.status, gone.code) == (410, "invitation_revoked")
+
+
+async def test_only_the_presiding_judge_or_an_admin_signs_an_assigned_hearings_acts(api: Api) -> None:
+    operator, judge, hearing, _party_id, _token = await in_session_with_party(api)
+    other_judge = await api.who(StaffRole.JUDGE)
+    admin = await api.who(StaffRole.ADMIN)
+    async with api.db() as db, db.begin():
+        await db.execute(
+            update(Hearing).where(Hearing.id == hearing["id"]).values(presiding_judge_id=judge.user_id)
+        )
+    before = len(await api.app[EVENTS].entries(hearing["id"]))
+    refused = await upload(api, other_judge, hearing["id"], make_pdf())
+    assert (refused.status, refused.code) == (403, "not_presiding_judge")
+    assert "presiding judge" in refused.json["error"]["message"]
+    assert await _act_count(api) == 0 and len(await api.app[EVENTS].entries(hearing["id"])) == before
+    assert (await upload(api, operator, hearing["id"], make_pdf())).code == "forbidden"
+    signed = await upload(api, judge, hearing["id"], make_pdf())
+    assert signed.status == 201, signed.json
+    by_admin = await upload(api, admin, hearing["id"], make_pdf())
+    assert by_admin.status == 201, by_admin.json
+    events = [e.event for e in await api.app[EVENTS].entries(hearing["id"])]
+    assert events.count("act_signed") == 2
+
+
+async def _act_count(api: Api) -> int:
+    async with api.db() as db:
+        return int((await db.execute(select(func.count()).select_from(Act))).scalar_one())
 
 
 async def test_a_changed_act_file_no_longer_shows_a_valid_signature(api: Api) -> None:

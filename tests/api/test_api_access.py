@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/hearings/{hearing_id}"): READERS,
     ("PATCH", "/api/v1/hearings/{hearing_id}"): MANAGERS,
     ("POST", "/api/v1/hearings/{hearing_id}/cancel"): MANAGERS,
+    ("GET", "/api/v1/staff"): READERS,
     ("POST", "/api/v1/hearings/{hearing_id}/parties"): MANAGERS,
     ("GET", "/api/v1/hearings/{hearing_id}/parties"): READERS,
     ("GET", "/api/v1/hearings/{hearing_id}/parties/{party_id}"): READERS,
@@ -52,6 +53,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users"): ADMIN,
     ("GET", "/api/v1/cluster/nodes"): ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    # A judge manages only their own key (checked by the handler, tests/acts/test_judge_keys.py).
+    ("PUT", "/api/v1/users/{user_id}/signing-key"): ACT_SIGNERS,
+    ("GET", "/api/v1/users/{user_id}/signing-key"): ACT_SIGNERS,
+    ("DELETE", "/api/v1/users/{user_id}/signing-key"): ACT_SIGNERS,
     ("GET", "/api/v1/hearings/{hearing_id}/events"): READERS,
     ("GET", "/api/v1/hearings/{hearing_id}/record"): READERS,
     ("POST", "/api/v1/hearings/{hearing_id}/seal"): MANAGERS,

@@ -15,6 +15,8 @@ from archive_bench import ArchiveBench
 
 from archive import cli
 from archive.package import PackageProblemKind, verify_package
+from recording.addendum import AddendumEvent, seal_addendum
+from recording.seal import CourtSigner
 from recording.verify import ProblemKind
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -208,3 +210,44 @@ async def test_exports_of_unsealed_deleted_and_unknown_hearings_are_refused(benc
     sealed = await bench.make_hearing(files=True)
     assert (await bench.get(f"{BASE}/{sealed}/export", role="operator")).status == 403
     assert (await bench.get(f"{BASE}/{sealed}/export", params={"path": "/etc"})).status == 400
+
+
+async def test_an_addendum_travels_in_the_package_and_is_checked(bench: ArchiveBench, tmp_path: Path) -> None:
+    hearing_id = await bench.make_hearing(files=True)
+    folder = await bench.hearing_folder(hearing_id)
+    signer = CourtSigner.load(bench.config.court_cert_path, bench.config.court_key_path)
+    (folder / "acts").mkdir()
+    (folder / "acts" / "a1.pdf").write_bytes(b"%PDF-1.7 the act, signed after the seal")
+    event = AddendumEvent("act_signed", "judge", {"act_id": "a1", "path": "acts/a1.pdf"})
+    seal_addendum(folder, hearing_id, signer, ["acts/a1.pdf"], [event])
+    assert cli.main(["verify", str(folder), "--trusted-cert", str(bench.config.court_cert_path)]) == 0
+    path = await export(bench, hearing_id, tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        names = {i.filename.split("/", 1)[1] for i in archive.infolist()}
+        assert {
+            "hearing/acts/a1.pdf",
+            "hearing/addenda/1/manifest.json",
+            "hearing/addenda/1/manifest.json.p7s",
+            "hearing/addenda/1/log.jsonl",
+        } <= names
+        archive.extractall(tmp_path / "out")
+    report = verify_package(path, bench.config.court_cert_path)
+    assert report.valid, report.to_dict()
+    assert report.hearing is not None and report.hearing.addenda == 1
+    (root,) = list((tmp_path / "out").iterdir())
+    if shutil.which("openssl"):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["openssl", "cms", "-verify", "-binary", "-content", "manifest.json", "-in", "manifest.json.p7s",
+             "-inform", "DER", "-CAfile", "../../../court-certificate.pem", "-purpose", "any",
+             "-out", "/dev/null"],
+            cwd=root / "hearing" / "addenda" / "1", capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    broken = tmp_path / "broken.zip"
+    rebuild(path, broken, {"acts/a1.pdf": b"%PDF-1.7 another act, never signed by the court"})
+    package_problems, hearing_problems = problems(broken, bench.config.court_cert_path)
+    assert (ProblemKind.FILE_SIZE_CHANGED.value, "acts/a1.pdf") in hearing_problems
+    rebuild(path, broken, {"addenda/1/manifest.json": b'{"files":[]}'})
+    _, hearing_problems = problems(broken, bench.config.court_cert_path)
+    assert (ProblemKind.SIGNATURE_INVALID.value, "addenda/1/manifest.json.p7s") in hearing_problems

@@ -38,10 +38,12 @@ from sqlalchemy import select  # noqa: E402
 from archive.context import ARCHIVE  # noqa: E402
 from archive.routes import setup as archive_setup  # noqa: E402
 from hearing_server.config import load_config  # noqa: E402
+from hearing_server.domain.ids import new_id  # noqa: E402
 from hearing_server.domain.party import StaffRole  # noqa: E402
 from hearing_server.store.db import SESSIONS  # noqa: E402
-from hearing_server.store.models import User  # noqa: E402
+from hearing_server.store.models import Act, User  # noqa: E402
 from hearing_server.web.app import create_app  # noqa: E402
+from recording.addendum import AddendumEvent, seal_addendum  # noqa: E402
 from recording.composite import (  # noqa: E402
     PROGRESS_NAME,
     CompositeSettings,
@@ -379,6 +381,56 @@ async def test_timeline_names_its_actors_and_seeks_once_the_playback_copy_is_rea
         await expect(page.locator("#timeline .timeline-entry[data-event='party_joined']")).to_have_class(
             re.compile(r"\bcurrent\b")
         )
+        assert not problems, problems
+    finally:
+        await browser.close()
+
+
+@pytest.mark.parametrize("language", ["kk", "en"])
+async def test_the_hearing_page_lists_acts_and_the_addendum_that_seals_a_late_one(
+    archive_server: tuple[LiveServer, ArchiveBench], playwright: Playwright, language: str
+) -> None:
+    server, bench = archive_server
+    hearing_id = str(bench.staff["hearing"])
+    folder = await bench.hearing_folder(hearing_id)
+    body = b"%PDF-1.7 an act signed after the seal"
+    act = Act(
+        id=new_id(), hearing_id=hearing_id, title="Қосымша шешім", file_name="sheshim.pdf", pages=1,
+        original_size=len(body), original_sha256=hashlib.sha256(body).hexdigest(), signed_size=len(body),
+        signed_sha256=hashlib.sha256(body).hexdigest(), signer_subject=COURT, signed_at=datetime.now(UTC),
+        uploaded_by=JUDGE, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    act.path = f"acts/{act.id}.pdf"
+    (folder / "acts").mkdir()
+    (folder / act.path).write_bytes(body)
+    event = AddendumEvent("act_signed", JUDGE, {"act_id": act.id, "path": act.path})
+    await asyncio.to_thread(seal_addendum, folder, hearing_id, bench.signer, [act.path], [event])
+    async with server.app[SESSIONS]() as db, db.begin():
+        db.add(act)
+    browser = await launch(playwright)
+    try:
+        page = await (await desktop(browser, language)).new_page()
+        problems: list[str] = []
+        watch_console(page, problems)
+        await log_in(page, server.base_url, "archivist1", language)
+        await page.goto(f"{server.base_url}/archive/hearing/{hearing_id}")
+        await expect(page.locator("#seal-state")).to_have_attribute("data-state", "valid")
+        row = page.locator(f"#acts-body tr[data-act-id='{act.id}']")
+        await expect(row).to_contain_text("Қосымша шешім")
+        await expect(row).to_contain_text(COURT)
+        await expect(row).to_contain_text(t(language, "archive.act_in_addendum").replace("{number}", "1"))
+        addendum = page.locator("#addenda-list li[data-addendum='1']")
+        await expect(addendum).to_contain_text(COURT)
+        await expect(page.locator("#addenda-empty")).to_be_hidden()
+        href = await row.locator("a").get_attribute("href")
+        assert href is not None
+        download = await page.request.get(server.base_url + href)
+        assert download.status == 200 and await download.body() == body
+        await page.click("#verify-now")
+        await expect(page.locator("#verify-result")).to_have_attribute("data-valid", "true")
+        await assert_all_text_from_catalog(page, language)
+        await page.locator("#acts-title").scroll_into_view_if_needed()
+        await screenshot(page, "archive", language, "acts")
         assert not problems, problems
     finally:
         await browser.close()

@@ -199,6 +199,12 @@ async def test_courtroom_and_two_phones_see_and_hear_each_other(
         await expect(court.locator(f"#participant-list li[data-party-id='{a_id}'] .quality")).not_to_be_empty(
             timeout=10_000
         )  # rtt/loss/bitrate from the server's quality reports
+        # the warning congestion control's `link_quality` brings up (tests/network/test_weak_link.py has the
+        # server send it for real); rendered synchronously, before the next `quality` report replaces it
+        warning = await court.evaluate(WEAK_LINK_JS, a_id)
+        assert warning["badge"] and warning["badge"] != "run.weak_link" and "14.2" in warning["details"], (
+            warning
+        )
         await assert_all_text_from_catalog(court, "ru")
         await assert_all_text_from_catalog(party_a, "kk")
         await assert_all_text_from_catalog(party_b, "ru")
@@ -329,6 +335,18 @@ async () => {
     }
   }
   return null;
+}
+"""
+
+
+WEAK_LINK_JS = """
+(id) => {
+  window.hearingClient.onMessage({type: 'link_quality', participant_id: id, video_paused: true,
+                                  all_video_paused: true, loss_pct: 14.2, rtt_ms: 420, kbps: 180});
+  const item = document.querySelector(`#participant-list li[data-party-id='${id}']`);
+  const badge = item && item.querySelector('[data-weak-link]');
+  const details = item ? item.querySelector('.quality').textContent : '';
+  return {badge: badge ? badge.textContent : null, details};
 }
 """
 

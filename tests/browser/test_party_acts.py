@@ -157,3 +157,46 @@ async def test_judge_signs_an_act_in_the_console(server: LiveServer, playwright:
         await browser.close()
     events = [e.event for e in await server.events(hearing["id"])]
     assert events.count("act_signed") == 1
+
+
+async def test_judge_signs_an_act_for_a_sealed_hearing_as_an_addendum(
+    server: LiveServer, playwright: Playwright
+) -> None:
+    from browser_harness import desktop
+
+    from hearing_server.config import CONFIG
+    from recording.verify import verify_hearing
+
+    hearing = await server.schedule(case="2-735/2026", notice_language="kk")
+    judge = await server.add_staff("judge3", StaffRole.JUDGE)
+    async with server.app[SESSIONS]() as db, db.begin():
+        await db.execute(update(Hearing).where(Hearing.id == hearing["id"]).values(status="ended"))
+    outcome = await server.app[SEALER].seal(hearing["id"])
+    browser = await launch(playwright)
+    try:
+        page = await (await desktop(browser, "kk")).new_page()
+        problems: list[str] = []
+        watch_console(page, problems)
+        await page.goto(f"{server.base_url}/login?next=/console/%3Fhearing%3D{hearing['id']}")
+        await page.fill("#login-username", judge)
+        await page.fill("#login-password", STAFF_PASSWORD)
+        await page.click("#login-submit")
+        await expect(page.locator("#detail-case")).to_have_text("2-735/2026")
+        await expect(page.locator("#act-form")).to_be_visible()
+        await expect(page.locator("#act-addendum-hint")).to_have_text(t("kk", "acts.addendum_hint"))
+        await page.fill("#act-title", "Қосымша шешім")
+        await page.set_input_files(
+            "#act-file", {"name": "sheshim.pdf", "mimeType": "application/pdf", "buffer": make_pdf()}
+        )
+        await page.click("#act-submit")
+        item = page.locator("#acts-staff-list li")
+        await expect(item).to_have_count(1)
+        await expect(item).to_contain_text("Қосымша шешім")
+        await assert_all_text_from_catalog(page, "kk")
+        await screenshot(page, "acts", "kk", "console-sealed")
+        assert not problems, problems
+    finally:
+        await browser.close()
+    report = await asyncio.to_thread(verify_hearing, outcome.folder, server.app[CONFIG].court_cert_path)
+    assert report.valid and report.addenda == 1, report.problems
+    assert (outcome.folder / "addenda" / "1" / "manifest.json.p7s").exists()

@@ -23,7 +23,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from media.aiortc_adapter import ReceiverTap, redirect_keyframe_requests
 from media.bitstream import frame_size, is_keyframe
-from media.contract import ConnectionState, RtpPacket, SenderReport, TrackInfo, TrackMapping
+from media.contract import ConnectionState, LinkQuality, RtpPacket, SenderReport, TrackInfo, TrackMapping
 from media.errors import MediaError
 from media.router import Router
 
@@ -387,6 +387,7 @@ class Hearing:
     def __init__(self) -> None:
         self.clients: dict[str, Client] = {}
         self.states: list[tuple[str, ConnectionState]] = []
+        self.link_qualities: list[tuple[str, LinkQuality]] = []
         self.offer_errors: list[BaseException] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -407,6 +408,9 @@ class Hearing:
 
     def connection_state_changed(self, participant_id: str, state: ConnectionState) -> None:
         self.states.append((participant_id, state))
+
+    def link_quality_changed(self, participant_id: str, quality: LinkQuality) -> None:
+        self.link_qualities.append((participant_id, quality))
 
     def state_of(self, participant_id: str) -> ConnectionState | None:
         states = [s for p, s in self.states if p == participant_id]

@@ -10,7 +10,7 @@ import pytest
 from media_harness import Client, Received, Room, mean_colour, wait_for
 
 from hearing_server.api.metrics import Metrics
-from media.contract import TrackMapping
+from media.contract import LinkQuality, TrackMapping
 
 pytestmark = pytest.mark.media
 
@@ -322,3 +322,15 @@ async def test_a_subscribe_connection_aiortc_is_closing_is_not_renegotiated(
     loud = [f"{r.name} {r.levelname}: {r.getMessage()}" for r in caplog.records if r.levelno > logging.INFO]
     assert not loud, "\n".join(loud)
     assert not room.hearing.offer_errors
+
+
+async def test_a_new_connection_after_a_weak_link_pause_is_announced_with_all_video(room: Room) -> None:
+    clients = [room.client("a", 0), room.client("b", 1)]
+    await join_all(clients)
+    assert await wait_for(lambda: clients[1].count("a", "video") > 5, 8)
+    subscribe = room.router._participants["b"].subscribe
+    assert subscribe is not None and not subscribe.egress.quality.video_paused  # loopback: nothing paused
+    subscribe.egress.quality = LinkQuality(20.0, 400.0, 300.0, True, True)  # as congestion control left it
+    await clients[1].join()  # b's page publishes again (e.g. after a network change)
+    assert room.hearing.link_qualities == [("b", LinkQuality(None, None, 0.0, False, False))]
+    assert await wait_for(lambda: clients[1].count("a", "video") > 10, 8)

@@ -1,12 +1,11 @@
-"""Issue #16, test 3 (measurement; the server-side part is not built yet): the phone's link shaped to
-300 kbit/s, 5 % loss and 150 ms round trip. Audio at the phone should have no gap longer than 0.5 s over
-30 s (getStats concealment); the courtroom's video to the phone should pause under the shaping and come
-back when it is lifted.
+"""Issue #16, test 3: the phone's link shaped to 300 kbit/s, 5 % loss and 150 ms round trip. Audio at
+the phone has no gap longer than 0.5 s over 30 s (getStats concealment); the server's per-subscriber
+congestion control pauses the courtroom's video to the phone (the page shows the weak-connection banner,
+the operator gets the warning) and resumes it once the shaping is lifted.
 
-The shaping is the lab's user-space cable (:mod:`wire`; this kernel has no netem). The test measures and
-prints the figures; the audio criterion is asserted and expected to fail until the server has
-per-subscriber congestion control (it forwards the courtroom's video at full rate into the 300 kbit/s
-link, whose queue then delays and drops the audio too).
+The shaping is the lab's user-space cable (:mod:`wire`; this kernel has no netem). Without congestion
+control the courtroom's ~1 Mbit/s video fills the 300 kbit/s link, whose queue then delays and drops the
+audio too.
 """
 
 from __future__ import annotations
@@ -28,12 +27,18 @@ pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser, pytest
 MEASURE_S = 30.0
 GAP_LIMIT_S = 0.5
 CONCEALED_LIMIT = 0.10
+PAUSE_WITHIN_S = 6.0  # from the shaping to the banner on the phone
+RESUME_WITHIN_S = 8.0  # from lifting it to video decoded again
 WEAK = {"delay_ms": 75, "loss_pct": 5, "rate_kbit": 300, "queue_ms": 500}
 
 AUDIO_JS = """
 async () => {
   const pc = window.hearingClient.call._subscribe.pc;
-  const out = {audio: null, video: null};
+  const publish = window.hearingClient.call._publish;
+  const out = {audio: null, video: null, sent: 0};
+  if (publish && publish.pc) (await publish.pc.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') out.sent += s.bytesSent || 0;
+  });
   if (!pc) return out;
   (await pc.getStats()).forEach((s) => {
     if (s.type !== 'inbound-rtp') return;
@@ -45,6 +50,19 @@ async () => {
   return out;
 }
 """
+
+
+async def media_counters(hearing: LabHearing) -> dict[str, float]:
+    """The server's congestion-control counters from /metrics."""
+    assert hearing.api is not None and hearing.server is not None
+    async with hearing.api.http.get(f"{hearing.server.base_url}/metrics") as response:
+        text = await response.text()
+    counters = {}
+    for line in text.splitlines():
+        for name in ("video_pauses", "video_resumes"):
+            if line.startswith(f"hearing_media_{name}_total "):
+                counters[name] = float(line.split()[-1])
+    return counters
 
 
 def longest_audio_gap(samples: list[tuple[float, dict[str, Any]]]) -> tuple[float, float]:
@@ -67,7 +85,6 @@ def longest_audio_gap(samples: list[tuple[float, dict[str, Any]]]) -> tuple[floa
     return longest, hidden / max(1, played)
 
 
-@pytest.mark.xfail(reason="per-subscriber congestion control (issue #16) is not built yet", strict=False)
 async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwright, tmp_path: Path) -> None:
     net = phone_network(lab, shaped=True)
     assert net.link is not None
@@ -81,28 +98,83 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         page = hearing.page
         assert page is not None
 
-        async def measure(seconds: float) -> tuple[list[tuple[float, dict[str, Any]]], dict[str, Any]]:
+        banner = page.locator("#banner-weak-link")
+        moments: dict[str, float] = {}  # first time each thing was seen, since the shaping began
+
+        def note(what: str, since: float) -> None:
+            moments.setdefault(what, time.monotonic() - since)
+
+        async def measure(
+            seconds: float, since: float = 0.0
+        ) -> tuple[list[tuple[float, dict[str, Any]]], dict[str, Any]]:
             audio: list[tuple[float, dict[str, Any]]] = []
             first = None
             last: dict[str, Any] = {}
+            sent: list[tuple[float, int]] = []  # the phone's own video bytes sent (its uplink)
+            last_frame_s = None  # when a frame was last decoded, since ``since``
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 stats = await page.evaluate(AUDIO_JS)
+                sent.append((time.monotonic(), stats["sent"]))
                 if stats["audio"] is not None:
                     audio.append((time.monotonic(), stats["audio"]))
                 if stats["video"] is not None:
+                    if first is not None and stats["video"]["frames"] > last["frames"]:
+                        last_frame_s = time.monotonic() - since
+                        if "lifted" in moments:
+                            note("frames_again", since)
                     first = first or stats["video"]
                     last = stats["video"]
+                if since:
+                    visible = await banner.is_visible()
+                    paused = [m["video_paused"] for m in warnings()]
+                    for index, flag in enumerate(paused):
+                        note(f"warning {index} paused={flag}", since)  # first seen, since shaping or lifting
+                    if "lifted" not in moments:
+                        if visible:
+                            note("banner", since)
+                        if any(paused):
+                            note("operator_warned", since)
+                    else:
+                        if not visible:
+                            note("banner_gone", since)
+                        if paused and not paused[-1]:
+                            note("operator_cleared", since)
                 await asyncio.sleep(0.1)
             frames = last.get("frames", 0) - (first or {}).get("frames", 0)
-            return audio, {"fps": frames / seconds, "freezes": last.get("freezes", 0)}
+            tail = [(t, b) for t, b in sent if t >= sent[-1][0] - 5]  # the last 5 s
+            uplink = (tail[-1][1] - tail[0][1]) * 8 / 1000 / max(1e-3, tail[-1][0] - tail[0][0])
+            return audio, {"fps": frames / seconds, "last_frame_s": last_frame_s, "uplink_kbps": int(uplink)}
+
+        def warnings() -> list[dict[str, Any]]:
+            court = hearing.court
+            assert court is not None
+            return [
+                m
+                for m in list(court.messages)
+                if m["type"] == "link_quality" and m["participant_id"] == hearing.party_id
+            ]
 
         clear_audio, clear_video = await measure(5.0)
+        assert not await banner.is_visible()
+        shaped_at = time.monotonic()
         net.link.shape(a_to_b=WEAK, b_to_a=WEAK)
-        weak_audio, weak_video = await measure(MEASURE_S)
+        weak_audio, weak_video = await measure(MEASURE_S, shaped_at)
         net.link.unshape()
-        after_audio, after_video = await measure(8.0)
+        lifted_at = time.monotonic()
+        moments["lifted"] = 0.0
+        after_audio, after_video = await measure(8.0, lifted_at)
         restarts = await page.evaluate("() => window.hearingClient.call.restarts")
+        counters = await hearing.on_court(media_counters(hearing))
+        court = hearing.court
+        assert court is not None
+        console = [
+            q
+            for m in list(court.messages)
+            if m["type"] == "quality"
+            for q in m["participants"]
+            if q["participant_id"] == hearing.party_id
+        ]
 
         clear_gap, clear_share = longest_audio_gap(clear_audio)
         weak_gap, weak_share = longest_audio_gap(weak_audio)
@@ -114,7 +186,21 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
             f"{100 * clear_share:.1f} %, {clear_video['fps']:.1f} fps; after lifting: gap {after_gap:.2f} s, "
             f"{100 * after_share:.1f} %, {after_video['fps']:.1f} fps; client media restarts {restarts}"
         )
+        seen = {what: round(at, 2) for what, at in moments.items()}
+        print(f"seconds after shaping / lifting: {seen}; last frame when weak: {weak_video['last_frame_s']}")
+        uplink = [video["uplink_kbps"] for video in (clear_video, weak_video, after_video)]
+        print(f"phone's video uplink (kbit/s, last 5 s of clear / weak / after): {uplink}")
+        figures = [(m["video_paused"], m["loss_pct"], m["rtt_ms"]) for m in warnings()]
+        print(f"warnings (paused, loss %, RTT ms): {figures}; /metrics {counters}")
+        assert moments.get("banner", 99) <= PAUSE_WITHIN_S, "the phone must show that its video is paused"
+        assert moments.get("operator_warned", 99) <= PAUSE_WITHIN_S, "the operator must be warned"
+        assert any(q.get("video_paused") and q.get("downlink_loss_pct") is not None for q in console)
+        assert weak_video["fps"] < 2, "the courtroom's video to the phone must pause on the weak link"
+        assert moments.get("frames_again", 99) <= RESUME_WITHIN_S, "video must resume"
+        assert moments.get("banner_gone", 99) <= RESUME_WITHIN_S and "operator_cleared" in moments
         assert after_video["fps"] > 5, "the courtroom's video must come back once the link recovers"
+        assert [m["video_paused"] for m in warnings()] == [True, False], "one pause, one resume: no flapping"
+        assert counters["video_pauses"] >= 1 and counters["video_resumes"] >= 1, counters
         assert weak_gap <= GAP_LIMIT_S, f"audio gap {weak_gap:.2f} s on the weak link"
         # and the audio is mostly real: concealment not much above the link's own loss
         assert weak_share <= CONCEALED_LIMIT, f"{100 * weak_share:.1f} % of the audio concealed"

@@ -42,6 +42,7 @@ class FakeRouter:
         self.calls: list[tuple[Any, ...]] = []
         self.muted: dict[str, set[TrackKind]] = {}
         self.paused: bool | None = None
+        self.priority: str | None = None
         self.closed = False
 
     async def publish(self, participant_id: str, offer_sdp: str) -> str:
@@ -64,6 +65,9 @@ class FakeRouter:
     def set_paused(self, paused: bool) -> None:
         self.calls.append(("set_paused", paused))
         self.paused = paused
+
+    def set_video_priority(self, participant_id: str | None) -> None:
+        self.priority = participant_id
 
     async def leave(self, participant_id: str) -> None:
         self.calls.append(("leave", participant_id))

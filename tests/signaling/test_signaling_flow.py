@@ -8,6 +8,7 @@ import hashlib
 from signaling_harness import Bench, types_of
 
 from hearing_server.store.models import Hearing, Party
+from media.contract import LinkQuality
 from signaling.notice import render_notice
 
 
@@ -252,3 +253,28 @@ async def test_quality_reaches_the_operator(bench: Bench) -> None:
     await operator.expect("publish_answer")
     quality = await operator.expect("quality", within=4)
     assert quality["participants"][0]["rtt_ms"] == 12.5
+
+
+async def test_weak_link_reaches_the_party_and_the_operator(bench: Bench) -> None:
+    operator = await bench.operator(await bench.make_staff())
+    await operator.send("open_waiting_room")
+    await operator.send("publish_offer", sdp="v=0 courtroom")
+    await operator.expect("publish_answer")
+    courtroom_id = bench.router.priority
+    assert courtroom_id is not None  # the courtroom's video is the one congested subscribers keep
+    party_id, token = await bench.make_party("Far Away")
+    party = await bench.waiting_party(token)
+    await operator.send("admit", party_id=party_id)
+    await party.expect_state("in_hearing")
+    await party.send("publish_offer", sdp="v=0 offer")
+    await party.expect("publish_answer")
+    assert bench.router.priority == courtroom_id
+
+    bench.router.events.link_quality_changed(party_id, LinkQuality(12.0, 480.0, 310.0, True, True))
+    told = await party.expect("link_quality")
+    assert told["video_paused"] is True and told["all_video_paused"] is True
+    warned = await operator.expect("link_quality")
+    assert warned["participant_id"] == party_id and warned["loss_pct"] == 12.0 and warned["rtt_ms"] == 480.0
+    bench.router.events.link_quality_changed(party_id, LinkQuality(0.5, 60.0, 900.0, False, False))
+    assert (await party.expect("link_quality"))["video_paused"] is False
+    assert (await operator.expect("link_quality"))["video_paused"] is False

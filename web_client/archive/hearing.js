@@ -77,6 +77,7 @@ export class HearingScreen {
     this.renderTimeline();
     this.renderSeal();
     this.renderFiles();
+    this.renderActs();
     this.renderHold();
   }
 
@@ -348,6 +349,40 @@ export class HearingScreen {
         value(size(file.size, this.i18n), 'span', { class: 'hint' }),
         this.download(file));
     }));
+  }
+
+  // --- court acts and addenda --------------------------------------------------------------
+
+  renderActs() {
+    const files = new Map(this.hearing.files.map((f) => [f.id, f]));
+    const acts = this.hearing.acts || [];
+    $('acts-body').replaceChildren(...acts.map((act) => {
+      const file = act.file_id ? files.get(act.file_id) : null;
+      const seal = act.addendum
+        ? tr(this.i18n, 'archive.act_in_addendum', { number: act.addendum })
+        : tr(this.i18n, file ? 'archive.act_in_seal' : 'archive.act_not_sealed');
+      return el('tr', { dataset: { actId: act.id } },
+        el('td', {}, value(act.title)),
+        el('td', {}, value(act.signer_subject)),
+        el('td', {}, value(this.when(act.signed_at))),
+        el('td', {}, seal),
+        el('td', {}, file ? this.download(file) : value('—')));
+    }));
+    $('acts-empty').hidden = acts.length > 0;
+    $('acts-table').hidden = acts.length === 0;
+    const addenda = this.hearing.addenda || [];
+    $('addenda-list').replaceChildren(...addenda.map((addendum) => {
+      const manifest = addendum.manifest_file_id ? files.get(addendum.manifest_file_id) : null;
+      return el('li', { dataset: { addendum: String(addendum.number) } },
+        tr(this.i18n, 'archive.addendum_line', {
+          number: addendum.number,
+          time: this.when(addendum.sealed_at),
+          signer: addendum.signer || '—',
+          files: addendum.files,
+        }),
+        ...(manifest ? [this.download(manifest)] : []));
+    }));
+    $('addenda-empty').hidden = addenda.length > 0;
   }
 
   // --- legal hold ----------------------------------------------------------------------------

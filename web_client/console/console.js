@@ -3,6 +3,7 @@
 import { formatDateTime, formatTime, localFields, todayIn, zonedIso } from '../shared/dates.js';
 import { el, tr, value } from '../shared/dom.js';
 import { startConsole } from './session.js';
+import { SigningKeyCard } from './signing_key.js';
 
 const $ = (id) => document.getElementById(id);
 const PARTY_ROLES = [
@@ -20,6 +21,7 @@ class ConsolePage {
     this.hearings = [];
     this.detail = null;
     this.issued = null; // the last issued link: {party, url, qr, expires_at}
+    this.staff = []; // judges and operators to assign to hearings
   }
 
   start() {
@@ -38,6 +40,11 @@ class ConsolePage {
       this.loadList();
     });
     $('schedule-open').addEventListener('click', () => this.toggleSchedule(true));
+    $('staff-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.assignStaff();
+    });
+    this.loadStaff();
     $('schedule-cancel').addEventListener('click', () => this.toggleSchedule(false));
     $('schedule-form').addEventListener('submit', (event) => {
       event.preventDefault();
@@ -60,6 +67,8 @@ class ConsolePage {
     for (const radio of document.querySelectorAll('input[name="issue-channel"]')) {
       radio.addEventListener('change', () => this.renderIssueChannel());
     }
+    this.signingKey = null; // the judge's own certificate, if they uploaded one
+    new SigningKeyCard(this.i18n, this.api, this.timeZone, (key) => this.useSigningKey(key)).start();
     this.fillRoles();
     this.i18n.addEventListener('change', () => this.rerender());
     window.addEventListener('popstate', () => this.openFromAddress());
@@ -162,7 +171,8 @@ class ConsolePage {
   async schedule() {
     const error = $('schedule-error');
     error.hidden = true;
-    const required = ['s-case', 's-title', 's-courtroom', 's-date', 's-time', 's-duration', 's-judge'];
+    const required = ['s-case', 's-title', 's-courtroom', 's-date', 's-time', 's-duration'];
+    if (!$('s-judge-account').value) required.push('s-judge');
     const missing = required.find((id) => !$(id).value.trim());
     if (missing) {
       this.i18n.render(error, 'schedule.missing');
@@ -176,9 +186,11 @@ class ConsolePage {
       courtroom: $('s-courtroom').value.trim(),
       scheduled_start: zonedIso($('s-date').value, $('s-time').value, this.timeZone),
       duration_minutes: Number($('s-duration').value),
-      presiding_judge: $('s-judge').value.trim(),
       notice_language: $('s-language').value,
     };
+    if ($('s-judge').value.trim()) body.presiding_judge = $('s-judge').value.trim();
+    if ($('s-judge-account').value) body.presiding_judge_id = $('s-judge-account').value;
+    if ($('s-secretary').value) body.secretary_id = $('s-secretary').value;
     $('schedule-submit').disabled = true;
     try {
       const hearing = await this.api.post('/hearings', body);
@@ -239,20 +251,80 @@ class ConsolePage {
     $('detail-judge').textContent = hearing.presiding_judge;
     this.i18n.render($('detail-language'), `language.${hearing.notice_language}`);
     this.i18n.render($('detail-status'), `status.${hearing.status}`);
+    $('detail-secretary').textContent = this.staffName(hearing.secretary_id);
     $('detail-run').href = `/console/hearing/${encodeURIComponent(hearing.id)}`;
     const live = !['ended', 'sealed', 'cancelled'].includes(hearing.status);
-    $('detail-run').hidden = !live;
-    $('party-form').hidden = !live;
+    // Another operator's or judge's hearing is read-only: no courtroom console, no changes.
+    const readOnly = !hearing.may_operate;
+    $('detail-read-only').hidden = !readOnly;
+    $('detail-run').hidden = !live || readOnly;
+    $('party-form').hidden = !live || readOnly;
+    const role = this.api.user ? this.api.user.role : '';
+    $('staff-form').hidden = !live || readOnly || !['operator', 'admin'].includes(role);
+    this.fillStaffSelect($('d-judge-account'), 'judge', hearing.presiding_judge_id);
+    this.fillStaffSelect($('d-secretary'), 'operator', hearing.secretary_id);
+    $('staff-error').hidden = true;
     const parties = hearing.parties.filter((p) => p.role !== 'courtroom');
-    $('parties-body').replaceChildren(...parties.map((party) => this.partyRow(party, live)));
+    $('parties-body').replaceChildren(...parties.map((party) => this.partyRow(party, live && !readOnly)));
     $('parties-empty').hidden = parties.length > 0;
     this.renderLink();
-    const role = this.api.user ? this.api.user.role : '';
-    $('act-form').hidden = !['judge', 'admin'].includes(role) || ['sealed', 'cancelled'].includes(hearing.status);
+    $('act-form').hidden = !hearing.may_sign_acts || hearing.status === 'cancelled';
+    $('act-addendum-hint').hidden = hearing.status !== 'sealed'; // a late act is sealed as an addendum
     this.loadActs(hearing.id);
   }
 
-  // --- court acts: the judge signs a PDF with the court's key; everyone with the hearing sees them ------
+  // --- staff: the presiding judge and the secretary, chosen from the court's accounts ----------------------
+
+  async loadStaff() {
+    try {
+      this.staff = (await this.api.get('/staff')).items;
+    } catch (error) {
+      this.staff = [];
+    }
+    this.fillStaffSelect($('s-judge-account'), 'judge', '');
+    this.fillStaffSelect($('s-secretary'), 'operator', '');
+    if (this.detail) this.renderDetail();
+  }
+
+  staffName(id) {
+    const member = this.staff.find((m) => m.id === id);
+    return member ? (member.display_name || member.username) : '';
+  }
+
+  fillStaffSelect(select, role, chosen) {
+    const none = tr(this.i18n, 'schedule.no_account', null, 'option', { value: '' });
+    const options = this.staff.filter((m) => m.role === role)
+      .map((m) => el('option', { value: m.id }, m.display_name || m.username));
+    select.replaceChildren(none, ...options);
+    select.value = chosen || '';
+  }
+
+  async assignStaff() {
+    const hearing = this.detail;
+    const error = $('staff-error');
+    error.hidden = true;
+    $('staff-submit').disabled = true;
+    try {
+      await this.api.patch(`/hearings/${encodeURIComponent(hearing.id)}`, {
+        presiding_judge_id: $('d-judge-account').value || null,
+        secretary_id: $('d-secretary').value || null,
+      });
+      await this.reloadDetail();
+      await this.loadList();
+    } catch (failure) {
+      this.formError('staff-error', failure);
+    } finally {
+      $('staff-submit').disabled = false;
+    }
+  }
+
+  // --- court acts: the judge signs a PDF with their own key or the court's; everyone with the hearing sees them
+
+  useSigningKey(key) {
+    this.signingKey = key;
+    $('act-password-field').hidden = !key;
+    this.i18n.render($('act-hint'), key ? 'acts.form_hint_own' : 'acts.form_hint');
+  }
 
   async loadActs(hearingId) {
     try {
@@ -295,11 +367,20 @@ class ConsolePage {
       error.hidden = false;
       return;
     }
+    const password = $('act-password').value;
+    if (this.signingKey && !password) {
+      this.i18n.render(error, 'acts.password_missing');
+      error.hidden = false;
+      return;
+    }
+    // The password unlocks the judge's key on the server; percent-encoded (headers carry Latin-1 only).
+    const headers = this.signingKey ? { 'X-Signing-Password': encodeURIComponent(password) } : {};
     $('act-submit').disabled = true;
     try {
-      await this.api.upload(`/hearings/${encodeURIComponent(this.detail.id)}/acts`, file, { title, file_name: file.name });
+      await this.api.upload(`/hearings/${encodeURIComponent(this.detail.id)}/acts`, file, { title, file_name: file.name }, headers);
       $('act-title').value = '';
       $('act-file').value = '';
+      $('act-password').value = '';
       await this.loadActs(this.detail.id);
     } catch (failure) {
       this.formError('act-error', failure);

@@ -158,6 +158,16 @@ class RunPage {
         this.quality = new Map(message.participants.map((q) => [q.participant_id, q]));
         this.renderParticipants();
         break;
+      case 'link_quality': {
+        // congestion control paused (or resumed) video to a party: warn at once, figures follow with `quality`
+        const known = this.quality.get(message.participant_id) || { participant_id: message.participant_id };
+        this.quality.set(message.participant_id, {
+          ...known, video_paused: message.video_paused, downlink_loss_pct: message.loss_pct,
+          rtt_ms: message.rtt_ms, outbound_kbps: message.kbps,
+        });
+        this.renderParticipants();
+        break;
+      }
       case 'alert':
         this.i18n.render($('alert-text'), this.i18n.has(`alert.${message.code}`) ? `alert.${message.code}` : 'alert.generic');
         $('banner-alert').dataset.code = message.code;
@@ -205,8 +215,10 @@ class RunPage {
       'banner-not-recording', 'banner-recording-failed', 'banner-alert']) {
       $(id).hidden = true;
     }
-    const key = reason === 'join_failed' && this.lastError && this.i18n.has(`signal_error.${this.lastError.code}`)
+    let key = reason === 'join_failed' && this.lastError && this.i18n.has(`signal_error.${this.lastError.code}`)
       ? `signal_error.${this.lastError.code}` : `run.ended_${reason}_text`;
+    // The courtroom seat of a hearing with assigned staff is theirs (and admins'): say so.
+    if (reason === 'join_failed' && this.lastError && this.lastError.field === 'seat') key = 'detail.read_only';
     this.i18n.render($('ended-title'), `run.ended_${reason}_title`);
     this.i18n.render($('ended-text'), key);
     $('main').hidden = true;
@@ -308,13 +320,18 @@ class RunPage {
     if (person.audio_only) badges.append(tr(this.i18n, 'run.audio_only', null, 'span', { class: 'badge badge-neutral' }));
     const connection = person.connection || (quality && quality.connection) || null;
     if (connection) badges.append(tr(this.i18n, `connection.${connection}`, null, 'span', { class: 'badge badge-neutral' }));
+    if (quality && quality.video_paused) {
+      badges.append(tr(this.i18n, 'run.weak_link', null, 'span', { class: 'badge badge-warn', dataset: { weakLink: person.id } }));
+    }
     const details = el('div', { class: 'quality' });
     if (quality) {
+      const known = (value) => value !== null && value !== undefined;
       this.i18n.render(details, 'run.quality', {
-        rtt: quality.rtt_ms === null || quality.rtt_ms === undefined ? '–' : Math.round(quality.rtt_ms),
-        loss: quality.loss_pct === null || quality.loss_pct === undefined ? '–' : Number(quality.loss_pct).toFixed(1),
+        rtt: known(quality.rtt_ms) ? Math.round(quality.rtt_ms) : '–',
+        loss: known(quality.loss_pct) ? Number(quality.loss_pct).toFixed(1) : '–',
         down: Math.round(quality.inbound_kbps || 0),
         up: Math.round(quality.outbound_kbps || 0),
+        downlink_loss: known(quality.downlink_loss_pct) ? Number(quality.downlink_loss_pct).toFixed(1) : '–',
       });
     }
     const actions = el('div', { class: 'person-actions' });

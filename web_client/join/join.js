@@ -172,6 +172,7 @@ class PartyApp {
     // A new connection needs a new `join` (sent by the client) and new media connections.
     this.call.reset();
     this.needsPublish = true;
+    this.weakLink = false; // a new subscribe connection starts with all video
   }
 
   _onMessage(message) {
@@ -191,6 +192,11 @@ class PartyApp {
         break;
       case 'unmute_requested':
         this._onUnmuteRequested(message);
+        break;
+      case 'link_quality':
+        // the server holds back video to this phone while its connection is weak; audio keeps going
+        this.weakLink = Boolean(message.video_paused);
+        this._renderBanners();
         break;
       case 'error':
         this._onError(message);
@@ -345,6 +351,14 @@ class PartyApp {
     $('d-judge').textContent = hearing.presiding_judge;
     $('d-you').textContent = this.you ? this.you.name : '';
     this.i18n.render($('d-role'), `role.${this.you ? this.you.role : 'observer'}`);
+    // Who invited them: the court and, when one is assigned, the hearing's secretary.
+    const invited = hearing.invited_by;
+    $('d-invited-by').hidden = !invited;
+    if (invited && invited.secretary) {
+      this.i18n.render($('d-invited-by'), 'details.invited_by_secretary', { court: invited.court, name: invited.secretary });
+    } else if (invited) {
+      this.i18n.render($('d-invited-by'), 'details.invited_by', { court: invited.court });
+    }
   }
 
   _onLanguageChanged() {
@@ -525,6 +539,7 @@ class PartyApp {
     $('banner-recording-paused').hidden = !(hearing && hearing.recording === 'paused');
     $('banner-recess').hidden = !(live && hearing && hearing.status === 'recess');
     $('banner-court-muted').hidden = !this.courtMuted.has('audio');
+    $('banner-weak-link').hidden = !(this.weakLink && this.stage === 'hearing');
     this._renderConnection();
     document.body.dataset.hearingStatus = hearing ? hearing.status : '';
     document.body.dataset.recording = hearing ? hearing.recording : '';

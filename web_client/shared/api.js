@@ -97,14 +97,16 @@ export class Api {
   }
 }
 
-/** Send a file as the raw request body (a PDF act): `query` names it; answers like `request`. */
-Api.prototype.upload = async function upload(path, file, query = {}) {
+/** Send a file as the raw request body (a PDF act): `query` names it, `headers` add to it; answers like `request`. */
+Api.prototype.upload = async function upload(path, file, query = {}, headers = {}) {
   const url = `${this.base}${path}?${new URLSearchParams(query).toString()}`;
   let response;
   try {
     response = await fetch(url, {
       method: 'POST',
-      headers: { Accept: 'application/json', 'Content-Type': file.type || 'application/pdf', 'X-CSRF-Token': this.csrfToken || '' },
+      headers: {
+        ...headers, Accept: 'application/json', 'Content-Type': file.type || 'application/pdf', 'X-CSRF-Token': this.csrfToken || '',
+      },
       credentials: 'same-origin',
       body: file,
     });

@@ -1,7 +1,7 @@
 """cluster: nodes with heartbeats and a lease per live hearing
 
 Revision ID: c15_0006_cluster
-Revises: 0006_acts
+Revises: 0008_judge_keys
 Create Date: 2026-12-04 20:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c15_0006_cluster"
-down_revision = "0006_acts"
+down_revision = "0008_judge_keys"
 branch_labels = None
 depends_on = None
 
