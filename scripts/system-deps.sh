@@ -13,6 +13,7 @@ if [ "${1:-base}" = test ]; then
   need coturn
   need ethtool
   need poppler-utils  # pdfsig: a second validator of signed court acts
+  need janus  # the benchmark's side-by-side SFU (its smoke test runs in the suite)
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"
@@ -20,10 +21,12 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}"
-# coturn is started by the network tests as a process with their own config, never as the packaged service.
-if [[ " ${want[*]} " == *" coturn "* ]]; then
-  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    $sudo systemctl disable --now coturn >/dev/null 2>&1 || true
+# coturn and janus are started by the tests as processes with their own config, never as packaged services.
+for service in coturn janus; do
+  if [[ " ${want[*]} " == *" $service "* ]]; then
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+    $sudo service "$service" stop >/dev/null 2>&1 || true
   fi
-  $sudo service coturn stop >/dev/null 2>&1 || true
-fi
+done
