@@ -14,6 +14,7 @@ if [ "${1:-base}" = test ]; then
   need ethtool
   need poppler-utils  # pdfsig: a second validator of signed court acts
   need janus  # the benchmark's side-by-side SFU (its smoke test runs in the suite)
+  need gcc  # builds the small loopback shim that lets Janus gather 127.0.0.1
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"
