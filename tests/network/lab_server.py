@@ -44,6 +44,7 @@ def start_server(host: Host, data_dir: Path, **options: str) -> LabServer:
         HEARING_ICE_HOST_ADDRESSES=address,
         HEARING_UVLOOP="false",
         HEARING_MIN_FREE_DISK_MB="0",
+        HEARING_MEDIA_WORKERS="0",  # media in the server process, as the other harnesses run it
     )
     env.update({f"HEARING_{name.upper()}": value for name, value in options.items()})
     data_dir.mkdir(parents=True, exist_ok=True)
