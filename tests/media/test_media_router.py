@@ -249,9 +249,16 @@ async def test_stats_report_quality_per_participant(room: Room) -> None:
     await join_all(clients)
     assert await wait_for(lambda: clients[0].count("b", "video") > 5, 8)
     await room.router.stats()  # the next reading covers the interval from here
-    await asyncio.sleep(2.0)  # receiver reports, needed for round trips, come every 0.5–1.5 s
-
-    qualities = {q.participant_id: q for q in await room.router.stats()}
+    # A round trip needs a publisher's sender report translated to the subscriber and the subscriber's
+    # receiver report back (each every 0.5–1.5 s): read again a second apart until everyone has one (≤ 8 s).
+    deadline = asyncio.get_running_loop().time() + 8.0
+    while True:
+        await asyncio.sleep(2.0 if deadline - asyncio.get_running_loop().time() > 7.0 else 1.0)
+        qualities = {q.participant_id: q for q in await room.router.stats()}
+        if all(q.round_trip_ms is not None for q in qualities.values()):
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            break
     assert set(qualities) == {"a", "b"}
     for quality in qualities.values():
         assert quality.state == "connected"
