@@ -163,7 +163,26 @@ def markdown(run: dict[str, Any]) -> str:
     ]
     if notes:
         parts += ["Notes:", *notes, ""]
+    profiles = profile_lines(run["results"])
+    if profiles:
+        parts += ["Profiles (py-spy, share of the server's samples):", *profiles, ""]
     return "\n".join(parts)
+
+
+def profile_lines(results: list[dict[str, Any]]) -> list[str]:
+    """One line per profiled scenario: thread shares, then the functions with the most self time."""
+    lines = []
+    for result in results:
+        profile = result.get("profile")
+        if not profile:
+            continue
+        if "error" in profile:
+            lines.append(f"- {result['name']}: no profile ({profile['error']})")
+            continue
+        threads = ", ".join(f"{name} {pct} %" for name, pct in profile["threads_pct"].items())
+        functions = ", ".join(f"{name} {pct} %" for name, pct in profile["self_pct"])
+        lines.append(f"- {result['name']} ({profile['samples']} samples; {threads}): {functions}")
+    return lines
 
 
 def write(run: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

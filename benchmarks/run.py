@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         " the CPU from the machine's other work — only on a machine of your own)",
     )
     p.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="py-spy our server during each window and print where its CPU goes (default off)",
+    )
+    p.add_argument(
         "--relay",
         action=argparse.BooleanOptionalAction,
         default=False,
@@ -164,7 +170,12 @@ def _reexec_in_netns(argv: list[str]) -> int | None:
 def plan(args: argparse.Namespace) -> list[Scenario]:
     """The scenarios before the capacity search, in the order they run."""
     recordings = {"on": [True], "off": [False], "both": [True, False]}[args.recording]
-    common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
+    common = {
+        "seconds": args.seconds,
+        "warmup_s": args.warmup,
+        "per_process": args.per_process,
+        "profile": args.profile,
+    }
     scenarios = []
     for n in args.participants:
         scenarios += [
@@ -473,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(run["results"]))
     print()
     for line in report.summary_lines(run):
+        print(line)
+    for line in report.profile_lines(run["results"]):
         print(line)
     if run["skipped"]:
         print(f"Skipped for time: {', '.join(run['skipped'])}")

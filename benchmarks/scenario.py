@@ -19,6 +19,7 @@ import aiohttp
 from benchmarks.janus_server import start_janus
 from benchmarks.operator import Operator
 from benchmarks.participant import worker_main
+from benchmarks.profile import PROFILE_NATIVE, profile_window
 from benchmarks.server import (
     OPERATOR_PASSWORD,
     OPERATOR_USER,
@@ -48,6 +49,7 @@ class Scenario:
     warmup_s: float = 2.0
     per_process: int = 4
     media_workers: int = 0  # worker processes of our server (0: media in the server process)
+    profile: bool = False  # py-spy the server during the window (our server only)
 
     @property
     def name(self) -> str:
@@ -399,10 +401,20 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
         sockets_before = udp_drops_by_socket(pids)
         transit = TransitScraper(server.base_url) if scenario.server == "forwarding" else None
         sampling = asyncio.ensure_future(_sample(server, window_start, window_end))
+        profiling = (
+            asyncio.ensure_future(
+                profile_window(
+                    server.pid, window_start, scenario.seconds, log_dir, scenario.name, native=PROFILE_NATIVE
+                )
+            )
+            if scenario.profile and scenario.server == "forwarding"
+            else None
+        )
         if transit is not None:
             await asyncio.sleep(max(0.0, window_start - time.time()))
             await transit.start()
         first, last, rss = await sampling
+        profile = await profiling if profiling is not None else None
         recordings = getattr(server, "folder", data_dir)
         recorded = recorded_mb(recordings)
         transit_figures = await transit.finish() if transit is not None else {}
@@ -464,6 +476,7 @@ async def run_scenario(scenario: Scenario, log_dir: Path, pinning: Pinning | Non
             **figures,
             "errors": errors[:20],
             "notes": notes,
+            "profile": profile,
             "load_start": list(load_start),
             "load_end": list(os.getloadavg()),
             "elapsed_s": time.monotonic() - started,
