@@ -6,7 +6,8 @@ about a second.  Timestamps are the frames' wall clock relative to the
 hearing epoch (the recorder's start), so every track shares one timeline.
 It takes RTP packets (a :class:`PacketSink`) or assembled frames (a :class:`FrameSink`);
 reordering, depacketizing and all disk work happen on one writer thread behind a bounded
-queue, so the event loop only enqueues.
+inbox that it empties in batches, so the event loop only appends (and never wakes the writer
+for a packet).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from media.contract import EncodedFrame, RtpPacket, SenderReport, TrackInfo
 from recording.disk import ensure_disk_space, free_disk_bytes
+from recording.inbox import Inbox
 from recording.packet_track import PacketTrack
 from recording.recorder_types import PacketStats, RecorderEvent, RecorderEventType, RecorderState
 from recording.segments import TRACKS_DIR, Segment, SegmentInfo, SegmentWriter, frame_size
@@ -31,6 +32,7 @@ from recording.timeline import PublisherClock, TrackClock, publisher_connection
 log = logging.getLogger(__name__)
 
 _EXPIRY_INTERVAL_S = 0.1
+_BATCH_INTERVAL_S = 0.05  # how long packets gather before the writer takes them
 
 
 class _Stop:
@@ -85,8 +87,7 @@ class HearingRecorder:
         self.on_event = on_event
         self._loop = loop
         self._epoch = epoch
-        # A SimpleQueue put is the cheapest hand-over there is; its bound is checked by size.
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._inbox = Inbox()
         self._queue_limit = max(1, queue_frames)
         self.min_free_bytes = min_free_bytes
         self.warn_free_bytes = warn_free_bytes
@@ -183,7 +184,7 @@ class HearingRecorder:
         """Recess: close every segment cleanly and record nothing until :meth:`resume`."""
         if self._state is RecorderState.RECORDING:
             self._state = RecorderState.PAUSED
-            self._enqueue(_Pause())
+            self._enqueue(_Pause(), wake=True)
 
     def resume(self) -> None:
         """End the recess; each video track restarts at its next keyframe in a new segment."""
@@ -194,7 +195,7 @@ class HearingRecorder:
         """Write out what is queued, close every file and end the writer (blocking)."""
         thread = self._thread
         if thread is not None and thread.is_alive():
-            self._queue.put(_Stop())
+            self._inbox.put_now(_Stop())
             thread.join(timeout)
             if thread.is_alive():
                 self._fail(f"writer did not finish within {timeout:.0f} s of stopping")
@@ -214,7 +215,7 @@ class HearingRecorder:
         ``request_keyframe`` (packet input) asks the publisher for a keyframe, from any thread.
         """
         if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
-            self._enqueue(("start", track, request_keyframe))
+            self._enqueue(("start", track, request_keyframe), wake=True)
 
     def packet(self, packet: RtpPacket) -> None:
         """Queue one RTP packet for the writer; returns at once (reordered and depacketized there)."""
@@ -223,8 +224,8 @@ class HearingRecorder:
         if state is RecorderState.RECORDING:
             if time.monotonic() - self._last_progress > self.stall_timeout_s:
                 self._check_stall()
-            if self._queue.qsize() < self._queue_limit:
-                self._queue.put(packet)
+            if len(self._inbox) < self._queue_limit:
+                self._inbox.put(packet)
             else:
                 self._enqueue(packet)  # fails the recording: the disk is not keeping up
         elif state is RecorderState.PAUSED:
@@ -251,13 +252,16 @@ class HearingRecorder:
     def track_ended(self, track: TrackInfo) -> None:
         """A track ended; its segment is closed."""
         if self._state in (RecorderState.RECORDING, RecorderState.PAUSED):
-            self._enqueue(("end", track, None))
+            self._enqueue(("end", track, None), wake=True)
 
     # -- loop side helpers ---------------------------------------------------
 
-    def _enqueue(self, item: object) -> None:
-        if self._queue.qsize() < self._queue_limit:
-            self._queue.put(item)
+    def _enqueue(self, item: object, wake: bool = False) -> None:
+        if len(self._inbox) < self._queue_limit:
+            if wake:
+                self._inbox.put_now(item)
+            else:
+                self._inbox.put(item)
             return
         if isinstance(item, EncodedFrame):
             self.frames_lost += 1
@@ -266,7 +270,7 @@ class HearingRecorder:
         self._fail(f"recording queue overflowed ({self._queue_limit} items): the disk is not keeping up")
 
     def _check_stall(self) -> None:
-        if self._queue.qsize() and time.monotonic() - self._last_progress > self.stall_timeout_s:
+        if len(self._inbox) and time.monotonic() - self._last_progress > self.stall_timeout_s:
             self._fail(f"writer made no progress for {self.stall_timeout_s:.0f} s")
 
     def _fail(self, reason: str) -> None:
@@ -309,60 +313,14 @@ class HearingRecorder:
         last_warning = -float("inf")
         try:
             while True:
-                try:
-                    item = self._queue.get(timeout=_EXPIRY_INTERVAL_S)
-                except queue.Empty:
-                    item = None
+                batch = self._inbox.take(_BATCH_INTERVAL_S)
                 now = time.monotonic()
                 self._last_progress = now
                 if self._state is RecorderState.FAILED:
-                    if isinstance(item, EncodedFrame):
-                        self.frames_lost += 1
-                    elif isinstance(item, RtpPacket):
-                        self.packets_lost += 1
+                    self._count_lost_items(batch)
                     break
-                if isinstance(item, RtpPacket):
-                    state = tracks.get(item.track.track_id)
-                    if state is None or state.packets is None:
-                        state = self._packet_track(tracks, clocks, item.track, None)
-                    assert state.packets is not None
-                    for frame in state.packets.packet(item):
-                        self._write(tracks, frame)
-                elif isinstance(item, EncodedFrame):
-                    try:
-                        self._write(tracks, item)
-                    except Exception:
-                        self.frames_lost += 1
-                        raise
-                elif isinstance(item, _Stop):
-                    self._drain(tracks)
+                if self._handle_batch(batch, tracks, clocks):
                     break
-                elif isinstance(item, _Pause):
-                    self._drain(tracks)
-                    for state in tracks.values():
-                        self._close_segment(state)
-                        state.last_wallclock = None
-                        if state.packets is not None:
-                            state.packets.restart()
-                elif isinstance(item, tuple):
-                    command, track, argument = item
-                    if command == "start":
-                        if argument is not None:
-                            self._packet_track(tracks, clocks, track, argument)
-                        else:
-                            tracks.setdefault(track.track_id, _Track(track))
-                    elif command == "report":
-                        state = tracks.get(track.track_id)
-                        if state is None or state.packets is None:
-                            state = self._packet_track(tracks, clocks, track, None)
-                        assert state.packets is not None
-                        state.packets.sender_report(argument)
-                    elif command == "end" and track.track_id in tracks:
-                        state = tracks[track.track_id]
-                        if state.packets is not None:
-                            for frame in state.packets.drain():
-                                self._write(tracks, frame)
-                        self._close_segment(tracks.pop(track.track_id))
                 if now - last_expiry >= _EXPIRY_INTERVAL_S:
                     # a track whose packets stopped coming still gives up its holes after the hold
                     last_expiry = now
@@ -392,12 +350,73 @@ class HearingRecorder:
             if self._state is RecorderState.FAILED:
                 self._count_lost()
 
-    def _count_lost(self) -> None:
-        while True:
+    def _handle_batch(
+        self, batch: list[object], tracks: dict[str, _Track], clocks: dict[str, PublisherClock]
+    ) -> bool:
+        """Record one batch of the inbox in order; True when it held the stop.
+
+        If an item fails, the items after it in the batch are counted as lost before the error goes on.
+        """
+        for position, item in enumerate(batch):
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
+                if self._handle(item, tracks, clocks):
+                    return True
+            except Exception:
+                self._count_lost_items(batch[position + 1 :])
+                raise
+        return False
+
+    def _handle(self, item: object, tracks: dict[str, _Track], clocks: dict[str, PublisherClock]) -> bool:
+        """Record one item of the inbox; True when it is the stop."""
+        if isinstance(item, RtpPacket):
+            state = tracks.get(item.track.track_id)
+            if state is None or state.packets is None:
+                state = self._packet_track(tracks, clocks, item.track, None)
+            assert state.packets is not None
+            for frame in state.packets.packet(item):
+                self._write(tracks, frame)
+        elif isinstance(item, EncodedFrame):
+            try:
+                self._write(tracks, item)
+            except Exception:
+                self.frames_lost += 1
+                raise
+        elif isinstance(item, _Stop):
+            self._drain(tracks)
+            return True
+        elif isinstance(item, _Pause):
+            self._drain(tracks)
+            for state in tracks.values():
+                self._close_segment(state)
+                state.last_wallclock = None
+                if state.packets is not None:
+                    state.packets.restart()
+        elif isinstance(item, tuple):
+            command, track, argument = item
+            if command == "start":
+                if argument is not None:
+                    self._packet_track(tracks, clocks, track, argument)
+                else:
+                    tracks.setdefault(track.track_id, _Track(track))
+            elif command == "report":
+                state = tracks.get(track.track_id)
+                if state is None or state.packets is None:
+                    state = self._packet_track(tracks, clocks, track, None)
+                assert state.packets is not None
+                state.packets.sender_report(argument)
+            elif command == "end" and track.track_id in tracks:
+                state = tracks[track.track_id]
+                if state.packets is not None:
+                    for frame in state.packets.drain():
+                        self._write(tracks, frame)
+                self._close_segment(tracks.pop(track.track_id))
+        return False
+
+    def _count_lost(self) -> None:
+        self._count_lost_items(self._inbox.take(0))
+
+    def _count_lost_items(self, items: list[object]) -> None:
+        for item in items:
             if isinstance(item, EncodedFrame):
                 self.frames_lost += 1
             elif isinstance(item, RtpPacket):
