@@ -69,19 +69,22 @@ class Egress:
         self.quality = LinkQuality(None, None, 0.0, False, False)
         self._on_link = on_link
         self._stats = stats
-        self._tasks: list[asyncio.Task[None]] = []
+        self._reporting: asyncio.Task[None] | None = None
+        self._padding: asyncio.Task[None] | None = None  # only while video is held back
 
     def start(self) -> None:
-        """Begin sending sender reports (and padding on held tracks)."""
-        if not self._tasks:
-            self._tasks = [asyncio.ensure_future(self._report()), asyncio.ensure_future(self._pad())]
+        """Begin sending sender reports."""
+        if self._reporting is None:
+            self._reporting = asyncio.ensure_future(self._report())
+            self._pad_while_held(self.policy.level)
 
     def close(self) -> None:
-        """Stop reporting and tapping."""
+        """Stop reporting, padding and tapping."""
         self.tap.close()
-        for task in self._tasks:
-            task.cancel()
-        self._tasks = []
+        for task in (self._reporting, self._padding):
+            if task is not None:
+                task.cancel()
+        self._reporting = self._padding = None
 
     def apply_video_level(self) -> None:
         """Hold back (or resume) each video down track as the policy's current level says."""
@@ -170,6 +173,7 @@ class Egress:
         )
         if level == before:
             return
+        self._pad_while_held(level)
         if level > before:
             self._stats.video_pauses += 1
         else:
@@ -179,6 +183,14 @@ class Egress:
                 self._on_link(self.quality)
             except Exception:
                 logger.exception("link quality handler failed")
+
+    def _pad_while_held(self, level: VideoLevel) -> None:
+        """Padding runs only while some video is held back: a timer per subscriber costs CPU otherwise."""
+        if level > VideoLevel.ALL and self._padding is None and self._reporting is not None:
+            self._padding = asyncio.ensure_future(self._pad())
+        elif level == VideoLevel.ALL and self._padding is not None:
+            self._padding.cancel()
+            self._padding = None
 
     async def _pad(self) -> None:
         while True:
