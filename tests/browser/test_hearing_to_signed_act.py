@@ -41,7 +41,7 @@ from sqlalchemy import select
 
 from hearing_server.domain.party import StaffRole
 from hearing_server.store.db import SESSIONS
-from hearing_server.store.models import User
+from hearing_server.store.models import Notification, User
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "acts"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))
@@ -114,6 +114,19 @@ async def upload_judge_key(server: LiveServer, judge: str, p12: bytes) -> None:
         path = f"/api/v1/users/{await user_id(server, judge)}/signing-key"
         async with http.put(path, json=body, headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 200, await r.text()
+
+
+async def act_notice_sent(server: LiveServer, hearing_id: str, within_s: float = 15.0) -> None:
+    """Wait until the act's notice is written down as sent (its outcome is sealed before the row says so)."""
+    query = select(Notification.status).where(
+        Notification.hearing_id == hearing_id, Notification.kind == "act"
+    )
+    async with asyncio.timeout(within_s):
+        while True:  # polls the queue: the worker signals nothing
+            async with server.app[SESSIONS]() as db:
+                if (await db.execute(query)).scalars().all() == ["sent"]:
+                    return
+            await asyncio.sleep(0.05)
 
 
 async def export_package(server: LiveServer, archivist: str, hearing_id: str, target: Path) -> Path:
@@ -294,15 +307,26 @@ async def test_from_an_emailed_link_to_a_verified_signed_act_in_the_archive(
     assert f"Signer Certificate Common Name: {JUDGE_NAME}" in pdfsig.stdout
     assert "Total document signed" in pdfsig.stdout
 
-    # 10. The archive's export package holds the act and its addendum, and verifies offline.
+    # 10. The archive's export package holds the act (addendum 1) and the notice's delivery (addendum 2:
+    # the hearing was sealed before it was sent), and verifies offline.
+    await act_notice_sent(server, hearing_id)
     package = await export_package(server, archivist, hearing_id, tmp_path / "hearing.zip")
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
         [act_entry] = [n for n in names if "/hearing/acts/" in n and n.endswith(".pdf")]
         assert hashlib.sha256(archive.read(act_entry)).digest() == hashlib.sha256(signed).digest()
-        assert any(n.endswith("/hearing/addenda/1/manifest.json.p7s") for n in names), names
+        [act_log] = [n for n in names if n.endswith("/hearing/addenda/1/log.jsonl")]
+        assert [json.loads(line)["event"] for line in archive.read(act_log).splitlines()] == [
+            "act_signed",
+            "notification_queued",
+        ]
+        [notice_log] = [n for n in names if n.endswith("/hearing/addenda/2/log.jsonl")]
+        [delivered] = [json.loads(line) for line in archive.read(notice_log).splitlines()]
+        assert delivered["event"] == "notification_sent" and delivered["details"]["kind"] == "act"
+        assert delivered["details"]["recipient"] == EMAIL
+        assert delivered["details"]["message_sha256"] == hashlib.sha256(notice.text.encode()).hexdigest()
     report = await asyncio.to_thread(run_archive_verify, package, server.config.court_cert_path)
-    assert report["valid"] and report["hearing"]["addenda"] >= 1, report
+    assert report["valid"] and report["hearing"]["addenda"] == 2, report
     assert report["certificate_matches_signer"] is True
 
     events = [e.event for e in await server.events(hearing_id)]
