@@ -31,8 +31,9 @@ from hearing_server.api.hearing_guard import presiding_judge_only
 from hearing_server.api.invitations import record_queued
 from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import ActList, ActOut, PartyActList, PartyActOut
-from hearing_server.api.signing_keys import SigningPasswordWrong
+from hearing_server.api.signing_keys import SigningPasswordWrong, trust_roots
 from hearing_server.auth.access import ACT_SIGNERS, HEARING_READERS, PUBLIC
+from hearing_server.auth.cert_chain import CertificateUntrusted, check_chain
 from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.invitations import resolve_for_acts
 from hearing_server.auth.judge_keys import WrongPassword, unwrap_key
@@ -149,6 +150,15 @@ async def _signer(call: Call, hearing_id: str, data: bytes, title: str) -> tuple
             "not now; upload a current one",
             code="signing_certificate_expired",
         )
+    roots = await trust_roots(call)
+    if roots is not None:
+        try:
+            await check_chain(key.cert_pem, key.chain_pem, roots, now)
+        except CertificateUntrusted as exc:
+            raise Conflict(
+                f"{exc.message}; upload a certificate issued by one of the court's CAs",
+                code="signing_certificate_untrusted",
+            ) from exc
     limiter = call.request.app[LOGIN_LIMITER]
     ip = client_ip(call.request)
     limiter.check(call.user.username, ip)

@@ -77,7 +77,7 @@ async def test_changing_the_staff_is_logged_and_unassigning_restores_the_role_ru
     admin = await api.who(StaffRole.ADMIN)
     hearing = await api.schedule(operator, presiding_judge_id=judge.user_id)
     path = f"/api/v1/hearings/{hearing['id']}"
-    # The operator is not the hearing's staff (tests/api/test_api_hearing_staff_edits.py): an admin changes it.
+    # The operator is not its staff (tests/api/test_api_hearing_staff_edits.py): an admin changes it.
     changed = await api.call("PATCH", path, admin, json={"presiding_judge_id": second.user_id})
     assert changed.status == 200, changed.json
     assert (changed.json["presiding_judge"], changed.json["presiding_judge_id"]) == (
