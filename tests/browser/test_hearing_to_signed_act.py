@@ -238,7 +238,12 @@ async def test_from_an_emailed_link_to_a_verified_signed_act_in_the_archive(
         await operator.send("start")
         await expect(party.locator("#banner-recording")).to_be_visible()
         await party.wait_for_function("() => window.hearingClient.call.connectionState === 'connected'")
-        first = await party.evaluate(OUTBOUND_JS)
+        async with asyncio.timeout(10):
+            while True:  # the first packets leave a moment after the connection is up
+                first = await party.evaluate(OUTBOUND_JS)
+                if first["video"] > 0 and first["audio"] > 0:
+                    break
+                await asyncio.sleep(0.1)
         await asyncio.sleep(1.5)
         later = await party.evaluate(OUTBOUND_JS)
         assert later["video"] > first["video"] > 0 and later["audio"] > first["audio"] > 0, (first, later)
