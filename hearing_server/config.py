@@ -216,9 +216,21 @@ class Config(BaseModel):
     acts_court_key_fallback: bool = Field(
         True, description="A judge without their own signing key signs acts with the court's key."
     )
+    judge_trust_roots: Path | None = Field(
+        None,
+        description="PEM bundle of the CAs judges' signing certificates must chain to (checked when a key is "
+        "uploaded and at each signing); unset: no chain is required.",
+    )
     notify_link_key: Path | None = Field(
         None, description="Key that encrypts links kept for reminders; default DATA_DIR/keys/link.key."
     )
+
+    @field_validator("judge_trust_roots")
+    @classmethod
+    def _trust_roots_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"judge_trust_roots: no file at {value}")
+        return value
 
     @field_validator("sms_body_template")
     @classmethod

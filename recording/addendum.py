@@ -1,9 +1,11 @@
-"""Addendum seals: files added to a sealed hearing (a court act), signed and chained to the original seal.
+"""Addendum seals: what is added to a sealed hearing (a court act, or the outcome of a message sent to a
+party after the seal), signed and chained to the original seal.
 
 ``addenda/<n>/manifest.json`` lists the new files (size, SHA-256), the SHA-256 of the hearing's
 ``manifest.json`` and of the previous addendum's manifest, and its own small hash-chained log
-(``addenda/<n>/log.jsonl``) of the events that added them; ``manifest.json.p7s`` is the court's detached
-CMS signature over it, checked by ``openssl cms -verify`` as the original seal is.
+(``addenda/<n>/log.jsonl``) of the events that added them (an addendum may hold events only, no file);
+``manifest.json.p7s`` is the court's detached CMS signature over it, checked by ``openssl cms -verify`` as
+the original seal is.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ ADDENDUM_FORMAT = "hearing-server/addendum/1"
 
 @dataclass(frozen=True)
 class AddendumEvent:
-    """One event recorded in an addendum's log (e.g. ``act_signed``)."""
+    """One event recorded in an addendum's log (e.g. ``act_signed``, ``notification_sent``)."""
 
     event: str
     actor: str | None
     details: Mapping[str, Any]
+    party_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,14 @@ def seal_addendum(
     *,
     sealed_at: datetime | None = None,
 ) -> AddendumResult:
-    """Seal ``files`` (paths relative to the sealed hearing folder, already written) as the next addendum."""
+    """Seal ``files`` (paths relative to the sealed hearing folder, already written; may be none) and
+    ``events`` as the next addendum."""
     folder = Path(folder)
     original = folder / MANIFEST_NAME
     if not original.exists() or not (folder / SIGNATURE_NAME).exists():
         raise SealError(f"{folder} is not sealed; an addendum follows a seal")
-    if not files or not events:
-        raise SealError("an addendum needs at least one file and one event")
+    if not events:
+        raise SealError("an addendum needs at least one event")
     numbers = addendum_numbers(folder)
     number = (numbers[-1] if numbers else 0) + 1
     target = folder / ADDENDA_DIR / str(number)
@@ -95,7 +99,7 @@ def seal_addendum(
                     "hearing_id": hearing_id,
                     "event": item.event,
                     "actor": item.actor,
-                    "party_id": None,
+                    "party_id": item.party_id,
                     "details": dict(item.details),
                 }
             )

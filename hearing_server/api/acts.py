@@ -27,11 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hearing_server.api.call import Call
 from hearing_server.api.errors import UnsupportedMediaType
+from hearing_server.api.hearing_guard import presiding_judge_only
 from hearing_server.api.invitations import record_queued
 from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import ActList, ActOut, PartyActList, PartyActOut
-from hearing_server.api.signing_keys import SigningPasswordWrong
+from hearing_server.api.signing_keys import SigningPasswordWrong, trust_roots
 from hearing_server.auth.access import ACT_SIGNERS, HEARING_READERS, PUBLIC
+from hearing_server.auth.cert_chain import CertificateUntrusted, check_chain
 from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.invitations import resolve_for_acts
 from hearing_server.auth.judge_keys import WrongPassword, unwrap_key
@@ -42,7 +44,6 @@ from hearing_server.domain.errors import Conflict, Forbidden, HearingError, Inva
 from hearing_server.domain.events import EventType
 from hearing_server.domain.hearing import HearingStatus
 from hearing_server.domain.ids import is_valid_id, new_id
-from hearing_server.domain.staff import HearingStaff
 from hearing_server.notify.worker import NOTIFICATIONS
 from hearing_server.record.context import SEALER
 from hearing_server.record.court_act import (
@@ -149,6 +150,15 @@ async def _signer(call: Call, hearing_id: str, data: bytes, title: str) -> tuple
             "not now; upload a current one",
             code="signing_certificate_expired",
         )
+    roots = await trust_roots(call)
+    if roots is not None:
+        try:
+            await check_chain(key.cert_pem, key.chain_pem, roots, now)
+        except CertificateUntrusted as exc:
+            raise Conflict(
+                f"{exc.message}; upload a certificate issued by one of the court's CAs",
+                code="signing_certificate_untrusted",
+            ) from exc
     limiter = call.request.app[LOGIN_LIMITER]
     ip = client_ip(call.request)
     limiter.check(call.user.username, ip)
@@ -185,6 +195,7 @@ async def _signing_failed(call: Call, hearing_id: str, title: str, data: bytes, 
     "POST",
     LIST,
     access=ACT_SIGNERS,
+    guard=presiding_judge_only,
     tag=TAG,
     raw=True,
     status=201,
@@ -203,11 +214,6 @@ async def upload_act(request: web.Request) -> web.StreamResponse:
     hearing_id = call.path_id("hearing_id")
     async with call.reading() as db:
         hearing = await hearings.get_visible(db, hearing_id, config.court_name)
-    staff = HearingStaff(hearing.presiding_judge_id, hearing.secretary_id)
-    if not staff.may_sign(call.user.id, call.user.role):
-        raise Forbidden(
-            "only the hearing's presiding judge (or an admin) signs its acts", code="not_presiding_judge"
-        )
     if hearing.status in CLOSED:
         raise Conflict(f"the hearing is {hearing.status}; it takes no acts", code="acts_closed")
     try:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from hearing_server.api.call import Call
+from hearing_server.api.hearing_guard import hearing_staff_only
 from hearing_server.api.invitations import record_queued
 from hearing_server.api.present import hearing_detail_out, hearing_out
 from hearing_server.api.registry import endpoint
@@ -167,6 +168,7 @@ async def list_staff(call: Call) -> StaffList:
     "PATCH",
     ITEM,
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     body=HearingUpdateIn,
     response=HearingOut,
@@ -211,6 +213,7 @@ async def update_hearing(call: Call) -> HearingOut:
     "POST",
     ITEM + "/cancel",
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     body=HearingCancelIn,
     response=HearingOut,

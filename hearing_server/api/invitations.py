@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import segno
 
 from hearing_server.api.call import Call
+from hearing_server.api.hearing_guard import hearing_staff_only
 from hearing_server.api.present import invitation_out
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import (
@@ -68,6 +69,7 @@ def _recipient(call: Call, body: InvitationIssueIn, contact: str) -> str:
     "POST",
     PATH,
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     body=InvitationIssueIn,
     response=IssuedInvitationOut,
@@ -175,6 +177,7 @@ async def get_invitation(call: Call) -> InvitationOut:
     "DELETE",
     PATH,
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     status=204,
     summary="Withdraw the party's link.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hearing_server.api.call import Call
+from hearing_server.api.hearing_guard import hearing_staff_only
 from hearing_server.api.present import party_out
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import PartyCreateIn, PartyList, PartyOut, PartyUpdateIn
@@ -21,6 +22,7 @@ ITEM = LIST + "/{party_id}"
     "POST",
     LIST,
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     body=PartyCreateIn,
     response=PartyOut,
@@ -77,6 +79,7 @@ async def get_party(call: Call) -> PartyOut:
     "PATCH",
     ITEM,
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     body=PartyUpdateIn,
     response=PartyOut,
@@ -102,6 +105,7 @@ async def update_party(call: Call) -> PartyOut:
     "DELETE",
     ITEM,
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     status=204,
     summary="Delete a party (and its links) while the hearing is only scheduled.",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from hearing_server.api.call import Call
+from hearing_server.api.hearing_guard import hearing_staff_only
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import Out, Query
 from hearing_server.auth.access import HEARING_MANAGERS, HEARING_READERS
@@ -162,6 +163,7 @@ async def get_record(call: Call) -> RecordOut:
     "POST",
     ITEM + "/seal",
     access=HEARING_MANAGERS,
+    guard=hearing_staff_only,
     tag=TAG,
     response=RecordOut,
     summary="Seal an ended hearing now (when the automatic seal failed); 409 for any other hearing.",

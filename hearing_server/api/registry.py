@@ -19,8 +19,11 @@ from hearing_server.api.errors import UnsupportedMediaType
 from hearing_server.auth.access import PUBLIC, Access
 from hearing_server.auth.staff import check_csrf, check_password_changed, current_session
 from hearing_server.domain.errors import Forbidden, InvalidInput, NotAuthenticated
+from hearing_server.store.models import StaffSession
 
 Handler = Callable[..., Awaitable[Any]]
+Guard = Callable[[web.Request, StaffSession], Awaitable[None]]
+"""A check beyond the role, run before the handler (e.g. that the caller is the hearing's own staff)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Endpoint:
     openapi: bool = True
     no_store: bool = False  # the response carries a secret (CSRF token, a link): never kept in any cache
     before_password_change: bool = False  # callable while the user must still change a one-time password
+    guard: Guard | None = None  # checked after the role (staff endpoints only)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -70,6 +74,7 @@ def endpoint(
     openapi: bool = True,
     no_store: bool = False,
     before_password_change: bool = False,
+    guard: Guard | None = None,
 ) -> Callable[[Handler], Endpoint]:
     """Declare a handler as an endpoint; ``access`` has no default, so no route is left unguarded."""
 
@@ -90,6 +95,7 @@ def endpoint(
             openapi=openapi,
             no_store=no_store,
             before_password_change=before_password_change,
+            guard=guard,
         )
 
     return declare
@@ -152,6 +158,8 @@ def _dispatcher(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
             check_csrf(request, session)
             if not ep.before_password_change:
                 check_password_changed(session)
+            if ep.guard is not None:
+                await ep.guard(request, session)
         if ep.raw:
             response: web.StreamResponse = await ep.handler(request)
             return response

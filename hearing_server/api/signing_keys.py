@@ -10,11 +10,13 @@ import logging
 from datetime import UTC, datetime
 
 from aiohttp import web
+from asn1crypto import x509
 
 from hearing_server.api.call import Call
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import SigningKeyIn, SigningKeyOut
 from hearing_server.auth.access import ACT_SIGNERS
+from hearing_server.auth.cert_chain import TrustRootsUnavailable, check_chain, load_trust_roots
 from hearing_server.auth.client import client_ip
 from hearing_server.auth.judge_keys import KeyRejected, check_pkcs12
 from hearing_server.auth.passwords import PASSWORDS
@@ -52,6 +54,18 @@ async def check_password(call: Call, user: User, password: str) -> None:
     limiter.succeeded(user.username, ip)
 
 
+async def trust_roots(call: Call) -> list[x509.Certificate] | None:
+    """The CAs judges' certificates must chain to (``judge_trust_roots``), or None when none are set."""
+    path = call.config.judge_trust_roots
+    if path is None:
+        return None
+    try:
+        return await asyncio.to_thread(load_trust_roots, path)
+    except TrustRootsUnavailable:
+        log.exception("judge trust roots unreadable")
+        raise
+
+
 def key_out(row: object) -> SigningKeyOut:
     """The stored certificate as shown."""
     return SigningKeyOut.model_validate(row)
@@ -83,6 +97,9 @@ async def put_signing_key(call: Call) -> SigningKeyOut:
         except (binascii.Error, ValueError) as exc:
             raise KeyRejected("the pkcs12 field is not base64", code="not_pkcs12") from exc
         checked = await asyncio.to_thread(check_pkcs12, data, body.passphrase, now)
+        roots = await trust_roots(call)
+        if roots is not None:
+            await check_chain(checked.certificate.cert_pem, checked.certificate.chain_pem, roots, now)
         await check_password(call, user, body.password)
         async with call.transaction() as db:
             user = await users.get_user(db, user_id)

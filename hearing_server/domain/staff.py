@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from hearing_server.domain.party import StaffRole
 
 READ_ONLY_NOTE = "read-only: you are not this hearing's secretary or judge"
+NOT_STAFF_NOTE = "only this hearing's presiding judge or secretary (or an admin) may change it"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,13 @@ class HearingStaff:
         if role not in (StaffRole.OPERATOR, StaffRole.JUDGE):
             return False
         if not self.assigned:
+            return True
+        return user_id in (self.presiding_judge_id, self.secretary_id)
+
+    def may_change(self, user_id: str, role: StaffRole | str) -> bool:
+        """Whether this account may change the hearing (schedule, parties, links, seal): its assigned staff
+        or an admin; anyone the endpoint's role rule lets in while nobody is assigned."""
+        if StaffRole(role) is StaffRole.ADMIN or not self.assigned:
             return True
         return user_id in (self.presiding_judge_id, self.secretary_id)
 

@@ -5,7 +5,8 @@ Each attempt is logged before its outcome is written to the queue row.  A server
 the attempt in progress; a server killed in the middle of one finds the row marked ``sending`` on start:
 if the log already holds its ``notification_sent`` entry the row is completed, otherwise it is tried again
 (a message accepted by the peer in the instant before the kill may then arrive twice: at least once, never
-lost).
+lost).  Once the hearing is sealed its log cannot grow: each outcome is then sealed as an addendum of its own,
+chained to the seal (``recording/addendum.py``), so deliveries after the seal are evidence as well.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from hearing_server.notify.messages import HearingFacts, render
 from hearing_server.notify.notifier import DeliveryFailed, Notifier, OutgoingMessage, Receipt
 from hearing_server.notify.sms_gateway import SmsGatewayNotifier
 from hearing_server.notify.smtp import SmtpNotifier
-from hearing_server.record.event_log import EVENTS, EventRecorder
+from hearing_server.record.context import SEALER
 from hearing_server.services import notifications as queue
 from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Act, Hearing, HearingEvent, Invitation, Notification, Party
@@ -41,6 +42,10 @@ from hearing_server.store.models import Act, Hearing, HearingEvent, Invitation, 
 log = logging.getLogger(__name__)
 
 ACTOR = "system"
+
+EventSink = Callable[[str, EventType, str, str | None, dict[str, Any]], Awaitable[object]]
+"""Records (hearing id, event, actor, party id, details): in the hearing's log, or sealed as an addendum
+once the hearing is sealed (:meth:`Sealer.record_or_seal`)."""
 OVER = frozenset({HearingStatus.ENDED.value, HearingStatus.SEALED.value, HearingStatus.CANCELLED.value})
 
 
@@ -130,13 +135,13 @@ class NotificationWorker:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        events: EventRecorder,
+        record: EventSink,
         notifiers: Mapping[Channel, Notifier],
         vault: LinkVault,
         policy: DeliveryPolicy,
     ) -> None:
         self._sessions = sessions
-        self._events = events
+        self._record = record
         self._notifiers = dict(notifiers)
         self._vault = vault
         self.policy = policy
@@ -369,17 +374,9 @@ class NotificationWorker:
         )
 
     async def _log(self, row: Notification, event: EventType, details: dict[str, Any]) -> None:
-        """Write ``event`` to the hearing's confirmation log, unless the hearing was sealed meanwhile: a
-        sealed log cannot grow (its last hash is signed), and delivery outcomes are not sealed as addenda
-        (only acts are); then say so in the server log instead."""
-        async with self._sessions() as db:
-            status = (await db.execute(select(Hearing.status).where(Hearing.id == row.hearing_id))).scalar()
-        if status == HearingStatus.SEALED.value:
-            log.warning(
-                "hearing %s is sealed; %s of %s not in its log: %s", row.hearing_id, event, row.id, details
-            )
-            return
-        await self._events.record(row.hearing_id, event, actor=ACTOR, party_id=row.party_id, details=details)
+        """Write ``event`` to the hearing's confirmation log, or seal it as an addendum once the hearing is
+        sealed (a sealed log cannot grow)."""
+        await self._record(row.hearing_id, event, ACTOR, row.party_id, details)
 
     def _details(self, row: Notification, attempt: int, sha256: str | None) -> dict[str, Any]:
         return {
@@ -454,8 +451,16 @@ async def notifications_context(app: web.Application) -> AsyncIterator[None]:
     """The delivery worker's lifetime: started after the database, stopped (attempt finished) before it."""
     config = app[CONFIG]
     vault = await asyncio.to_thread(LinkVault.from_file, config.link_key_path)
+
+    async def record(
+        hearing_id: str, event: EventType, actor: str, party_id: str | None, details: dict[str, Any]
+    ) -> object:
+        return await app[SEALER].record_or_seal(
+            hearing_id, event, actor=actor, party_id=party_id, details=details
+        )
+
     worker = NotificationWorker(
-        app[SESSIONS], app[EVENTS], notifiers_from_config(config), vault, DeliveryPolicy.from_config(config)
+        app[SESSIONS], record, notifiers_from_config(config), vault, DeliveryPolicy.from_config(config)
     )
     app[NOTIFICATIONS] = worker
     app[LINK_VAULT] = vault

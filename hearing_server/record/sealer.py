@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -136,17 +137,49 @@ class Sealer:
     ) -> AddendumResult:
         """Seal files added to a sealed hearing's folder as its next addendum, chained to the seal."""
         async with self._lock:
-            signer = await self.signer()
-            folder = await self._events.folder(hearing_id)
-            try:
-                result = await asyncio.to_thread(seal_addendum, folder, hearing_id, signer, files, events)
-            except (SealError, OSError) as exc:
-                log.exception("hearing %s: addendum for %s not sealed", hearing_id, ", ".join(files))
-                raise EventLogUnavailable(
-                    f"the addition could not be sealed as an addendum: {exc}", code="addendum_unavailable"
-                ) from exc
-        log.info("hearing %s: addendum %d sealed (%s)", hearing_id, result.number, ", ".join(files))
+            return await self._seal_addendum(hearing_id, files, events)
+
+    async def _seal_addendum(
+        self, hearing_id: str, files: list[str], events: list[AddendumEvent]
+    ) -> AddendumResult:
+        # The caller holds the seal lock.
+        signer = await self.signer()
+        folder = await self._events.folder(hearing_id)
+        what = ", ".join(files) or ", ".join(e.event for e in events)
+        try:
+            result = await asyncio.to_thread(seal_addendum, folder, hearing_id, signer, files, events)
+        except (SealError, OSError) as exc:
+            log.exception("hearing %s: addendum for %s not sealed", hearing_id, what)
+            raise EventLogUnavailable(
+                f"the addition could not be sealed as an addendum: {exc}", code="addendum_unavailable"
+            ) from exc
+        log.info("hearing %s: addendum %d sealed (%s)", hearing_id, result.number, what)
         return result
+
+    async def record_or_seal(
+        self,
+        hearing_id: str,
+        event: EventType,
+        *,
+        actor: str,
+        party_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AddendumResult | None:
+        """Write ``event`` to the hearing's confirmation log; once the hearing is sealed (its log cannot
+        grow) seal it as an addendum of its own instead (returned). Decided under the seal lock, so no event
+        slips in between a seal's last log entry and the hearing being marked sealed."""
+        async with self._lock:
+            async with self._sessions() as session:
+                status = (
+                    await session.execute(select(Hearing.status).where(Hearing.id == hearing_id))
+                ).scalar()
+            if status != HearingStatus.SEALED.value:
+                await self._events.record(
+                    hearing_id, event, actor=actor, party_id=party_id, details=details or {}
+                )
+                return None
+            item = AddendumEvent(event.value, actor, details or {}, party_id=party_id)
+            return await self._seal_addendum(hearing_id, [], [item])
 
     async def _seal_files(self, folder: Path, hearing_id: str, signer: CourtSigner) -> None:
         """Write and sign the manifest with no checkpoint added meanwhile.

@@ -73,9 +73,10 @@ def issue(
     not_after: timedelta = timedelta(days=365),
     wrong_key: bool = False,
     digital_signature: bool = True,
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
 ) -> Issued:
-    """A judge's RSA key and certificate from a fresh CA, as a PKCS#12 under ``passphrase``."""
-    ca_cert, ca_key = make_ca()
+    """A judge's RSA key and certificate from ``ca`` (default: a fresh CA), in a PKCS#12 (``passphrase``)."""
+    ca_cert, ca_key = ca or make_ca()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.now(UTC)
     cert = (

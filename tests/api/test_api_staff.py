@@ -74,10 +74,11 @@ async def test_changing_the_staff_is_logged_and_unassigning_restores_the_role_ru
     operator = await api.who(StaffRole.OPERATOR)
     judge = await named(api, StaffRole.JUDGE, "Judge One")
     second = await named(api, StaffRole.JUDGE, "Judge Two")
+    admin = await api.who(StaffRole.ADMIN)
     hearing = await api.schedule(operator, presiding_judge_id=judge.user_id)
     path = f"/api/v1/hearings/{hearing['id']}"
-
-    changed = await api.call("PATCH", path, operator, json={"presiding_judge_id": second.user_id})
+    # The operator is not its staff (tests/api/test_api_hearing_staff_edits.py): an admin changes it.
+    changed = await api.call("PATCH", path, admin, json={"presiding_judge_id": second.user_id})
     assert changed.status == 200, changed.json
     assert (changed.json["presiding_judge"], changed.json["presiding_judge_id"]) == (
         "Judge Two",
@@ -94,7 +95,7 @@ async def test_changing_the_staff_is_logged_and_unassigning_restores_the_role_ru
         entries[-1].details["presiding_judge"] == "Judge Two" and entries[-1].details["secretary_id"] is None
     )
 
-    cleared = await api.call("PATCH", path, operator, json={"presiding_judge_id": None})
+    cleared = await api.call("PATCH", path, admin, json={"presiding_judge_id": None})
     assert cleared.status == 200 and cleared.json["presiding_judge_id"] is None
     assert cleared.json["presiding_judge"] == "Judge Two"  # the name stays for display
     detail = await api.call("GET", path, judge)

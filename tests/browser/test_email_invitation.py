@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,62 +13,20 @@ from browser_harness import (
     LiveServer,
     assert_all_text_from_catalog,
     desktop,
-    free_port,
     launch,
     phone,
     screenshot,
-    start_server,
     t,
     watch_console,
 )
 from playwright.async_api import Playwright, expect
 from sqlalchemy import select
 
-from hearing_server.config import load_config
 from hearing_server.store.db import SESSIONS
 from hearing_server.store.models import Notification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))
-from notify_peers import SmtpPeer, rfc2047, start_smtp  # noqa: E402
-
-
-@pytest.fixture
-async def smtp() -> AsyncIterator[SmtpPeer]:
-    """The court's mail server, played by aiosmtpd on 127.0.0.1."""
-    peer = await start_smtp()
-    yield peer
-    await peer.close()
-
-
-@pytest.fixture
-async def mail_server(tmp_path: Path, sqlite_template: Path, smtp: SmtpPeer) -> AsyncIterator[LiveServer]:
-    """The application on loopback, sending mail through the test SMTP server."""
-    database = tmp_path / "hearing.db"
-    shutil.copy(sqlite_template, database)
-    port = free_port()
-    config = load_config(
-        environ={},
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite+aiosqlite:///{database}",
-        host="127.0.0.1",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        plain_http=True,
-        ice_host_addresses=["127.0.0.1"],
-        court_name="Алматы қаласының №2 аудандық соты",
-        timezone="Asia/Almaty",
-        uvloop=False,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_security="none",
-        smtp_from="hearings@court.test",
-        notify_poll_s=0.1,
-    )
-    live = await start_server(config)
-    try:
-        yield live
-    finally:
-        await live.close()
+from notify_peers import SmtpPeer, rfc2047  # noqa: E402
 
 
 async def _status(server: LiveServer) -> str | None:

@@ -163,3 +163,28 @@ def test_a_court_signed_addendum_chained_elsewhere_is_named(
     found = kinds(sealed, ca)
     assert found[ProblemKind.ADDENDUM_CHAIN_BROKEN] == ["addenda/1/manifest.json", "confirmation-log.jsonl"]
     assert ProblemKind.SIGNATURE_INVALID not in found
+
+
+def test_an_addendum_of_events_only_records_a_delivery_after_the_seal(
+    sealed: Path, court: tuple[CourtSigner, Path]
+) -> None:
+    with pytest.raises(SealError, match="at least one event"):
+        seal_addendum(sealed, HEARING_ID, court[0], [], [])
+    add_act(sealed, court[0], "a1", b"%PDF-1.7 first act")
+    sent = AddendumEvent(
+        "notification_sent", "system", {"notification_id": "n1", "message_sha256": "ab" * 32}, party_id="p1"
+    )
+    folder = seal_addendum(sealed, HEARING_ID, court[0], [], [sent]).folder
+    manifest = json.loads((folder / MANIFEST_NAME).read_bytes())
+    assert manifest["files"] == [] and manifest["number"] == 2 and manifest["log"]["entries"] == 1
+    [line] = (folder / "log.jsonl").read_text().splitlines()
+    assert json.loads(line)["party_id"] == "p1"
+    report = verify_hearing(sealed, court[1])
+    assert report.valid and report.addenda == 2, report.problems
+    assert openssl_verify(folder, court[1]).returncode == 0
+    # Dropping the delivery from its log is found.
+    (folder / "log.jsonl").write_text("")
+    assert kinds(sealed, court[1]) == {
+        ProblemKind.FILE_HASH_CHANGED: ["addenda/2/log.jsonl"],
+        ProblemKind.LOG_DIFFERS_FROM_MANIFEST: ["addenda/2/log.jsonl"],
+    }
