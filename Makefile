@@ -32,7 +32,7 @@ check: install
 	$(VENV)/bin/lint-imports
 
 bench: install
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -143,6 +143,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget", type=float, default=900.0, help="skip what would start after this many seconds (900)"
     )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="only the cluster search: two nodes (one core each) on a throwaway PostgreSQL database,"
+        " recorded hearings per node and in total (benchmarks/cluster.py)",
+    )
+    p.add_argument(
+        "--cluster-database",
+        default=os.environ.get(
+            "HEARING_TEST_DATABASE_URL", "postgresql+asyncpg:///postgres?host=/var/run/postgresql"
+        ),
+        help="PostgreSQL to create the cluster's throwaway database beside (default: the unix socket)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.json and latest.md go")
     p.add_argument(
         "--netns", choices=["auto", "off"], default="auto", help="auto: re-run inside `unshare -n` as root"
@@ -469,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; prints the table and writes results/latest.json and latest.md."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    if args.cluster:
+        return _cluster(args, argv)
     if args.janus and not os.environ.get(NETNS_MARK):  # installing needs the network: before unshare
         from benchmarks.janus_server import build_shim, ensure_janus
 
@@ -491,6 +506,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Skipped for time: {', '.join(run['skipped'])}")
     print(f"\nwritten: {json_path}, {md_path}")
     return 0 if all(r.get("ok") for r in run["results"]) else 1
+
+
+def _cluster(args: argparse.Namespace, argv: list[str]) -> int:
+    from benchmarks.cluster import cluster_search
+
+    if args.netns == "auto":
+        _reexec_in_netns(argv)
+    log_dir = CACHE_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    load_clip()  # encoded once, before the nodes start
+    capacity = asyncio.run(cluster_search(args, log_dir))
+    return 0 if capacity["per_node"] > 0 else 1
 
 
 if __name__ == "__main__":

@@ -134,9 +134,7 @@ class ClusterNode:
                 log.info("cluster database reachable again")
             self.database_ok = True
         except (SQLAlchemyError, OSError) as exc:
-            if self.database_ok:
-                log.warning("cluster heartbeat failed (live hearings carry on): %s", type(exc).__name__)
-            self.database_ok = False
+            self._database_lost(exc)
             return
         if self.table.state is NodeState.DRAINING and not self.draining:
             self.draining = True
@@ -148,6 +146,12 @@ class ClusterNode:
             if self._on_lost is not None:
                 await self._on_lost(hearing_id)
         await self.reap()
+
+    def _database_lost(self, exc: BaseException) -> None:
+        """Note the database gone; say so once, whichever half of the pass (heartbeat, reaper) found out."""
+        if self.database_ok:
+            log.warning("cluster heartbeat failed (live hearings carry on): %s", type(exc).__name__)
+        self.database_ok = False
 
     async def reap(self) -> int:
         """Interrupt the hearings of dead nodes (expired leases); return how many."""
@@ -174,8 +178,8 @@ class ClusterNode:
                 await asyncio.sleep(max(0.05, half - (time.monotonic() - started)))
                 if self.database_ok:
                     await self.reap()
-            except (SQLAlchemyError, OSError):
-                self.database_ok = False
+            except (SQLAlchemyError, OSError) as exc:
+                self._database_lost(exc)  # the reaper's half of the pass noticed first
             except Exception:
                 log.exception("cluster heartbeat pass failed")
             await asyncio.sleep(max(0.05, self._heartbeat_s - (time.monotonic() - started)))

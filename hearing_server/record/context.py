@@ -74,6 +74,7 @@ async def records_context(app: web.Application) -> AsyncIterator[None]:
         app[SEALER].signer,
         every_entries=config.checkpoint_entries,
         interval_s=config.checkpoint_interval_s,
+        file_locks=app[EVENTS].file_locks,
     )
     app[EVENTS].checkpoints = checkpoints
     sweeping = asyncio.create_task(checkpoints.run(), name="log-checkpoints")

@@ -16,16 +16,12 @@ log, and writes its checkpoint before letting go of the lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
@@ -36,6 +32,7 @@ from hearing_server.domain.errors import NotFound
 from hearing_server.domain.events import EventType
 from hearing_server.record.checkpoints import LogCheckpoints
 from hearing_server.record.folder import relative_folder, resolve_folder
+from hearing_server.record.locks import HearingFileLocks, HearingLocks
 from hearing_server.store.models import Hearing, HearingEvent
 from recording.confirmation_log import ConfirmationLog, LogEntry
 
@@ -43,39 +40,6 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_MAX_OPEN_LOGS = 64
-
-
-@dataclass
-class _Held:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-class HearingLocks:
-    """One lock per hearing, kept only while someone holds or awaits it (not one per hearing ever seen)."""
-
-    def __init__(self) -> None:
-        self._held: dict[str, _Held] = {}
-
-    @asynccontextmanager
-    async def hold(self, hearing_id: str) -> AsyncIterator[None]:
-        """Hold the hearing's lock for the block."""
-        held = self._held.setdefault(hearing_id, _Held())
-        held.users += 1
-        try:
-            async with held.lock:
-                yield
-        finally:
-            held.users -= 1
-            if held.users == 0:
-                del self._held[hearing_id]
-
-    def in_use(self, hearing_id: str) -> bool:
-        """Whether someone holds or awaits the hearing's lock."""
-        return hearing_id in self._held
-
-    def __len__(self) -> int:
-        return len(self._held)
 
 
 class EventRecorder:
@@ -93,7 +57,7 @@ class EventRecorder:
         self._recordings_dir = recordings_dir
         self._max_open = max_open_logs
         # In a cluster several processes append to one hearing's log: see the module's docstring.
-        self._shared = shared
+        self.file_locks = HearingFileLocks(recordings_dir) if shared else None
         # A hearing's folder never moves: once known, logging needs no database (it may be away).
         self._folders: dict[str, Path] = {}
         self._locks = HearingLocks()
@@ -138,7 +102,7 @@ class EventRecorder:
             self._logs.move_to_end(hearing_id)
             return existing
         folder = folder or await self.folder(hearing_id)
-        if self._shared:
+        if self.file_locks is not None:
             opened = await asyncio.to_thread(self._open_locked, folder, hearing_id)
         else:
             opened = await asyncio.to_thread(ConfirmationLog, folder, hearing_id)
@@ -171,7 +135,7 @@ class EventRecorder:
         if folder is not None:
             self._folders.setdefault(hearing_id, folder)
         async with self._locks.hold(hearing_id):
-            if self._shared:
+            if self.file_locks is not None:
                 return await self._append_shared(hearing_id, event, actor, party_id, details or {}, folder)
             confirmation_log = await self._open(hearing_id, folder)
             entry = await confirmation_log.append_async(
@@ -193,16 +157,14 @@ class EventRecorder:
         # The caller holds the hearing's lock (in this process); the file lock keeps other processes out from
         # reading the tail to writing the checkpoint, so the chain and the checkpoints stay in order.
         folder = folder or await self.folder(hearing_id)
-        lock_file = await asyncio.to_thread(self._lock_file, hearing_id)
-        try:
+        assert self.file_locks is not None
+        async with self.file_locks.hold(hearing_id):
             entry = await asyncio.to_thread(
                 self._append_fresh, folder, hearing_id, event.value, actor, party_id, details
             )
             if self.checkpoints is not None:
                 await self.checkpoints.after_append(folder, entry)
             return entry
-        finally:
-            await asyncio.to_thread(lock_file.close)  # releases the lock
 
     @staticmethod
     def _append_fresh(
@@ -217,25 +179,9 @@ class EventRecorder:
 
     def _open_locked(self, folder: Path, hearing_id: str) -> ConfirmationLog:
         # Opening may cut a torn last line: never while another node is writing one.
-        with self._file_lock(hearing_id):
+        assert self.file_locks is not None
+        with self.file_locks.held(hearing_id):
             return ConfirmationLog(folder, hearing_id)
-
-    def _lock_file(self, hearing_id: str) -> IO[str]:
-        """The hearing's lock file, opened and exclusively locked (closing it releases the lock)."""
-        locks = self._recordings_dir / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        lock_file = open(locks / f"{hearing_id}.lock", "a")  # noqa: SIM115 - closed by the caller
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-        except BaseException:
-            lock_file.close()
-            raise
-        return lock_file
-
-    @contextlib.contextmanager
-    def _file_lock(self, hearing_id: str) -> Iterator[None]:
-        with self._lock_file(hearing_id):
-            yield
 
     async def mirror(self, entries: Iterable[LogEntry]) -> bool:
         """Queue durable entries for the database mirror and flush; False while the database is away."""

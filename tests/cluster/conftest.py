@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _TESTS = Path(__file__).resolve().parent.parent
-for _folder in ("integration", "signaling", "media", "recording", "network"):
+for _folder in ("integration", "signaling", "media", "recording", "network", "browser"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.append(str(_TESTS / _folder))  # their harness modules, imported by name as there
 

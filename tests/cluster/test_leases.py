@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -10,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_harness import add_hearings
+from cluster_harness import DatabaseLink, add_hearings
+from integration_harness import until
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hearing_server.cluster.leases import ClusterFull, LeaseHeld, NodeState, NodeTable
 from hearing_server.cluster.node import ClusterNode, Refused
+from hearing_server.store.db import create_engine, sessionmaker
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -170,3 +173,37 @@ async def test_node_drain_command_marks_a_node_draining(sessions: Sessions, clus
     assert b.state is NodeState.DRAINING  # what the running node learns from its next heartbeat
     unknown = await asyncio.to_thread(drain, "nobody")
     assert unknown.returncode == 1 and "no node 'nobody'" in unknown.stdout
+
+
+async def test_a_lost_database_is_reported_whichever_half_of_the_pass_finds_out(
+    tmp_path: Path, cluster_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The heartbeat pass is a heartbeat, then half a period later a reaper pass: the outage is reported
+    once whether it starts before the heartbeat or between heartbeat and reaper (the flaky outage test)."""
+    link = DatabaseLink(tmp_path / "pg")
+    await link.start()
+    engine = create_engine(link.url(cluster_url))
+    table = NodeTable(sessionmaker(engine), "a", lease_s=10)
+    node = ClusterNode(table, heartbeat_s=0.4, interrupt=never_live)
+    caplog.set_level(logging.INFO, logger="hearing_server.cluster.node")
+    await node.start("https://a.test", "https://a.internal", ["198.18.0.1"], 2)
+    try:
+        for offset in (0.0, 0.1, 0.2, 0.3):  # across the whole 0.4 s pass
+            caplog.clear()
+            await asyncio.sleep(offset)
+            await link.cut()
+            await asyncio.sleep(1.0)
+            assert not node.database_ok
+            warned = [r for r in caplog.records if "cluster heartbeat failed" in r.getMessage()]
+            assert len(warned) == 1, (offset, [r.getMessage() for r in caplog.records])
+            await link.start()
+            await until(lambda: node.database_ok, 5, "the database back")
+            assert any("reachable again" in r.getMessage() for r in caplog.records)
+    finally:
+        await node.stop()
+        await link.cut()
+        await engine.dispose()
+
+
+async def never_live(hearing_id: str, reason: str) -> bool:
+    return False
