@@ -84,18 +84,80 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+CAPACITY_HEADERS = [
+    "capacity search", "hearings held", "srv cores", "gen cores", "gen share", "fps min", "stopped because",
+]  # fmt: skip
+
+
+def capacity_searches(run: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Every capacity search of the run with who ran it: ours per media worker count, then Janus."""
+    capacity = run.get("capacity")
+    if capacity is None:
+        return []
+    ours = [capacity, *capacity.get("by_workers", [])]
+    found = [(search, _who(search)) for search in ours]
+    if capacity.get("janus") is not None:
+        found.append((capacity["janus"], "Janus"))
+    return found
+
+
+def _who(search: dict[str, Any]) -> str:
+    workers = search.get("media_workers") or 0
+    return f"ours, {workers} media worker{'s' if workers > 1 else ''}" if workers else "ours"
+
+
+def _held_step(search: dict[str, Any]) -> dict[str, Any]:
+    """The step of the most hearings held (else the first step tried)."""
+    steps = search.get("steps", [])
+    held = [step for step in steps if step["passed"] and step["hearings"] == search["hearings"]]
+    return held[-1] if held else (steps[0] if steps else {})
+
+
+def capacity_rows(run: dict[str, Any], cpus: int) -> list[list[str]]:
+    """One row per capacity search: the most hearings held and, at that load, the server's and the load
+    generator's CPU (the generator shares the machine: its share of all ``cpus`` cores)."""
+    rows = []
+    for search, who in capacity_searches(run):
+        step = _held_step(search)
+        server, generator = step.get("server_cores"), step.get("generator_cores")
+        rows.append(
+            [
+                f"{who}, {search['participants']}-party rec",
+                str(search["hearings"]),
+                _cell(step, "server_cores", "{:.2f}"),
+                _cell(step, "generator_cores", "{:.2f}"),
+                "–" if generator is None or server is None else f"{100 * generator / cpus:.0f} %",
+                _cell(step, "fps_min", "{:.1f}"),
+                search["stopped_because"],
+            ]
+        )
+    return rows
+
+
+def capacity_table(run: dict[str, Any]) -> str:
+    """The capacity searches as a fixed-width table for the terminal."""
+    body = capacity_rows(run, run["machine"]["cpus"] or 1)
+    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(CAPACITY_HEADERS)]
+    lines = []
+    for row in [CAPACITY_HEADERS, *body]:
+        cells = enumerate(zip(row, widths, strict=True))
+        lines.append("  ".join(c.rjust(w) if 0 < i < len(row) - 1 else c.ljust(w) for i, (c, w) in cells))
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def summary_lines(run: dict[str, Any]) -> list[str]:
     """Capacity, forwarding-vs-relay ratios and the machine's load, as sentences."""
     lines = []
-    capacity = run.get("capacity")
-    for found, who in ((capacity, "ours"), ((capacity or {}).get("janus"), "Janus")):
-        if found is not None:
-            lines.append(
-                f"Capacity ({who}): {found['hearings']} concurrent {found['participants']}-participant "
-                f"recorded hearing(s) with every subscriber ≥ {found['min_fps']:g} fps and "
-                f"< {found['max_loss_pct']:g} % loss "
-                f"(searched up to {found['searched_up_to']}; {found['stopped_because']})."
-            )
+    for found, who in capacity_searches(run):
+        step = _held_step(found)
+        generator = step.get("generator_cores")
+        lines.append(
+            f"Capacity ({who}): {found['hearings']} concurrent {found['participants']}-participant "
+            f"recorded hearing(s) with every subscriber ≥ {found['min_fps']:g} fps and "
+            f"< {found['max_loss_pct']:g} % loss "
+            f"(searched up to {found['searched_up_to']}; {found['stopped_because']})"
+            + ("." if generator is None else f"; the load generator used {generator:.2f} cores there.")
+        )
     for ratio in run.get("janus_ratios", []):
         per_packet = f"{ratio['us_per_packet_ratio']:.2f}×" if ratio.get("us_per_packet_ratio") else "–"
         ours, janus = ratio.get("ours_us_per_packet"), ratio.get("janus_us_per_packet")
@@ -140,6 +202,7 @@ def markdown(run: dict[str, Any]) -> str:
         "",
         markdown_table(run["results"]),
         "",
+        *_capacity_markdown(run),
         *(f"- {line}" for line in summary_lines(run)),
         "",
         "Columns: server CPU in cores (user+system of the server process, from /proc), the time its"
@@ -183,6 +246,15 @@ def profile_lines(results: list[dict[str, Any]]) -> list[str]:
         functions = ", ".join(f"{name} {pct} %" for name, pct in profile["self_pct"])
         lines.append(f"- {result['name']} ({profile['samples']} samples; {threads}): {functions}")
     return lines
+
+
+def _capacity_markdown(run: dict[str, Any]) -> list[str]:
+    rows = capacity_rows(run, run["machine"]["cpus"] or 1)
+    if not rows:
+        return []
+    rule = ["---"] * len(CAPACITY_HEADERS)
+    lines = ["| " + " | ".join(row) + " |" for row in [CAPACITY_HEADERS, rule, *rows]]
+    return [*lines, ""]
 
 
 def write(run: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:

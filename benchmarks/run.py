@@ -47,6 +47,13 @@ def _counts(text: str) -> list[int]:
     return values
 
 
+def _worker_counts(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError("a comma-separated list of worker counts (0: media in the server)")
+    return values
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line options of the benchmark."""
     p = argparse.ArgumentParser(
@@ -131,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
         "--capacity-from", type=int, default=1, help="first hearing count of the capacity search (default 1)"
     )
     p.add_argument("--capacity-step", type=int, default=1, help="step of the capacity search (default 1)")
+    p.add_argument(
+        "--capacity-workers",
+        type=_worker_counts,
+        default=[0],
+        help="search the capacity of our server with each of these media worker counts, e.g. 0,2"
+        " (default 0: media in the server process)",
+    )
     p.add_argument(
         "--janus-capacity",
         action=argparse.BooleanOptionalAction,
@@ -306,23 +320,25 @@ async def _search(
     log_dir: Path,
     deadline: float,
     pinning: Pinning | None,
+    media_workers: int = 0,
 ) -> dict[str, Any]:
-    """The most concurrent recorded hearings of ``--capacity-participants`` on ``server`` that all pass
-    (``--capacity-from``, then up by ``--capacity-step`` to ``--max-hearings``, stopping at a failure)."""
+    """The most concurrent recorded hearings of ``--capacity-participants`` on ``server`` (ours with
+    ``media_workers``) that all pass (``--capacity-from``, then up by ``--capacity-step`` to
+    ``--max-hearings``, stopping at a failure)."""
     n = args.capacity_participants
     common = {"seconds": args.seconds, "warmup_s": args.warmup, "per_process": args.per_process}
     held = 0
     stopped = f"reached --max-hearings {args.max_hearings}"
     steps = []
     for hearings in range(args.capacity_from, args.max_hearings + 1, args.capacity_step):
-        match = {"uvloop": True} if server == "forwarding" else {}
+        match = {"uvloop": True, "media_workers": media_workers} if server == "forwarding" else {}
         result = _find(results, server=server, hearings=hearings, participants=n, recording=True, **match)
         if result is None:
             # a step takes about as long as the window plus ~5 s of joining per hearing
             if time.monotonic() + args.seconds + args.warmup + 20 + 5 * hearings > deadline:
                 stopped = "time budget used up"
                 break
-            scenario = Scenario(server, hearings, n, True, **common)
+            scenario = Scenario(server, hearings, n, True, media_workers=media_workers, **common)
             print(f"[capacity] {scenario.name} …", flush=True)
             result = await run_scenario(scenario, log_dir, pinning)
             results.append(result)
@@ -330,10 +346,13 @@ async def _search(
         steps.append(
             {
                 "hearings": hearings,
+                "name": result["name"],
                 "passed": bool(result.get("passed")),
                 "fps_min": result.get("fps_min"),
                 "loss_pct_max": result.get("loss_pct_max"),
                 "server_cpu_us_per_packet": result.get("server_cpu_us_per_packet"),
+                "server_cores": result.get("server_pid_cores"),  # its media workers included
+                "generator_cores": result.get("generator_cores"),  # the load generator, on the same machine
             }
         )
         if not result.get("passed"):
@@ -345,6 +364,7 @@ async def _search(
         held = hearings
     return {
         "server": server,
+        "media_workers": media_workers if server == "forwarding" else None,
         "hearings": held,
         "participants": n,
         "min_fps": MIN_FPS,
@@ -362,9 +382,14 @@ async def capacity_search(
     deadline: float,
     pinning: Pinning | None,
 ) -> dict[str, Any]:
-    """Our server's capacity; with ``--janus`` Janus then runs the same capacity load (the most hearings
-    ours held, at least the first step), and with ``--janus-capacity`` searches its own capacity too."""
-    capacity = await _search("forwarding", args, results, log_dir, deadline, pinning)
+    """Our server's capacity with the first of ``--capacity-workers`` (the others' searches follow, in
+    ``by_workers``); with ``--janus`` Janus then runs the same capacity load (the most hearings ours held,
+    at least the first step), and with ``--janus-capacity`` searches its own capacity too."""
+    first, *others = args.capacity_workers
+    capacity = await _search("forwarding", args, results, log_dir, deadline, pinning, first)
+    capacity["by_workers"] = [
+        await _search("forwarding", args, results, log_dir, deadline, pinning, workers) for workers in others
+    ]
     n = args.capacity_participants
     janus_step = None
     if args.janus:
@@ -498,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text_table(run["results"]))
     print()
+    if run["capacity"] is not None:
+        print(report.capacity_table(run))
+        print()
     for line in report.summary_lines(run):
         print(line)
     for line in report.profile_lines(run["results"]):

@@ -7,6 +7,7 @@ one :class:`MediaStats` per process, handed to every router.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # seconds; Prometheus-style upper bounds (the last bucket is +Inf)
@@ -77,3 +78,17 @@ class MediaStats:
             "video_pauses": self.video_pauses,
             "video_resumes": self.video_resumes,
         }
+
+
+def summed(parts: Iterable[MediaStats]) -> MediaStats:
+    """Counters and histograms added up (e.g. over the media worker processes of one server)."""
+    total = MediaStats()
+    for part in parts:
+        for name in total.counters():
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        total.transit_buckets = [
+            a + b for a, b in zip(total.transit_buckets, part.transit_buckets, strict=True)
+        ]
+        total.transit_count += part.transit_count
+        total.transit_sum_ns += part.transit_sum_ns
+    return total

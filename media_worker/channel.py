@@ -23,7 +23,11 @@ class FrameError(Exception):
 
 
 class Channel:
-    """Sends and receives JSON messages over one stream socket (one end of a socketpair)."""
+    """Sends and receives JSON messages over one stream socket (one end of a socketpair).
+
+    Once the other end has gone (end of stream, or the socket closed here), sending drops messages:
+    nobody is left to read them.
+    """
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_bytes: int = MAX_FRAME_BYTES
@@ -31,6 +35,12 @@ class Channel:
         self._reader = reader
         self._writer = writer
         self._max_bytes = max_bytes
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        """The other end closed the channel, or it was closed here."""
+        return self._ended or self._writer.is_closing()
 
     @classmethod
     async def open(cls, sock: socket.socket, max_bytes: int = MAX_FRAME_BYTES) -> Channel:
@@ -43,13 +53,16 @@ class Channel:
         body = json.dumps(message, separators=(",", ":")).encode()
         if len(body) > self._max_bytes:
             raise FrameError(f"message of {len(body)} bytes exceeds the {self._max_bytes}-byte cap")
+        if self.ended:
+            return
         self._writer.write(_HEADER.pack(len(body)) + body)
 
     async def receive(self) -> Any:
         """The next message; raises :class:`FrameError` for an unusable frame, EOFError at the end."""
         try:
             header = await self._reader.readexactly(_HEADER.size)
-        except asyncio.IncompleteReadError as exc:
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            self._ended = True
             raise EOFError("channel closed") from exc
         (length,) = _HEADER.unpack(header)
         if length > self._max_bytes:
@@ -57,7 +70,8 @@ class Channel:
             raise FrameError(f"frame of {length} bytes exceeds the {self._max_bytes}-byte cap")
         try:
             body = await self._reader.readexactly(length)
-        except asyncio.IncompleteReadError as exc:
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            self._ended = True
             raise EOFError("channel closed mid-frame") from exc
         try:
             return json.loads(body)
@@ -68,11 +82,13 @@ class Channel:
         while length > 0:
             chunk = await self._reader.read(min(length, 1 << 16))
             if not chunk:
+                self._ended = True
                 raise EOFError("channel closed mid-frame")
             length -= len(chunk)
 
     async def close(self) -> None:
         """Close the socket."""
+        self._ended = True
         self._writer.close()
         try:
             await self._writer.wait_closed()

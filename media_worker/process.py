@@ -2,7 +2,9 @@
 
 Started by the control plane as ``python -m media_worker --fd N`` with one end of a socketpair
 inherited as ``N``.  Requests are validated (:func:`media_worker.messages.parse_request`); a bad one
-gets an ``error`` reply and the worker carries on.  The worker exits when the channel closes.
+gets an ``error`` reply and the worker carries on.  The worker exits when the channel closes, or
+when its control process dies (its parent changes; the channel's end of stream usually comes first):
+it closes its hearings (recordings finalised as on a stop) and exits with status 0.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .sink import HearingSink
 log = logging.getLogger(__name__)
 
 LOAD_INTERVAL_S = 1.0
+PARENT_CHECK_S = 0.5
 
 
 @dataclass
@@ -116,8 +119,10 @@ def recorder_event_to_dict(event: RecorderEvent) -> dict[str, Any]:
 class Worker:
     """Serves one control plane: opens, drives and closes hearings' routers and recorders."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, parent_pid: int | None = None) -> None:
         self._channel = channel
+        self._parent_pid = parent_pid  # the control process; None: not watched
+        self._orphaned = False  # it died while the channel was still open
         self._media_stats = MediaStats()
         self._hearings: dict[str, _Hearing] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -151,7 +156,9 @@ class Worker:
     async def run(self) -> None:
         """Serve requests until the channel closes, then close every hearing."""
         self._channel.send({"type": "ready", "pid": os.getpid()})
-        loader = asyncio.create_task(self._report_load())
+        background = [asyncio.create_task(self._report_load())]
+        if self._parent_pid is not None:
+            background.append(asyncio.create_task(self._watch_parent(self._parent_pid)))
         try:
             while True:
                 try:
@@ -176,9 +183,35 @@ class Worker:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
-            loader.cancel()
-            for hearing_id in list(self._hearings):
+            for task in background:
+                task.cancel()
+            await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        """Cancel requests in progress and close every hearing; one log line says why."""
+        if self._orphaned or self._hearings:
+            log.warning(
+                "%s: closing %d hearing(s) and exiting",
+                "the control process died" if self._orphaned else "the channel to the control plane ended",
+                len(self._hearings),
+            )
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for hearing_id in list(self._hearings):
+            try:
                 await self._close_hearing(hearing_id)
+            except Exception as exc:  # the others still close; the recording of this one is what was written
+                log.warning("closing hearing %s failed: %s: %s", hearing_id, type(exc).__name__, exc)
+
+    async def _watch_parent(self, parent_pid: int) -> None:
+        """End the channel when the control process dies (it may die without the channel ending)."""
+        while True:
+            await asyncio.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent_pid:
+                break
+        self._orphaned = True
+        await self._channel.close()  # the reading loop sees the end of the stream
 
     async def _serve(self, request: Request) -> None:
         try:
@@ -356,9 +389,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-async def _serve(fd: int) -> None:
+async def _serve(fd: int, parent_pid: int) -> None:
     channel = await Channel.open(socket.socket(fileno=fd))
-    await Worker(channel).run()
+    await Worker(channel, parent_pid).run()
     await channel.close()
 
 
@@ -369,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--ice-ports", metavar="MIN-MAX", help="bind ICE host candidates in this UDP range")
     args = parser.parse_args(argv)
+    parent_pid = os.getppid()
     logging.basicConfig(
         level=args.log_level, format="media-worker %(process)d %(levelname)s %(name)s: %(message)s"
     )
@@ -382,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         install_port_range(int(low), int(high))
     loop = _new_loop()
     try:
-        loop.run_until_complete(_serve(args.fd))
+        loop.run_until_complete(_serve(args.fd, parent_pid))
     finally:
         loop.close()
     return 0

@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from media.stats import TRANSIT_BUCKETS_S, MediaStats
+from media.stats import TRANSIT_BUCKETS_S, MediaStats, summed
 
 
 @dataclass(frozen=True)
@@ -132,14 +132,21 @@ class Metrics:
             "Hearings of dead nodes this node marked interrupted.",
             registry=self.registry,
         )
+        self._media: _MediaCollector | None = None  # registered by the first watch_media
 
     def watch_workers(self, source: Callable[[], list[WorkerSample]]) -> None:
         """Export the media workers' figures, read from ``source`` at each scrape."""
         self.registry.register(_WorkerCollector(source))
 
-    def watch_media(self, stats: MediaStats) -> None:
-        """Expose the media plane's counters and packet transit histogram (read at each scrape)."""
-        self.registry.register(_MediaCollector(stats))
+    def watch_media(self, stats: MediaStats | Callable[[], MediaStats]) -> None:
+        """Add media figures to the server-wide counters and packet transit histogram (read at each scrape).
+
+        Every source counts: this process's media plane and the media workers' totals add up.
+        """
+        if self._media is None:
+            self._media = _MediaCollector()
+            self.registry.register(self._media)
+        self._media.sources.append(stats if callable(stats) else lambda: stats)
 
     def render(self) -> bytes:
         """The metrics in the Prometheus text format."""
@@ -147,21 +154,17 @@ class Metrics:
 
 
 class _MediaCollector(Collector):
-    """Reads :class:`media.stats.MediaStats` when /metrics is scraped (the media plane keeps plain ints)."""
+    """Sums the media figures of its sources when /metrics is scraped (the media plane keeps plain ints)."""
 
-    def __init__(self, stats: MediaStats) -> None:
-        self._stats = stats
+    def __init__(self) -> None:
+        self.sources: list[Callable[[], MediaStats]] = []
 
     def collect(self) -> list[Metric]:
-        stats = self._stats
-        cumulative, buckets = 0, []
-        for bound, count in zip((*TRANSIT_BUCKETS_S, float("inf")), stats.transit_buckets, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        stats = summed(source() for source in self.sources)
         transit = HistogramMetricFamily(
             "hearing_media_transit_seconds",
             "Server transit time of forwarded RTP packets: datagram in to the last datagram out.",
-            buckets=buckets,
+            buckets=_buckets(stats),
             sum_value=stats.transit_sum_ns / 1e9,
         )
         metrics: list[Metric] = [transit]

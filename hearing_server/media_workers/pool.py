@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from media.errors import MediaError, MediaErrorCode
+from media.stats import MediaStats, summed
 
 from .worker import WorkerProcess
 
@@ -41,6 +42,7 @@ class WorkerPool:
         self._placed: dict[str, WorkerProcess] = {}  # hearing id → its worker
         self._closing = False
         self._restarting: set[asyncio.Task[None]] = set()
+        self._retired = MediaStats()  # what dead workers had last reported: the totals never go back
 
     def _new(self, index: int) -> WorkerProcess:
         return WorkerProcess(index, self._worker_exited, self._log_level, self._ice_ports)
@@ -53,6 +55,10 @@ class WorkerPool:
     def restarts_of(self, index: int) -> int:
         """How often the worker of slot ``index`` was restarted."""
         return self._restarts[index]
+
+    def media_totals(self) -> MediaStats:
+        """The media counters and transit histogram of every worker this pool ran, as last reported."""
+        return summed([self._retired, *(worker.load.media for worker in self._workers)])
 
     def hearings_on(self, worker: WorkerProcess) -> list[str]:
         """The hearings placed on ``worker``."""
@@ -97,6 +103,9 @@ class WorkerPool:
             del self._placed[hearing_id]
 
     def _worker_exited(self, worker: WorkerProcess) -> None:
+        # Its figures move to the retired ones (its own series restart from zero, as its process does).
+        self._retired = summed([self._retired, worker.load.media])
+        worker.load.media = MediaStats()
         lost = self.hearings_on(worker)
         for hearing_id in lost:
             del self._placed[hearing_id]

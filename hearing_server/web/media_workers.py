@@ -106,6 +106,7 @@ async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
     app[WORKER_POOL] = pool
     app[MEDIA_FACTORY] = worker_media_factory(pool)
     app[METRICS].watch_workers(lambda: _samples(pool))
+    app[METRICS].watch_media(pool.media_totals)  # the server-wide series count the workers' media too
     try:
         yield
     finally:

@@ -80,3 +80,27 @@ def test_benchmark_runs_janus_side_by_side(tmp_path: Path) -> None:
     [ratio] = run["janus_ratios"]
     assert ratio["us_per_packet_ratio"] is not None
     assert "Ours vs Janus, 1x2 recorded" in finished.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.media
+def test_the_capacity_search_runs_on_media_workers_and_reports_the_load_generator(tmp_path: Path) -> None:
+    """One capacity step of a 2-worker server: the step, its CPU figures and the capacity table."""
+    command = [
+        sys.executable, "-m", "benchmarks.run", "--participants", "2", "--seconds", "3", "--warmup", "0.5",
+        "--no-relay", "--no-loop-compare", "--no-janus", "--capacity", "--capacity-workers", "2",
+        "--capacity-participants", "2", "--max-hearings", "1", "--out", str(tmp_path),
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+    run = json.loads((tmp_path / "latest.json").read_text())
+    capacity = run["capacity"]
+    assert capacity["media_workers"] == 2 and capacity["by_workers"] == []
+    [step] = capacity["steps"]
+    assert step["name"] == "forwarding 1x2 rec 2w", step
+    assert step["server_cores"] > 0 and step["generator_cores"] > 0, step
+    assert [r["name"] for r in run["results"]] == ["forwarding 1x2 rec", "forwarding 1x2 rec 2w"]
+    assert "capacity search" in finished.stdout and "ours, 2 media workers, 2-party rec" in finished.stdout
+    assert "Capacity (ours, 2 media workers):" in finished.stdout
+    assert "| ours, 2 media workers, 2-party rec |" in (tmp_path / "latest.md").read_text()

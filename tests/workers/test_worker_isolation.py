@@ -9,31 +9,31 @@ hearing, while both workers are full, is refused with ``capacity_exhausted``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from hearing_pages import (
+    TimedPage,
+    candidate_ports,
+    connected,
+    free_port_block,
+    open_hearing,
+    start_recording,
+    verify_folder,
+    worker_pids,
+)
 from integration_harness import (
-    Browser,
     Clip,
     ServerApi,
     ServerProcess,
-    WsPeer,
     free_port,
     read_segment,
     sealed_record,
     stop_renders,
-    until,
 )
 
 from hearing_server.bootstrap import FIRST_ADMIN
@@ -42,105 +42,6 @@ pytestmark = [pytest.mark.media, pytest.mark.slow]
 
 MAX_GAP_S = 0.5
 FREEZE_S = 2.0
-
-
-class TimedPage(Browser):
-    """A participant's page that keeps the arrival time of every frame it receives, by kind."""
-
-    def __init__(self, peer: WsPeer, clip: Clip) -> None:
-        super().__init__(peer, clip)
-        self.arrivals: dict[str, list[float]] = defaultdict(list)
-
-    async def _read(self, track: MediaStreamTrack, transceiver: Any) -> None:
-        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-            while True:
-                await track.recv()
-                self.arrivals[track.kind].append(time.monotonic())
-
-    def largest_gap(self, start: float, end: float) -> dict[str, float]:
-        """Per kind, the longest time without a frame between ``start`` and ``end`` (monotonic)."""
-        gaps = {}
-        for kind, times in self.arrivals.items():
-            inside = [start] + [t for t in times if start < t < end] + [end]
-            gaps[kind] = max(b - a for a, b in zip(inside, inside[1:], strict=False))
-        return gaps
-
-
-def free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive UDP ports free on loopback now."""
-    for base in range(43000, 60000, size):
-        with contextlib.ExitStack() as stack:
-            try:
-                for port in range(base, base + size):
-                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-                    sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise AssertionError("no free block of UDP ports")
-
-
-def candidate_ports(sdp: str) -> set[int]:
-    return {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
-
-
-async def worker_pids(api: ServerApi) -> dict[str, int]:
-    """Worker name → pid, from ``/metrics``."""
-    async with api.http.get(f"{api.base}/metrics") as response:
-        text = await response.text()
-    return {
-        name: int(pid)
-        for pid, name in re.findall(r'hearing_worker_info\{pid="(\d+)",worker="([^"]+)"\} 1', text)
-    }
-
-
-async def open_hearing(api: ServerApi, clips: list[Clip], starts_in: int) -> tuple[str, list[TimedPage]]:
-    """A hearing with the courtroom and one party admitted, both publishing and connected."""
-    hearing_id = (await api.schedule(starts_in))["id"]
-    party_id, token = await api.invite(hearing_id, "Aliya Witness")
-    court = await api.courtroom(hearing_id)
-    await court.send("open_waiting_room")
-    await court.expect("state", lambda m: m["hearing"]["status"] == "open")
-    party = await api.waiting_party(token, "PartyPhone/1.0")
-    await court.send("admit", party_id=party_id)
-    await party.expect_state("in_hearing")
-    pages = [TimedPage(court, clips[0]), TimedPage(party, clips[1])]
-    for page in pages:
-        await page.publish()
-    await connected(pages)
-    return hearing_id, pages
-
-
-async def connected(pages: list[TimedPage], within: float = 30) -> None:
-    def all_connected() -> bool:
-        state = pages[0].state()
-        return state is not None and sum(
-            p["connection"] == "connected" for p in state["participants"]
-        ) == len(pages)
-
-    await until(all_connected, within, f"{len(pages)} media connections")
-
-
-async def start_recording(pages: list[TimedPage]) -> str:
-    """``start`` (media flows from now on); returns the media worker the console shows for the hearing."""
-    await asyncio.sleep(1.0)  # past the keyframe rate limit of the new subscriptions
-    await pages[0].send("start")
-    state = await pages[0].wait_for("state", lambda m: m["hearing"]["recording"] == "recording", within=10)
-    host = state["hearing"]["media_host"]
-    assert isinstance(host, str) and host.startswith("worker-"), state["hearing"]
-    if len(pages) > 1:
-        await until(lambda: all(len(p.arrivals["video"]) > 10 for p in pages), 20, "media both ways")
-    return host
-
-
-async def verify_folder(data_dir: Path, hearing_id: str) -> Path:
-    [folder] = [p for p in (data_dir / "recordings").rglob(hearing_id) if p.is_dir()]
-    script = Path(sys.executable).with_name("hearing-server")
-    done = await asyncio.to_thread(
-        subprocess.run, [str(script), "archive", "verify", str(folder)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return folder
 
 
 async def test_a_killed_worker_costs_only_its_hearing_and_a_frozen_control_plane_costs_no_media(
@@ -340,26 +241,3 @@ async def test_sigterm_stops_the_workers_and_interrupts_the_hearing(
         await server.stop()
         stop_renders(data_dir)
     assert not any("Traceback" in line for line in server.output), "".join(server.output)[-4000:]
-
-
-async def test_workers_exit_when_the_control_plane_is_killed(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", free_port(), env={"HEARING_MEDIA_WORKERS": "2"})
-    try:
-        password = await server.start()
-        assert password is not None
-        api = ServerApi(server.base)
-        try:
-            await api.login(FIRST_ADMIN, password)
-            pids = list((await worker_pids(api)).values())
-        finally:
-            await api.close()
-        assert len(pids) == 2
-        await server.kill()  # SIGKILL: no shutdown code runs in the control plane
-        deadline = time.monotonic() + 10
-        alive = pids
-        while alive and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            alive = [pid for pid in pids if await asyncio.to_thread(os.path.exists, f"/proc/{pid}")]
-        assert not alive, f"workers outlived their control plane: {alive}"
-    finally:
-        await server.stop()
