@@ -30,6 +30,7 @@ from media.downtrack import DownTrack, LegParameters  # noqa: E402
 from media.ingress import Ingress  # noqa: E402
 from media.published_track import PublishedTrack  # noqa: E402
 from media.rtp import build_extensions  # noqa: E402
+from media.srtp import SrtpContext  # noqa: E402
 from media.stats import MediaStats  # noqa: E402
 from media.transport_tap import TransportTap  # noqa: E402
 
@@ -52,7 +53,8 @@ def _session(direction: int) -> Session:
 
 def _tap(stats: MediaStats, sink: socket.socket, port: int) -> TransportTap:
     tap = TransportTap(_Events(), lambda data, at: None, lambda data: None, stats)  # type: ignore[arg-type]
-    tap._rx, tap._tx = _session(Policy.SSRC_ANY_INBOUND), _session(Policy.SSRC_ANY_OUTBOUND)
+    tap._rx = SrtpContext(_session(Policy.SSRC_ANY_INBOUND))
+    tap._tx = SrtpContext(_session(Policy.SSRC_ANY_OUTBOUND))
     tap._socket, tap._remote = sink, ("127.0.0.1", port)
     tap.installed = True
     return tap

@@ -7,7 +7,8 @@ and DTLS go on as before.  Sending protects with the connection's outbound SRTP 
 writes on the nominated candidate pair's socket: no asyncio hop per packet.
 
 Private details of aiortc 1.16 / aioice 0.10 used here (``tests/media/test_aiortc_adapter.py``
-guards each): ``RTCDtlsTransport._rx_srtp`` / ``_tx_srtp`` (pylibsrtp sessions),
+guards each): ``RTCDtlsTransport._rx_srtp`` / ``_tx_srtp`` (pylibsrtp sessions, used
+through :class:`media.srtp.SrtpContext`),
 ``RTCIceTransport._connection`` (aioice ``Connection``), its ``_protocols`` (``StunProtocol``,
 whose ``datagram_received`` is wrapped per instance) and ``_nominated[1]`` (the selected
 ``CandidatePair``: ``.protocol.transport`` and ``.remote_addr``).
@@ -20,10 +21,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pylibsrtp
 from aiortc import RTCPeerConnection
 
 from .rtp import is_rtcp
+from .srtp import SrtpContext
 from .stats import MediaStats
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ class TransportTap:
         self._on_rtp = on_rtp
         self._on_rtcp = on_rtcp
         self._stats = stats
-        self._rx: Any = None
-        self._tx: Any = None
+        self._rx: SrtpContext | None = None
+        self._tx: SrtpContext | None = None
         self._socket: Any = None  # the nominated pair's datagram transport
         self._remote: tuple[str, int] | None = None
         self._hooked: list[Any] = []
@@ -63,9 +64,8 @@ class TransportTap:
         socket = self._socket
         if socket is None:
             return False
-        try:
-            data = self._tx.protect(packet)
-        except pylibsrtp.Error:
+        data = self._tx.protect(packet)  # type: ignore[union-attr]  # set with the socket
+        if data is None:
             return False
         socket.sendto(data, self._remote)
         self.bytes_sent += len(data)
@@ -77,9 +77,8 @@ class TransportTap:
         socket = self._socket
         if socket is None:
             return False
-        try:
-            data = self._tx.protect_rtcp(packet)
-        except pylibsrtp.Error:
+        data = self._tx.protect_rtcp(packet)  # type: ignore[union-attr]  # set with the socket
+        if data is None:
             return False
         socket.sendto(data, self._remote)
         self.bytes_sent += len(data)
@@ -112,7 +111,7 @@ class TransportTap:
         if dtls._rx_srtp is None or pair is None or pair.protocol.transport is None:
             logger.warning("connected without SRTP sessions or a nominated pair; media not tapped")
             return
-        self._rx, self._tx = dtls._rx_srtp, dtls._tx_srtp
+        self._rx, self._tx = SrtpContext(dtls._rx_srtp), SrtpContext(dtls._tx_srtp)
         for protocol in connection._protocols:
             self._hook(protocol)
         self._socket = pair.protocol.transport
@@ -139,16 +138,14 @@ class TransportTap:
     def _receive(self, data: bytes) -> None:
         arrival = time.perf_counter_ns()
         self.bytes_received += len(data)
-        try:
-            if is_rtcp(data):
-                plain = self._rx.unprotect_rtcp(data)
-            else:
-                plain = self._rx.unprotect(data)
-        except pylibsrtp.Error:
+        rx = self._rx
+        rtcp = is_rtcp(data)  # SRTP leaves the header in the clear: the same for the plain packet
+        plain = rx.unprotect_rtcp(data) if rtcp else rx.unprotect(data)  # type: ignore[union-attr]
+        if plain is None:
             self._stats.dropped_malformed += 1
             return
         try:
-            if is_rtcp(plain):
+            if rtcp:
                 self._on_rtcp(plain)
             else:
                 self._on_rtp(plain, arrival)
