@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .contract import TrackKind
 from .published_track import FLAG_MARKER, FLAG_PADDING, PublishedTrack
 from .rtcp import build_sr, ntp_from_unix, ntp_middle
-from .rtp import build_extensions, seq_delta, seq_newer
+from .rtp import build_extensions, seq_delta
 from .stats import MediaStats
 
 _HEADER = struct.Struct("!BBHII")
@@ -75,6 +75,7 @@ class DownTrack:
         self._rtx_seq = 0
         self._first_byte = 0x80
         self._extension = b""
+        self._extension_head = self._extension_tail = b""  # around the abs-send-time value
         self._abs_send_time_at = -1
         self.packets_sent = 0
         self.octets_sent = 0
@@ -135,6 +136,10 @@ class DownTrack:
             # position of the 3 value bytes inside the block (the last element before padding)
             self._abs_send_time_at = 4 + sum(1 + len(value) for _, value in elements[:-1]) + 1
         self._extension = extension
+        at = self._abs_send_time_at
+        self._extension_head, self._extension_tail = (
+            (extension[:at], extension[at + 3 :]) if at >= 0 else (b"", b"")
+        )
         self._first_byte = 0x90 if extension else 0x80
 
     def attach(self, source: PublishedTrack) -> None:
@@ -182,21 +187,24 @@ class DownTrack:
                 return
             self._open_epoch(seq, timestamp)
         elif self._epoch_start is not None:
-            since_start = seq_delta(seq, self._epoch_start)
-            if since_start < 0:
+            since_start = (seq - self._epoch_start) & 0xFFFF  # seq_delta, written out: once per packet
+            if since_start >= 0x8000:
                 return  # belongs before the epoch: the subscriber never had what it refers to
             if since_start > EPOCH_SETTLED:
                 self._epoch_start = None  # far past the start: a late packet is just late
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        if self._send(self._packet(flags, out_seq, out_ts, self.leg.ssrc, self.leg.payload_type, payload)):
+        leg = self.leg
+        if self._send(self._packet(flags, out_seq, out_ts, leg.ssrc, leg.payload_type, payload)):
             self._stats.packets_out += 1
             self.packets_sent += 1
             self.octets_sent += len(payload)
-        if self._last_out_seq is None or seq_newer(out_seq, self._last_out_seq):
+        last = self._last_out_seq
+        if last is None or 0 < ((out_seq - last) & 0xFFFF) < 0x8000:  # seq_newer, written out
+            epoch_out_start = self._epoch_out_start
             if (
-                self._epoch_out_start is not None
-                and seq_delta(out_seq, self._epoch_out_start) > EPOCH_SETTLED
+                epoch_out_start is not None
+                and EPOCH_SETTLED < ((out_seq - epoch_out_start) & 0xFFFF) < 0x8000
             ):
                 # a whole cache's worth into the epoch: every cached packet is from it
                 self._epoch_out_start = (out_seq - EPOCH_SETTLED) & 0xFFFF
@@ -306,10 +314,8 @@ class DownTrack:
         first = self._first_byte | (0x20 if flags & FLAG_PADDING else 0)
         second = (0x80 if flags & FLAG_MARKER else 0) | (payload_type or 0)
         header = _HEADER.pack(first, second, seq, timestamp, ssrc)
-        extension = self._extension
-        if self._abs_send_time_at >= 0:
-            # 6.18 fixed point seconds, 24 bits (abs-send-time)
-            value = (int(time.time() * 262144) & 0xFFFFFF).to_bytes(3, "big")
-            at = self._abs_send_time_at
-            extension = extension[:at] + value + extension[at + 3 :]
-        return header + extension + payload
+        if self._abs_send_time_at < 0:
+            return b"".join((header, self._extension, payload))
+        # 6.18 fixed point seconds, 24 bits (abs-send-time)
+        value = (int(time.time() * 262144) & 0xFFFFFF).to_bytes(3, "big")
+        return b"".join((header, self._extension_head, value, self._extension_tail, payload))
