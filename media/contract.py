@@ -52,7 +52,7 @@ class SenderReport:
     received_at: float  # server wall-clock time when the report arrived
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every recorded packet, and a frozen __init__ costs 3x
 class RtpPacket:
     """One RTP packet of a published track as the publisher sent it (SRTP removed, header parsed).
 
