@@ -56,6 +56,16 @@ async def _admin(base_url: str, statement: str) -> None:
     await engine.dispose()
 
 
+async def hosted_per_node(url: str, node_ids: list[str]) -> list[int]:
+    """How many live hearings each node holds the lease of (placement's own record), in ``node_ids`` order."""
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT node_id, count(*) FROM hearing_leases GROUP BY node_id"))
+        counts = {row[0]: int(row[1]) for row in rows}
+    await engine.dispose()
+    return [counts.get(node_id, 0) for node_id in node_ids]
+
+
 class Cluster:
     """Two pinned nodes on a database of their own; :meth:`stop` ends them and drops the database."""
 
@@ -149,6 +159,7 @@ async def run_step(args: argparse.Namespace, per_node: int, log_dir: Path) -> di
         for worker in workers:
             worker.send({"op": "measure", "start": window_start, "end": window_end})
         samples = await asyncio.gather(*(_sample(node, window_start, window_end) for node in cluster.nodes))
+        hosted = await hosted_per_node(cluster.url, [f"node-{k + 1}" for k in range(len(cluster.nodes))])
         replies = await asyncio.gather(*(w.receive("measured", args.seconds + 30) for w in workers))
         parties = [party for reply in replies for party in reply["parties"]]
         figures = _metrics(scenario, parties, hearing_of, args.seconds)
@@ -158,7 +169,8 @@ async def run_step(args: argparse.Namespace, per_node: int, log_dir: Path) -> di
             "total": 2 * per_node,
             "ok": True,
             "flowing": flowing,
-            "passed": figures["passed"],
+            "hosted": hosted,
+            "passed": figures["passed"] and hosted == [per_node, per_node],  # each node hosts its share
             "fps_min": figures["fps_min"],
             "loss_pct_max": figures["loss_pct_max"],
             "node_cores": cores,
@@ -179,10 +191,11 @@ async def run_step(args: argparse.Namespace, per_node: int, log_dir: Path) -> di
 def row(step: dict[str, Any]) -> str:
     """One table row of a search step."""
     if not step.get("ok"):
-        return f"| {step['per_node']} | {step['total']} | FAILED: {step.get('error')} | | | |"
+        return f"| {step['per_node']} | {step['total']} | | FAILED: {step.get('error')} | | | | |"
     cores = " / ".join(f"{c:.2f}" for c in step["node_cores"])
+    hosted = " / ".join(str(h) for h in step["hosted"])
     return (
-        f"| {step['per_node']} | {step['total']} | {'yes' if step['passed'] else 'no'} | "
+        f"| {step['per_node']} | {step['total']} | {hosted} | {'yes' if step['passed'] else 'no'} | "
         f"{step['fps_min']:.1f} | {step['loss_pct_max']:.2f} | {cores} | {step['generator_cores']:.2f} |"
     )
 
@@ -193,8 +206,11 @@ async def cluster_search(args: argparse.Namespace, log_dir: Path) -> dict[str, A
     steps: list[dict[str, Any]] = []
     held = 0
     stopped = f"reached --max-hearings {args.max_hearings} per node"
-    print("| hearings per node | cluster total | passed | min fps | worst loss % | node cores (A / B) | "
-          "generator cores |\n|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
+    load_start = os.getloadavg()
+    header = (
+        "hearings per node | cluster total | hosted (A / B) | passed | min fps | worst loss % | node cores"
+    )
+    print(f"| {header} (A / B) | generator cores |\n" + "|---" * 8 + "|", flush=True)
     for per_node in range(args.capacity_from, args.max_hearings + 1, args.capacity_step):
         if time.monotonic() + args.seconds + args.warmup + 30 + 10 * per_node > deadline:
             stopped = "time budget used up"
@@ -209,4 +225,5 @@ async def cluster_search(args: argparse.Namespace, log_dir: Path) -> dict[str, A
     print(f"\ncluster capacity: {held} recorded {args.capacity_participants}-party hearings per node, "
           f"{2 * held} in the cluster of 2 nodes (each pinned to one core; passes: min fps ≥ {MIN_FPS}, "
           f"loss < {MAX_LOSS_PCT} %); stopped: {stopped}; load {os.getloadavg()}", flush=True)  # fmt: skip
-    return {"per_node": held, "total": 2 * held, "stopped_because": stopped, "steps": steps}
+    return {"per_node": held, "total": 2 * held, "stopped_because": stopped, "steps": steps,
+            "load_start": list(load_start), "load_end": list(os.getloadavg())}  # fmt: skip

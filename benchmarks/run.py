@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import shlex
@@ -170,7 +171,12 @@ def parser() -> argparse.ArgumentParser:
         ),
         help="PostgreSQL to create the cluster's throwaway database beside (default: the unix socket)",
     )
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where latest.json and latest.md go")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where latest.json and latest.md (--cluster: cluster.json) go",
+    )
     p.add_argument(
         "--netns", choices=["auto", "off"], default="auto", help="auto: re-run inside `unshare -n` as root"
     )
@@ -544,7 +550,13 @@ def _cluster(args: argparse.Namespace, argv: list[str]) -> int:
     log_dir = CACHE_DIR / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     load_clip()  # encoded once, before the nodes start
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     capacity = asyncio.run(cluster_search(args, log_dir))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "cluster.json"
+    command = shlex.join(["python", "-m", "benchmarks.run", *argv])
+    path.write_text(json.dumps({"started_at": started_at, "command": command, **capacity}, indent=1) + "\n")
+    print(f"written: {path}", flush=True)
     return 0 if capacity["per_node"] > 0 else 1
 
 

@@ -8,6 +8,7 @@ field, not what the numbers are.  Run inside a loopback-only namespace:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -15,6 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from benchmarks.run import parser
+from hearing_server.store.db import create_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,3 +110,42 @@ def test_the_capacity_search_runs_on_media_workers_and_reports_the_load_generato
     assert "capacity search" in finished.stdout and "ours, 2 media workers, 2-party rec" in finished.stdout
     assert "Capacity (ours, 2 media workers):" in finished.stdout
     assert "| ours, 2 media workers, 2-party rec |" in (tmp_path / "latest.md").read_text()
+
+
+def _postgres_reachable(url: str) -> bool:
+    async def probe() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), 10))
+    except (OSError, SQLAlchemyError, TimeoutError):
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.media
+def test_the_cluster_search_runs_one_hearing_on_each_of_two_nodes(tmp_path: Path) -> None:
+    """``--cluster`` with one recorded 4-party hearing per node: each node hosts one and both carry media."""
+    database = parser().parse_args(["--cluster"]).cluster_database
+    if not _postgres_reachable(database):
+        pytest.skip(f"PostgreSQL not reachable at {database}: the cluster bench needs it")
+    command = [
+        sys.executable, "-m", "benchmarks.run", "--cluster", "--max-hearings", "1", "--seconds", "2",
+        "--warmup", "0.5", "--out", str(tmp_path),
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+
+    run = json.loads((tmp_path / "cluster.json").read_text())
+    assert run["per_node"] == 1 and run["total"] == 2, run
+    [step] = run["steps"]
+    assert step["ok"] and step["passed"] and step["hosted"] == [1, 1], step
+    assert all(cores > 0 for cores in step["node_cores"]) and step["generator_cores"] > 0, step
+    assert "| 1 | 2 | 1 / 1 | yes |" in finished.stdout
+    assert "cluster capacity: 1 recorded 4-party hearings per node, 2 in the cluster" in finished.stdout
