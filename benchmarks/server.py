@@ -174,6 +174,7 @@ def hearing_server_env(data_dir: Path, port: int, uvloop: bool, media_workers: i
         HEARING_UVLOOP="true" if uvloop else "false",
         HEARING_MIN_FREE_DISK_MB="256",
         HEARING_MEDIA_WORKERS=str(media_workers),  # 0: media in the server process
+        HEARING_WORKER_MAX_HEARINGS="1000",  # the search finds the limit, not the configured cap
         # every synthetic participant connects from 127.0.0.1: the per-address caps are for the internet
         HEARING_WS_PER_ADDRESS="100000",
         HEARING_WS_UNJOINED_PER_ADDRESS="100000",
