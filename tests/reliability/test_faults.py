@@ -143,9 +143,13 @@ async def test_beyond_the_grace_the_party_has_left_and_must_be_admitted_again(
             await witness.drop()
             await asyncio.sleep(4.0)
             assert bench.live().get(bench.hearing_id).participant(witness_id) is None
-            latest = [m for m in courtroom.messages if m["type"] == "state"][-1]
-            listed = {p["id"] for p in latest["participants"] + latest.get("waiting", [])}
-            assert witness_id not in listed, latest  # the courtroom sees the party gone
+
+            def listed() -> set[str]:
+                latest = [m for m in courtroom.messages if m["type"] == "state"][-1]
+                return {p["id"] for p in latest["participants"] + latest.get("waiting", [])}
+
+            # the courtroom sees the party gone (its state message follows the removal on the socket)
+            await until(lambda: witness_id not in listed(), 5, "the courtroom's state without the party")
             back = await bench.party(token)
             hearing = next(m for m in back.seen if m["type"] == "hearing")
             assert hearing["you"]["state"] == "link_opened", hearing["you"]  # notice and waiting room again
