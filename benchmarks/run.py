@@ -282,12 +282,13 @@ def relay_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def janus_ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Our server against Janus for the same load (both recorded): CPU per forwarded packet and more."""
     ratios = []
-    for janus in results:
+    for index, janus in enumerate(results):
         scenario = janus["scenario"]
         if scenario["server"] != "janus" or not janus.get("ok"):
             continue
+        # with repeated sizes (--participants 4,6,4,6), each Janus row pairs with our row run just before it
         ours = _find(
-            results,
+            [*results[:index][::-1], *results[index:]],
             server="forwarding",
             hearings=scenario["hearings"],
             participants=scenario["participants"],

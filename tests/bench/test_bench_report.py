@@ -38,3 +38,15 @@ def test_a_search_that_held_nothing_shows_its_first_step() -> None:
     run = {"capacity": {**search(1, 0), "by_workers": []}, "machine": {"cpus": 2}}
     [row] = report.capacity_rows(run, 2)
     assert row[:3] == ["ours, 1 media worker, 4-party rec", "0", "0.40"]
+
+
+def test_with_repeated_sizes_each_janus_row_pairs_with_our_row_run_just_before_it() -> None:
+    from benchmarks.run import janus_ratios
+
+    def row(server: str, n: int, us: float) -> dict[str, Any]:
+        scenario = {"server": server, "hearings": 1, "participants": n, "recording": True, "uvloop": True}
+        name = f"{server} 1x{n} rec"
+        return {"name": name, "ok": True, "scenario": scenario, "server_cpu_us_per_packet": us}
+
+    results = [row("forwarding", 4, 40), row("janus", 4, 20), row("forwarding", 4, 30), row("janus", 4, 30)]
+    assert [r["us_per_packet_ratio"] for r in janus_ratios(results)] == [2.0, 1.0]
