@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import json
 import sys
@@ -129,8 +130,13 @@ def _serve(args: argparse.Namespace) -> int:
             f"  (shown only now; valid for {config.first_password_hours:g} h and to be changed at the first"
             " login; a new one is issued at the next start if it expires unused)",
         )
+    app = create_app(config)
+    # The modules and the app live as long as the server: a full collection that walked them would pause
+    # the media of every in-process hearing for a large fraction of a second (0.45 s for 660,000 objects).
+    gc.collect()
+    gc.freeze()
     serve(
-        create_app(config),
+        app,
         config,
         ssl_context,
         announce=lambda: _say(*_addresses(config)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import resource
@@ -415,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         low, _, high = args.ice_ports.partition("-")
         install_port_range(int(low), int(high))
     loop = _new_loop()
+    # What is loaded by now (aiortc, PyAV, …) lives as long as the worker: a full collection that walked it
+    # would pause every hearing's packets for a large fraction of a second.
+    gc.collect()
+    gc.freeze()
     try:
         loop.run_until_complete(_serve(args.fd, parent_pid))
     finally:
