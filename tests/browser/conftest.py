@@ -18,9 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notify"))
 from notify_peers import SmtpPeer, start_smtp  # noqa: E402
 
 
-@pytest.fixture
-async def server(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[LiveServer]:
-    """The whole application on a free loopback port (plain HTTP: localhost is a secure context)."""
+async def _live_server(
+    tmp_path: Path, sqlite_template: Path, **settings: object
+) -> AsyncIterator[LiveServer]:
+    """The application on a free loopback port with the browser tests' settings (and ``settings``)."""
     database = tmp_path / "hearing.db"
     shutil.copy(sqlite_template, database)
     port = free_port()
@@ -37,12 +38,20 @@ async def server(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[LiveSer
         timezone="Asia/Almaty",
         uvloop=False,
         media_workers=0,  # media in the test's process; tests/workers start worker processes
+        **settings,
     )
     live = await start_server(config)
     try:
         yield live
     finally:
         await live.close()
+
+
+@pytest.fixture
+async def server(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[LiveServer]:
+    """The whole application on a free loopback port (plain HTTP: localhost is a secure context)."""
+    async for live in _live_server(tmp_path, sqlite_template):
+        yield live
 
 
 @pytest.fixture
@@ -65,30 +74,13 @@ async def smtp() -> AsyncIterator[SmtpPeer]:
 @pytest.fixture
 async def mail_server(tmp_path: Path, sqlite_template: Path, smtp: SmtpPeer) -> AsyncIterator[LiveServer]:
     """The application on loopback, sending mail through the test SMTP server."""
-    database = tmp_path / "hearing.db"
-    shutil.copy(sqlite_template, database)
-    port = free_port()
-    config = load_config(
-        environ={},
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite+aiosqlite:///{database}",
-        host="127.0.0.1",
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        plain_http=True,
-        ice_host_addresses=["127.0.0.1"],
-        court_name="Алматы қаласының №2 аудандық соты",
-        timezone="Asia/Almaty",
-        uvloop=False,
-        media_workers=0,
+    async for live in _live_server(
+        tmp_path,
+        sqlite_template,
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
         smtp_security="none",
         smtp_from="hearings@court.test",
         notify_poll_s=0.1,
-    )
-    live = await start_server(config)
-    try:
+    ):
         yield live
-    finally:
-        await live.close()
