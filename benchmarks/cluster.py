@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,8 +37,8 @@ from benchmarks.scenario import (
 from benchmarks.server import (
     OPERATOR_PASSWORD,
     OPERATOR_USER,
-    ROOT,
     ServerProcess,
+    add_operator,
     free_port,
     hearing_server_env,
 )
@@ -94,18 +93,7 @@ class Cluster:
                 "HEARING_NODE_CAPACITY": str(capacity),
             }
             if number == 0:
-                add = [sys.executable, "-m", "hearing_server", "user", "add", OPERATOR_USER]
-                await asyncio.to_thread(
-                    subprocess.run,
-                    [*add, "--role", "operator", "--password-stdin"],
-                    input=OPERATOR_PASSWORD + "\n",
-                    text=True,
-                    env=env,
-                    cwd=ROOT,
-                    check=True,
-                    capture_output=True,
-                    timeout=60,
-                )
+                await asyncio.to_thread(add_operator, env)
             pin = ["taskset", "-c", str(cpus[number % len(cpus)])] if shutil.which("taskset") else []
             serve = ["serve", "--plain-http", "--host", address, "--port", str(port)]
             command = [*pin, sys.executable, "-m", "hearing_server", *serve]

@@ -183,6 +183,21 @@ def hearing_server_env(data_dir: Path, port: int, uvloop: bool, media_workers: i
     return env
 
 
+def add_operator(env: dict[str, str]) -> None:
+    """Create the benchmark's operator account in the database ``env`` names."""
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "hearing_server", "user", "add", OPERATOR_USER, "--role", "operator"]
+        + ["--password-stdin"],
+        input=OPERATOR_PASSWORD + "\n",
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 def start_hearing_server(
     data_dir: Path,
     *,
@@ -200,26 +215,7 @@ def start_hearing_server(
     """
     port = free_port()
     env = hearing_server_env(data_dir, port, uvloop, media_workers)
-    subprocess.run(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "hearing_server",
-            "user",
-            "add",
-            OPERATOR_USER,
-            "--role",
-            "operator",
-            "--password-stdin",
-        ],
-        input=OPERATOR_PASSWORD + "\n",
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    add_operator(env)
     module = "hearing_server" if recording else "benchmarks.unrecorded_server"
     command = [
         *(pin or []),
