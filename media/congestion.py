@@ -19,6 +19,8 @@ SEVERE_LOSS = 0.25  # one period's loss above this: congested at once (a queue o
 CONGESTED_RTT_S = 0.6  # smoothed round trip above this: a standing queue on the path
 CLEAR_LOSS = 0.02  # both below these for RECOVER_HOLD_S: the link has recovered
 CLEAR_RTT_S = 0.35
+HOLD_LOSS = 0.01  # ... and over that whole hold at most this share of the packets lost
+HOLD_MIN_PACKETS = 180  # ... of at least this many (~3 s of padding; 5 % loss leaves no such gap)
 ESCALATE_AFTER_S = 1.0  # a level is held at least this long before pausing more video
 RECOVER_HOLD_S = 2.5  # the link must look clear this long before video resumes
 MIN_PAUSE_S = 5.0  # paused video stays paused at least this long
@@ -43,6 +45,8 @@ class LinkSnapshot:
     remb_bps: int | None
     sent_bps: float
     recent_loss: float | None = None  # the last period's, unsmoothed
+    expected: int = 0  # packets the reports have accounted for so far
+    lost: int = 0  # ... and of them lost
 
 
 class LinkEstimator:
@@ -60,6 +64,8 @@ class LinkEstimator:
         self._period_start: float | None = None
         self._expected = 0
         self._lost = 0
+        self._expected_total = 0
+        self._lost_total = 0
 
     def report(
         self, ssrc: int, highest_sequence: int, cumulative_lost: int, round_trip_s: float | None, now: float
@@ -70,8 +76,11 @@ class LinkEstimator:
         if previous is not None:
             expected = highest_sequence - previous[0]
             if 0 < expected < 0x8000:  # not a restarted or reordered report
+                lost = min(expected, max(0, cumulative_lost - previous[1]))
                 self._expected += expected
-                self._lost += min(expected, max(0, cumulative_lost - previous[1]))
+                self._lost += lost
+                self._expected_total += expected
+                self._lost_total += lost
         if self._period_start is None:
             self._period_start = now
         elif now - self._period_start >= LOSS_PERIOD_S and self._expected >= LOSS_MIN_EXPECTED:
@@ -99,7 +108,15 @@ class LinkEstimator:
 
     def snapshot(self) -> LinkSnapshot:
         """The current estimate."""
-        return LinkSnapshot(self.loss, self.round_trip_s, self.remb_bps, self.sent_bps, self.recent_loss)
+        return LinkSnapshot(
+            self.loss,
+            self.round_trip_s,
+            self.remb_bps,
+            self.sent_bps,
+            self.recent_loss,
+            self._expected_total,
+            self._lost_total,
+        )
 
 
 def is_congested(link: LinkSnapshot) -> bool:
@@ -121,7 +138,11 @@ def is_clear(link: LinkSnapshot) -> bool:
 
 
 class VideoPolicy:
-    """Steps the video level up on congestion and back down on a clear link, with hysteresis."""
+    """Steps the video level up on congestion and back down on a clear link, with hysteresis.
+
+    A link is clear for a resume when its smoothed loss and round trip stayed low for the whole hold
+    *and* the packets counted over that hold show (almost) no loss: a smoothed figure over the few
+    packets of a paused link (audio, padding) dips below the threshold by chance on a lossy one."""
 
     def __init__(self) -> None:
         self.level = VideoLevel.ALL
@@ -130,6 +151,7 @@ class VideoPolicy:
         self._paused_at = float("-inf")
         self._resumed_at = float("-inf")
         self._clear_since: float | None = None
+        self._clear_from = (0, 0)  # the reports' (expected, lost) when the link turned clear
 
     def update(self, link: LinkSnapshot, now: float, *, others_sending: bool = True) -> VideoLevel:
         """The level for the link as it is at ``now`` (call on each new report); without video from
@@ -148,11 +170,15 @@ class VideoPolicy:
         elif is_clear(link):
             if self._clear_since is None:
                 self._clear_since = now
+                self._clear_from = (link.expected, link.lost)
+            expected, lost = link.expected - self._clear_from[0], link.lost - self._clear_from[1]
             if (
                 self.level > VideoLevel.ALL
                 and now - self._clear_since >= self.recover_hold_s
                 and now - self._paused_at >= MIN_PAUSE_S
                 and now - self._changed_at >= self.recover_hold_s
+                and expected >= HOLD_MIN_PACKETS
+                and lost <= HOLD_LOSS * expected
             ):
                 self._set(VideoLevel(max(VideoLevel.ALL, self.level - step)), now)
                 if self.level == VideoLevel.ALL:

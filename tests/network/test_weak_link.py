@@ -163,7 +163,8 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         net.link.unshape()
         lifted_at = time.monotonic()
         moments["lifted"] = 0.0
-        after_audio, after_video = await measure(8.0, lifted_at)
+        after_audio, after_video = await measure(RESUME_WITHIN_S, lifted_at)
+        _, back_video = await measure(3.0)  # once back, the video plays at its rate again
         restarts = await page.evaluate("() => window.hearingClient.call.restarts")
         counters = await hearing.on_court(media_counters(hearing))
         court = hearing.court
@@ -184,7 +185,8 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
             f"audio longest gap {weak_gap:.2f} s, concealed {100 * weak_share:.1f} %, "
             f"courtroom video {weak_video['fps']:.1f} fps; before: gap {clear_gap:.2f} s, "
             f"{100 * clear_share:.1f} %, {clear_video['fps']:.1f} fps; after lifting: gap {after_gap:.2f} s, "
-            f"{100 * after_share:.1f} %, {after_video['fps']:.1f} fps; client media restarts {restarts}"
+            f"{100 * after_share:.1f} %, {after_video['fps']:.1f} fps, then {back_video['fps']:.1f} fps; "
+            f"client media restarts {restarts}"
         )
         seen = {what: round(at, 2) for what, at in moments.items()}
         print(f"seconds after shaping / lifting: {seen}; last frame when weak: {weak_video['last_frame_s']}")
@@ -198,7 +200,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
         assert weak_video["fps"] < 2, "the courtroom's video to the phone must pause on the weak link"
         assert moments.get("frames_again", 99) <= RESUME_WITHIN_S, "video must resume"
         assert moments.get("banner_gone", 99) <= RESUME_WITHIN_S and "operator_cleared" in moments
-        assert after_video["fps"] > 5, "the courtroom's video must come back once the link recovers"
+        assert back_video["fps"] > 0.7 * clear_video["fps"], "video plays at its rate again"
         assert [m["video_paused"] for m in warnings()] == [True, False], "one pause, one resume: no flapping"
         assert counters["video_pauses"] >= 1 and counters["video_resumes"] >= 1, counters
         assert weak_gap <= GAP_LIMIT_S, f"audio gap {weak_gap:.2f} s on the weak link"
