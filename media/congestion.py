@@ -13,6 +13,7 @@ LOSS_PERIOD_S = 0.25  # loss is summed over reports this long (browsers report a
 LOSS_MIN_EXPECTED = 10  # ... and at least this many packets, then smoothed
 LOSS_ALPHA = 0.5  # EWMA weight of each period's loss
 RTT_ALPHA = 0.3
+STALE_REPORT_S = 2.0  # a report block this long after its SSRC's last one speaks of the past (see report)
 SENT_PERIOD_S = 0.5  # the bitrate sent is measured over periods this long
 CONGESTED_LOSS = 0.10  # smoothed loss above this: the link cannot carry what it is sent
 SEVERE_LOSS = 0.25  # one period's loss above this: congested at once (a queue overflowing, not noise)
@@ -60,7 +61,8 @@ class LinkEstimator:
         self.sent_bps = 0.0
         self._sent_at: float | None = None
         self._sent_octets = 0
-        self._streams: dict[int, tuple[int, int]] = {}  # SSRC → (extended highest sequence, cumulative lost)
+        # SSRC → (extended highest sequence, cumulative lost, when reported)
+        self._streams: dict[int, tuple[int, int, float]] = {}
         self._period_start: float | None = None
         self._expected = 0
         self._lost = 0
@@ -70,10 +72,14 @@ class LinkEstimator:
     def report(
         self, ssrc: int, highest_sequence: int, cumulative_lost: int, round_trip_s: float | None, now: float
     ) -> None:
-        """One receiver report block (its counters are cumulative) and the round trip it gave, if any."""
+        """One receiver report block (its counters are cumulative) and the round trip it gave, if any.
+
+        Loss is counted only from blocks that follow their SSRC's previous one closely: browsers report
+        audio every ~5 s, and such a block sums loss from seconds ago into the present (after a weak link
+        recovers it would reset the resume's hold with losses from before the recovery)."""
         previous = self._streams.get(ssrc)
-        self._streams[ssrc] = (highest_sequence, cumulative_lost)
-        if previous is not None:
+        self._streams[ssrc] = (highest_sequence, cumulative_lost, now)
+        if previous is not None and now - previous[2] <= STALE_REPORT_S:
             expected = highest_sequence - previous[0]
             if 0 < expected < 0x8000:  # not a restarted or reordered report
                 lost = min(expected, max(0, cumulative_lost - previous[1]))

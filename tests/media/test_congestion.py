@@ -227,3 +227,23 @@ def test_a_lossy_paused_link_does_not_flap_and_a_clear_one_resumes_soon() -> Non
         resumes = [padded_link(seed, rate, 10.0)[1] for seed in range(10)]
         # the smoothed loss falls under the threshold within a second, then the hold's packets come
         assert all(r is not None and r < 1.5 + HOLD_MIN_PACKETS / rate for r in resumes), resumes
+
+
+def test_a_report_spanning_seconds_does_not_bring_old_loss_into_the_present() -> None:
+    # video padding reported often, audio every ~5 s: the audio block after the link recovered sums
+    # the loss of the weak seconds before it
+    policy, estimator = VideoPolicy(), LinkEstimator()
+    video, audio = Reports(estimator, 1), Reports(estimator, 2)
+    video.send(0.0, 0, 0)
+    audio.send(0.0, 0, 0)
+    policy.update(link(0.3), 0.0, others_sending=False)
+    resumed = None
+    for step in range(1, 400):
+        t = step * 0.03
+        video.send(t, 2, 0, 0.01)  # the link is clean from the start
+        if step % 150 == 0:
+            audio.send(t, 212, 11)  # ~4.5 s of audio, 5 % of it lost long ago
+        if policy.update(estimator.snapshot(), t, others_sending=False) == VideoLevel.ALL:
+            resumed = t
+            break
+    assert resumed is not None and resumed < MIN_PAUSE_S + 0.5, resumed

@@ -121,7 +121,7 @@ async def test_audio_keeps_going_on_a_weak_link(lab: Netlab, playwright: Playwri
                 if stats["video"] is not None:
                     if first is not None and stats["video"]["frames"] > last["frames"]:
                         last_frame_s = time.monotonic() - since
-                        if "lifted" in moments:
+                        if since and "lifted" in moments:
                             note("frames_again", since)
                     first = first or stats["video"]
                     last = stats["video"]
