@@ -374,6 +374,42 @@ def test_remb_lets_the_publisher_ramp_up_to_the_cap_and_backs_off_on_congestion(
     assert rembs[1] is not None and abs(rembs[1][0] - 850_000) < 1000 and ingress.remb_bps == 850_000
 
 
+def remb_through_a_link(link_bps: float | None) -> tuple[list[int], float]:
+    """REMB values an Ingress sends for 10 s of ~1 Mbit/s video (30 fps, 4 packets a frame, with
+    abs-send-time) through a link of ``link_bps`` (None: no bottleneck, 20 ms away), and the rate in."""
+    published = Published()
+    ingress = Ingress(_Events(), MediaStats(), max_video_bitrate_bps=2_000_000)  # type: ignore[arg-type]
+    sent: list[bytes] = []
+    ingress.tap.send_rtcp = lambda data: sent.append(data) or True  # type: ignore[method-assign]
+    ingress.add_track(published.track, [96], None, abs_send_time_id=3)
+    payload = MIDDLE + bytes(1100)
+    free_at = 0.0  # when the bottleneck has sent what it holds
+    seq = 0
+    for frame in range(300):
+        for index in range(4):
+            send_s = frame / 30 + index * 0.001
+            seq += 1
+            value = int(send_s * (1 << 18)) & 0xFFFFFF
+            extension = struct.pack("!HHB", 0xBEDE, 1, (3 << 4) | 2) + value.to_bytes(3, "big")
+            data = rtp(seq, frame * 3000, payload, marker=index == 3, extension=extension)
+            if link_bps is None:
+                arrival = send_s + 0.02
+            else:
+                free_at = max(free_at, send_s) + len(data) * 8 / link_bps
+                arrival = free_at + 0.02
+            ingress._on_rtp(data, int(arrival * 1e9))
+    rembs = [remb[0] for d in sent for p in (parse_rtcp(d) or []) if (remb := remb_bitrate(p))]
+    return rembs, 300 * 4 * len(payload) * 8 / 10
+
+
+def test_remb_stays_at_the_cap_on_a_clear_path_and_drops_when_a_queue_builds() -> None:
+    """The delay-based estimator, fed once per frame, sees a bottleneck's queue grow."""
+    clear, _ = remb_through_a_link(None)
+    assert clear and set(clear) == {2_000_000}, clear
+    congested, sent_bps = remb_through_a_link(600_000)
+    assert congested and max(congested[-3:]) < 700_000 < sent_bps, (congested, sent_bps)  # near the link
+
+
 def test_the_publish_answer_carries_chromes_start_bitrate_hint_on_the_video_codec() -> None:
     vp8 = "v=0\r\na=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\n"
     assert with_start_bitrate(vp8, [97], 1_000_000, 2_500_000).split("\r\n")[2] == (
