@@ -87,6 +87,7 @@ class RawPath:
         self.srtp_errors = 0
         self.sent = 0
         self._sendto: Callable[[bytes, Any], None] | None = None
+        self._transport: Any = None  # the nominated pair's datagram transport
         self._addr: Any = None
         self._tx: Any = None
 
@@ -135,7 +136,10 @@ class RawPath:
             if pair is not None and self.dtls._tx_srtp is not None:
                 self._tx = self.dtls._tx_srtp
                 self._addr = pair.remote_addr
-                self._sendto = pair.protocol.transport.sendto
+                self._transport = pair.protocol.transport
+                self._sendto = self._transport.sendto
+        if self._transport is not None and self._transport.is_closing():
+            return None  # the connection is closing: sending would only make asyncio log each attempt
         return self._sendto
 
     def _incoming(self, data: bytes) -> None:
@@ -162,13 +166,13 @@ class RawPath:
             return None
 
     def sender(self) -> tuple[Callable[[bytes], bytes], Callable[[bytes, Any], None], Any] | None:
-        """(protect, sendto, address) for sending RTP in a loop; None while DTLS is not up yet."""
-        sendto = self._sendto or self._ready()
+        """(protect, sendto, address) for sending RTP in a loop; None while DTLS is not up (or closing)."""
+        sendto = self._ready()
         return None if sendto is None else (self._tx.protect, sendto, self._addr)
 
     def send(self, packet: bytes, rtcp: bool = False) -> bool:
-        """Protect and send one RTP (or RTCP) packet; False while DTLS is not up yet."""
-        sendto = self._sendto or self._ready()
+        """Protect and send one RTP (or RTCP) packet; False while DTLS is not up yet (or closing)."""
+        sendto = self._ready()
         if sendto is None:
             return False
         sendto(self._tx.protect_rtcp(packet) if rtcp else self._tx.protect(packet), self._addr)

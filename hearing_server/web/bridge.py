@@ -150,11 +150,11 @@ async def _pipe(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocket
             await client.close()
 
 
-def verify_opening(request: web.Request) -> tuple[str, str, str]:
-    """(hearing, client address, client user agent) of a signed bridge opening, or HTTP 403."""
+def verify_opening(request: web.Request) -> tuple[str, str, str, str]:
+    """(hearing, client address, client user agent, bridging node) of a signed bridge opening, or HTTP 403."""
     try:
         opening = request.app[BRIDGE_VERIFIER].verify(request.headers)
     except BridgeRefused as exc:
         log.warning("bridge opening from %s refused: %s", request.remote, exc)
         raise web.HTTPForbidden(text=f"bridge opening refused: {exc}") from exc
-    return opening.hearing_id, opening.client_ip, opening.client_agent
+    return opening.hearing_id, opening.client_ip, opening.client_agent, opening.from_node

@@ -362,6 +362,8 @@ class LiveHearing:
         if conn is not None:
             entry["ip"] = conn.client.ip
             entry["user_agent"] = conn.client.user_agent
+            if conn.client.via_node is not None:
+                entry["via_node"] = conn.client.via_node
         entry.update(details)
         await self.store.record_event(
             self.id, event, actor=actor, party_id=part.party_id if part else None, details=entry

@@ -35,6 +35,7 @@ class ClientInfo:
 
     ip: str
     user_agent: str
+    via_node: str | None = None  # in a cluster: the node the party's socket reached, when it bridged here
 
 
 class Connection(Protocol):

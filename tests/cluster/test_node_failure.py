@@ -134,6 +134,13 @@ async def test_a_killed_nodes_hearing_is_interrupted_resumed_on_the_other_node_a
         waited = [e for e in await api_a.events(hearing_id) if e["event"] == "party_waiting"]
         assert [e["details"]["user_agent"] for e in waited] == ["PartyPhone/1.0 (0)", "PartyPhone/1.0 (1)"]
         assert {e["details"]["ip"] for e in waited} == {cluster_net.client}  # the party's, not node B's
+        assert {e["details"].get("via_node") for e in waited} == {"node-b"}  # the node their links reached
+        direct = [  # the courtroom's own entries: its socket reached node A itself
+            e
+            for e in await api_a.events(hearing_id)
+            if "ip" in (e.get("details") or {}) and not e["details"]["user_agent"].startswith("PartyPhone")
+        ]
+        assert direct and not [e for e in direct if "via_node" in e["details"]], direct
         await refuses_bad_openings(a, hearing_id)
 
         pages = [Browser(peer, clip) for peer, clip in zip([court, *peers], clips, strict=True)]

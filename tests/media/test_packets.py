@@ -374,7 +374,7 @@ def test_remb_lets_the_publisher_ramp_up_to_the_cap_and_backs_off_on_congestion(
     assert rembs[1] is not None and abs(rembs[1][0] - 850_000) < 1000 and ingress.remb_bps == 850_000
 
 
-def remb_through_a_link(link_bps: float | None) -> tuple[list[int], float]:
+async def remb_through_a_link(link_bps: float | None) -> tuple[list[int], float]:
     """REMB values an Ingress sends for 10 s of ~1 Mbit/s video (30 fps, 4 packets a frame, with
     abs-send-time) through a link of ``link_bps`` (None: no bottleneck, 20 ms away), and the rate in."""
     published = Published()
@@ -402,11 +402,11 @@ def remb_through_a_link(link_bps: float | None) -> tuple[list[int], float]:
     return rembs, 300 * 4 * len(payload) * 8 / 10
 
 
-def test_remb_stays_at_the_cap_on_a_clear_path_and_drops_when_a_queue_builds() -> None:
+async def test_remb_stays_at_the_cap_on_a_clear_path_and_drops_when_a_queue_builds() -> None:
     """The delay-based estimator, fed once per frame, sees a bottleneck's queue grow."""
-    clear, _ = remb_through_a_link(None)
+    clear, _ = await remb_through_a_link(None)
     assert clear and set(clear) == {2_000_000}, clear
-    congested, sent_bps = remb_through_a_link(600_000)
+    congested, sent_bps = await remb_through_a_link(600_000)
     assert congested and max(congested[-3:]) < 700_000 < sent_bps, (congested, sent_bps)  # near the link
 
 
