@@ -1,7 +1,8 @@
 """One track's segment files: opened with the hearing's tags, muxed frame by frame, fsynced and closed.
 
-Matroska/WebM flushed per packet with 1-second clusters, timestamps in milliseconds on the
-hearing timeline; used only from the recorder's writer thread.
+Matroska/WebM flushed per packet with 0.8-second clusters (the muxer writes a cluster out when
+it closes), timestamps in milliseconds on the hearing timeline; used only from the recorder's
+writer thread.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from recording.codecs import codec_spec, opus_head, opus_packet_ms, vp8_keyframe
 from recording.durable import fsync_dir
 
 TRACKS_DIR = "tracks"
-MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "1000"}
+MUX_OPTIONS = {"flush_packets": "1", "cluster_time_limit": "800"}
 _MS = Fraction(1, 1000)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
