@@ -9,6 +9,8 @@ Everything here depends on aiortc 1.16 internals (see ARCHITECTURE §4); tests i
 * ICE ports: aioice binds each host candidate to an ephemeral port (``local_addr=(address, 0)``);
   :func:`install_port_range` makes it bind within a configured range instead (for firewalls), by
   giving ``aioice.ice`` an ``asyncio`` whose running loop picks the port.
+* TURN: :func:`install_turn_release_limit` bounds how long closing a relayed connection waits
+  for the relay to confirm an allocation's deletion (``aioice.turn.TurnClientMixin.delete``).
 * Packet forwarding (the server): :class:`Negotiated` reads what a transceiver negotiated
   (``_codecs``, ``_headerExtensions``); :func:`sender_ssrcs` the SSRCs aiortc announced
   (``_ssrc``, ``_rtx_ssrc``); :func:`silence_sender_rtcp` keeps a subscribe leg's aiortc
@@ -34,6 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
+import aioice.turn
 import aiortc
 import av
 from aiortc import RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender
@@ -164,6 +167,44 @@ def install_port_range(low: int, high: int) -> None:
 def uninstall_port_range() -> None:
     """aioice binds ephemeral ports again."""
     aioice.ice.asyncio = asyncio
+
+
+# --- TURN allocations ------------------------------------------------------------------------
+
+TURN_RELEASE_S = 1.0  # a relay next to the server answers in milliseconds; this allows one retransmission
+
+
+def install_turn_release_limit(seconds: float = TURN_RELEASE_S) -> None:
+    """Give a TURN relay ``seconds`` to confirm that an allocation is deleted, then let it expire.
+
+    aioice deletes each allocation with a STUN transaction retransmitted for ~31 s, and closes
+    an ICE connection's candidates one after another: with the relay unreachable, closing a
+    relayed peer connection (a participant leaving, a hearing's end, the server's shutdown)
+    took that long per candidate.  After ``seconds`` the deletion is given up, its socket is
+    closed, and the relay frees the allocation when its lifetime ends (RFC 8656 section 6).
+    Process-wide (patches ``aioice.turn.TurnClientMixin.delete``) and idempotent.
+    """
+    mixin: Any = aioice.turn.TurnClientMixin
+    original = getattr(mixin.delete, "original", mixin.delete)
+
+    async def delete(self: Any) -> None:
+        try:
+            await asyncio.wait_for(original(self), seconds)
+        except TimeoutError:
+            logger.info(
+                "TURN allocation %s: no answer to its deletion within %.1f s; left to expire",
+                self.relayed_address,
+                seconds,
+            )
+
+    delete.original = original  # type: ignore[attr-defined]
+    mixin.delete = delete
+
+
+def uninstall_turn_release_limit() -> None:
+    """aioice waits for its own retransmissions again."""
+    mixin: Any = aioice.turn.TurnClientMixin
+    mixin.delete = getattr(mixin.delete, "original", mixin.delete)
 
 
 # --- receiving encoded frames ----------------------------------------------------------------
@@ -323,10 +364,23 @@ def sender_ssrcs(sender: RTCRtpSender) -> tuple[int, int]:
 def silence_sender_rtcp(sender: RTCRtpSender) -> None:
     """Keep aiortc's sender from sending its own RTCP (SRs with zero times, BYE): it sends no media.
 
-    The server sends translated sender reports for what it forwards instead.
+    The server sends translated sender reports for what it forwards instead.  Its RTCP loop
+    does not run either (it woke the event loop about once a second per subscribed track to
+    build a report nobody sends); ``stop()`` still finds the events it waits for set.
+    Call before the sender starts.
     """
+    internals: Any = sender
 
     async def discard(packets: Any) -> None:
         return None
 
+    async def idle() -> None:
+        internals._RTCRtpSender__rtcp_started.set()
+        try:
+            await asyncio.Event().wait()  # until stop() cancels it
+        except asyncio.CancelledError:
+            pass
+        internals._RTCRtpSender__rtcp_exited.set()
+
     sender._send_rtcp = discard  # type: ignore[method-assign]
+    sender._run_rtcp = idle  # type: ignore[method-assign]

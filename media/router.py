@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aiortc_adapter import check_aiortc_version, install_host_addresses
+from .aiortc_adapter import check_aiortc_version, install_host_addresses, install_turn_release_limit
 from .codecs import hearing_codec
 from .contract import (
     ConnectionQuality,
@@ -69,7 +69,8 @@ class Router:
     """Forwards the RTP packets of one hearing between its participants and to the recorder.
 
     Implements :class:`media.contract.MediaRouter`.  Installs the configured ICE
-    host addresses process-wide (see :func:`aiortc_adapter.install_host_addresses`).
+    host addresses process-wide (see :func:`aiortc_adapter.install_host_addresses`), and
+    the bound on TURN allocation deletion (:func:`aiortc_adapter.install_turn_release_limit`).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class Router:
         for kind in KINDS:
             hearing_codec(settings, kind)  # refuse an unsendable codec now, not at the first join
         install_host_addresses(settings)
+        install_turn_release_limit()
         self._settings = settings
         self._events = events
         self._sink = sink
@@ -242,13 +244,22 @@ class Router:
         if self._closed:
             return
         self._closed = True
-        for participant in list(self._participants.values()):
-            async with self._lock(participant.participant_id):
-                await self._drop_legs(participant)
-                self._set_state(participant, "closed")
+        participants = list(self._participants.values())
+        # all at once: closing a connection can wait on the network (ICE, a TURN relay's answer)
+        results = await asyncio.gather(
+            *(self._close_participant(p) for p in participants), return_exceptions=True
+        )
         self._participants.clear()
         for task in list(self._cleanups):
             task.cancel()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _close_participant(self, participant: _Participant) -> None:
+        async with self._lock(participant.participant_id):
+            await self._drop_legs(participant)
+            self._set_state(participant, "closed")
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -297,10 +308,7 @@ class Router:
         for track in list(participant.tracks.values()):
             track.stop()
         participant.tracks.clear()
-        if subscribe is not None:
-            await subscribe.close()
-        if publish is not None:
-            await publish.close()
+        await asyncio.gather(*(leg.close() for leg in (subscribe, publish) if leg is not None))
 
     def _leg_changed(self, participant_id: str) -> None:
         participant = self._participants.get(participant_id)

@@ -177,9 +177,10 @@ class LiveHearings:
     async def close(self) -> None:
         """Interrupt every live hearing (server shutdown)."""
         self._closing = True
-        for room in list(self._rooms.values()):
-            try:
-                await room.interrupt()
-            except Exception:
-                log.exception("interrupting hearing %s failed", room.id)
+        rooms = list(self._rooms.values())
+        # all at once: one hearing whose connections are slow to close holds back no other's recording
+        results = await asyncio.gather(*(room.interrupt() for room in rooms), return_exceptions=True)
+        for room, result in zip(rooms, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("interrupting hearing %s failed", room.id, exc_info=result)
         self._rooms.clear()

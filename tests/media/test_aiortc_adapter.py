@@ -13,6 +13,8 @@ import queue
 import time
 
 import aioice.ice
+import aioice.stun
+import aioice.turn
 import aiortc
 import pytest
 from aiortc import (
@@ -36,8 +38,10 @@ from media.aiortc_adapter import (
     RtpTimestampUnwrapper,
     check_aiortc_version,
     install_host_addresses,
+    install_turn_release_limit,
     redirect_keyframe_requests,
     uninstall_host_addresses,
+    uninstall_turn_release_limit,
 )
 from media.contract import MediaSettings
 from media.rtcp import unix_from_ntp
@@ -236,7 +240,13 @@ def test_aioice_internals_the_transport_tap_relies_on_are_unchanged() -> None:
 def test_sender_and_transceiver_internals_for_packet_forwarding_are_unchanged() -> None:
     init = source(RTCRtpSender.__init__)
     assert "self._ssrc = random32()" in init and "self._rtx_ssrc = random32()" in init
-    assert "await self._send_rtcp(packets)" in source(RTCRtpSender._run_rtcp)
+    run_rtcp = source(RTCRtpSender._run_rtcp)
+    assert "await self._send_rtcp(packets)" in run_rtcp
+    assert "self.__rtcp_started.set()" in run_rtcp and "self.__rtcp_exited.set()" in run_rtcp
+    assert "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())" in source(RTCRtpSender.send)
+    assert "await asyncio.gather(self.__rtp_exited.wait(), self.__rtcp_exited.wait())" in source(
+        RTCRtpSender.stop
+    )
     assert parameters(RTCRtpSender._send_rtcp) == ["self", "packets"]
     pc_source = inspect.getsource(aiortc.rtcpeerconnection.RTCPeerConnection)
     assert "transceiver._codecs = common" in pc_source
@@ -287,3 +297,73 @@ async def test_forwarding_bypasses_aiortc_media_and_sends_only_translated_report
         assert report.ssrc in ssrcs
         assert abs(unix_from_ntp(report.sender_info.ntp_timestamp) - time.time()) < 5
         assert report.sender_info.packet_count > 0
+    # aiortc's own RTCP loop does not run on the subscribe leg's senders; they still stop at once
+    senders = [transceiver.sender for transceiver in clerk.subscribe.pc.getTransceivers()]
+    tasks = [getattr(sender, "_RTCRtpSender__rtcp_task", None) for sender in senders]
+    started = [task for task in tasks if task is not None]
+    assert len(started) >= 2  # the judge's audio and video
+    for task in started:
+        assert not task.done() and task.get_coro().__name__ == "idle"
+    await asyncio.wait_for(clerk.subscribe.pc.close(), 5)
+    assert all(task.done() for task in started)
+
+
+class _Relay(asyncio.DatagramProtocol):
+    """A TURN relay's UDP port that answers every request with success, or (``silent``) never."""
+
+    def __init__(self, silent: bool) -> None:
+        self.silent = silent
+        self.requests: list[aioice.stun.Message] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = aioice.stun.parse_message(data)
+        self.requests.append(request)
+        if not self.silent and self.transport is not None:
+            response = aioice.stun.Message(
+                message_method=request.message_method,
+                message_class=aioice.stun.Class.RESPONSE,
+                transaction_id=request.transaction_id,
+            )
+            self.transport.sendto(bytes(response), addr)
+
+
+async def _delete_allocation(silent: bool, limit: float | None) -> tuple[float, _Relay, bool, bool]:
+    """Delete a (pretended) allocation at a local relay: seconds taken, the relay, finished, socket closed."""
+    loop = asyncio.get_running_loop()
+    relay_transport, relay = await loop.create_datagram_endpoint(
+        lambda: _Relay(silent), local_addr=("127.0.0.1", 0)
+    )
+    address = relay_transport.get_extra_info("sockname")
+    client = aioice.turn.TurnClientUdpProtocol(address, "user", "secret", 600, 300)
+    await loop.create_datagram_endpoint(lambda: client, remote_addr=address)
+    installed = hasattr(aioice.turn.TurnClientMixin.delete, "original")  # by a router made earlier
+    uninstall_turn_release_limit()
+    if limit is not None:
+        install_turn_release_limit(limit)
+    started = time.monotonic()
+    deletion = asyncio.ensure_future(client.delete())
+    try:
+        done, _ = await asyncio.wait([deletion], timeout=3.0)
+        return time.monotonic() - started, relay, bool(done), client.transport.is_closing()
+    finally:
+        deletion.cancel()
+        uninstall_turn_release_limit()
+        if installed:
+            install_turn_release_limit()
+        relay_transport.close()
+
+
+async def test_closing_a_relayed_candidate_waits_for_an_unreachable_relay_only_a_bounded_time() -> None:
+    """aioice retransmits the deletion for ~31 s; with the limit the socket is closed after it."""
+    seconds, relay, finished, closed = await _delete_allocation(silent=True, limit=None)
+    assert not finished and len(relay.requests) >= 3  # still retransmitting after 3 s
+    seconds, relay, finished, closed = await _delete_allocation(silent=True, limit=0.5)
+    assert finished and closed and 0.45 < seconds < 1.5, seconds
+    assert relay.requests and all(r.attributes.get("LIFETIME") == 0 for r in relay.requests)
+    # a relay that answers: the deletion completes at once, as before
+    seconds, relay, finished, closed = await _delete_allocation(silent=False, limit=0.5)
+    assert finished and closed and seconds < 0.3 and len(relay.requests) == 1

@@ -4,6 +4,7 @@ of a lab host, configured through ``HEARING_*`` variables; and its REST API call
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class LabServer:
     base_url: str
     admin_password: str
     log_path: Path
+    process: subprocess.Popen[bytes]
     env: dict[str, str] = field(default_factory=dict)
 
     def log(self) -> str:
@@ -65,7 +67,7 @@ def start_server(host: Host, data_dir: Path, **options: str) -> LabServer:
         if process.poll() is not None or time.monotonic() > deadline:
             raise NetlabError(f"the server did not start:\n{text}")
         time.sleep(0.1)
-    return LabServer(host, data_dir, f"https://{address}:{PORT}", password, log_path, env)
+    return LabServer(host, data_dir, f"https://{address}:{PORT}", password, log_path, process, env)
 
 
 def insecure_session() -> aiohttp.ClientSession:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -99,5 +100,19 @@ async def test_a_relay_out_of_reach_at_the_join_is_used_once_it_is_back(
             f"\nrelay back after {BLOCKED_S} s: media connected {connected_s:.2f} s and decoded at the phone "
             f"{media_s:.2f} s after admission; {how}"
         )
+        # The relay dies, then the server is stopped: its connections give the relay's answer to each
+        # allocation's deletion 1 s (aioice alone retransmits for ~31 s, one candidate after another).
+        assert hearing.turn is not None and hearing.server is not None
+        hearing.turn.process.kill()
+        hearing.turn.process.wait(5)
+        stopping = time.monotonic()
+        hearing.server.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(hearing.server.process.wait, 20)
+        stopped_s = time.monotonic() - stopping
+        log = hearing.server.log()
+        print(f"server stopped {stopped_s:.2f} s after SIGTERM with the relay gone")
+        assert hearing.server.process.returncode == 0, log[-3000:]
+        assert stopped_s < 4.0, log[-3000:]
+        assert "no answer to its deletion within 1.0 s" in log, log[-3000:]
     finally:
         await hearing.close()
