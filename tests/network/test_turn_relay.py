@@ -10,11 +10,14 @@ a ``relay`` candidate over TLS, and the hearing must be recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
+import av
 import pytest
 from lab_hearing import SECRET, LabHearing, wait_for
 from netlab import SERVER_ADDRESS, TURN_ADDRESS, Netlab, phone_network
@@ -114,5 +117,16 @@ async def test_a_relay_out_of_reach_at_the_join_is_used_once_it_is_back(
         assert hearing.server.process.returncode == 0, log[-3000:]
         assert stopped_s < 4.0, log[-3000:]
         assert "no answer to its deletion within 1.0 s" in log, log[-3000:]
+        # ... having interrupted the hearing and closed its recording's files (a finished file has a duration)
+        with contextlib.closing(sqlite3.connect(hearing.server.data_dir / "hearing.db")) as db:
+            (status,) = db.execute(
+                "SELECT status FROM hearings WHERE id = ?", (hearing.hearing_id,)
+            ).fetchone()
+        assert status == "interrupted"
+        files = sorted((hearing.server.data_dir / "recordings").rglob("*.webm"))
+        assert len(files) >= 4, files  # the courtroom's and the phone's audio and video
+        for path in files:
+            with av.open(str(path)) as container:
+                assert container.duration, f"{path.name} was not finished"
     finally:
         await hearing.close()
