@@ -1,9 +1,9 @@
 """The hearing recorder: every forwarded frame remuxed, untouched, into crash-safe segment files.
 
-One file per track segment under ``<hearing folder>/tracks/``; Matroska/WebM
-written out cluster by cluster (0.8 s each) and taken from the inbox every 0.2 s, so a
-killed process loses at most about a second.  Timestamps are the frames' wall clock
-relative to the hearing epoch (the recorder's start), so every track shares one timeline.
+One file per track segment under ``<hearing folder>/tracks/``; Matroska/WebM with
+0.8-second clusters, taken from the inbox every 0.2 s, so a killed process loses at most
+about a second.  Timestamps are the frames' wall clock relative to the hearing epoch (the
+recorder's start), so every track shares one timeline.
 It takes RTP packets (a :class:`PacketSink`) or assembled frames (a :class:`FrameSink`);
 reordering, depacketizing and all disk work happen on one writer thread behind a bounded
 inbox that it empties in batches, so the event loop only appends (and never wakes the writer

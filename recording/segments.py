@@ -1,8 +1,8 @@
 """One track's segment files: opened with the hearing's tags, muxed frame by frame, fsynced and closed.
 
-Matroska/WebM flushed per packet with 0.8-second clusters (the muxer writes a cluster out when
-it closes), timestamps in milliseconds on the hearing timeline; used only from the recorder's
-writer thread.
+Matroska/WebM flushed per packet with 0.8-second clusters (measured: libavformat writes a video
+frame out at once, audio a cluster at a time), timestamps in milliseconds on the hearing
+timeline; used only from the recorder's writer thread.
 """
 
 from __future__ import annotations
