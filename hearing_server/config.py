@@ -221,6 +221,12 @@ class Config(BaseModel):
         description="PEM bundle of the CAs judges' signing certificates must chain to (checked when a key is "
         "uploaded and at each signing); unset: no chain is required.",
     )
+    judge_crls: list[Path] = Field(
+        default_factory=list,
+        description="Certificate revocation lists (PEM or DER) of the court's CAs, re-read at each check: a "
+        "judge's certificate they list is refused at upload and at each signing. The server fetches nothing: "
+        "replace the files as the CAs publish new lists. Needs judge_trust_roots.",
+    )
     notify_link_key: Path | None = Field(
         None, description="Key that encrypts links kept for reminders; default DATA_DIR/keys/link.key."
     )
@@ -231,6 +237,22 @@ class Config(BaseModel):
         if value is not None and not value.is_file():
             raise ValueError(f"judge_trust_roots: no file at {value}")
         return value
+
+    @field_validator("judge_crls")
+    @classmethod
+    def _crls_exist(cls, value: list[Path]) -> list[Path]:
+        missing = [str(path) for path in value if not path.is_file()]
+        if missing:
+            raise ValueError(f"judge_crls: no file at {', '.join(missing)}")
+        return value
+
+    @model_validator(mode="after")
+    def _crls_need_roots(self) -> Config:
+        if self.judge_crls and self.judge_trust_roots is None:
+            raise ValueError(
+                "judge_crls: revocation is checked on the path to judge_trust_roots; set them too"
+            )
+        return self
 
     @field_validator("sms_body_template")
     @classmethod

@@ -31,9 +31,9 @@ from hearing_server.api.hearing_guard import presiding_judge_only
 from hearing_server.api.invitations import record_queued
 from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import ActList, ActOut, PartyActList, PartyActOut
-from hearing_server.api.signing_keys import SigningPasswordWrong, trust_roots
+from hearing_server.api.signing_keys import SigningPasswordWrong, revocation_lists, trust_roots
 from hearing_server.auth.access import ACT_SIGNERS, HEARING_READERS, PUBLIC
-from hearing_server.auth.cert_chain import CertificateUntrusted, check_chain
+from hearing_server.auth.cert_chain import CertificateRevoked, CertificateUntrusted, check_chain
 from hearing_server.auth.client import client_ip, user_agent
 from hearing_server.auth.invitations import resolve_for_acts
 from hearing_server.auth.judge_keys import WrongPassword, unwrap_key
@@ -153,7 +153,12 @@ async def _signer(call: Call, hearing_id: str, data: bytes, title: str) -> tuple
     roots = await trust_roots(call)
     if roots is not None:
         try:
-            await check_chain(key.cert_pem, key.chain_pem, roots, now)
+            await check_chain(key.cert_pem, key.chain_pem, roots, now, await revocation_lists(call))
+        except CertificateRevoked as exc:
+            raise Conflict(
+                f"{exc.message}; it no longer signs: upload the certificate that replaces it",
+                code="signing_certificate_revoked",
+            ) from exc
         except CertificateUntrusted as exc:
             raise Conflict(
                 f"{exc.message}; upload a certificate issued by one of the court's CAs",

@@ -10,13 +10,13 @@ import logging
 from datetime import UTC, datetime
 
 from aiohttp import web
-from asn1crypto import x509
+from asn1crypto import crl, x509
 
 from hearing_server.api.call import Call
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import SigningKeyIn, SigningKeyOut
 from hearing_server.auth.access import ACT_SIGNERS
-from hearing_server.auth.cert_chain import TrustRootsUnavailable, check_chain, load_trust_roots
+from hearing_server.auth.cert_chain import TrustRootsUnavailable, check_chain, load_crls, load_trust_roots
 from hearing_server.auth.client import client_ip
 from hearing_server.auth.judge_keys import KeyRejected, check_pkcs12
 from hearing_server.auth.passwords import PASSWORDS
@@ -66,6 +66,15 @@ async def trust_roots(call: Call) -> list[x509.Certificate] | None:
         raise
 
 
+async def revocation_lists(call: Call) -> list[crl.CertificateList]:
+    """The court's CAs' revocation lists (``judge_crls``), read afresh (the court replaces the files)."""
+    try:
+        return await asyncio.to_thread(load_crls, call.config.judge_crls)
+    except TrustRootsUnavailable:
+        log.exception("judge revocation lists unreadable")
+        raise
+
+
 def key_out(row: object) -> SigningKeyOut:
     """The stored certificate as shown."""
     return SigningKeyOut.model_validate(row)
@@ -99,7 +108,8 @@ async def put_signing_key(call: Call) -> SigningKeyOut:
         checked = await asyncio.to_thread(check_pkcs12, data, body.passphrase, now)
         roots = await trust_roots(call)
         if roots is not None:
-            await check_chain(checked.certificate.cert_pem, checked.certificate.chain_pem, roots, now)
+            crls = await revocation_lists(call)
+            await check_chain(checked.certificate.cert_pem, checked.certificate.chain_pem, roots, now, crls)
         await check_password(call, user, body.password)
         async with call.transaction() as db:
             user = await users.get_user(db, user_id)
