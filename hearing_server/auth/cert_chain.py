@@ -4,7 +4,8 @@ The trust roots are a PEM bundle named in the configuration (``judge_trust_roots
 is required (any certificate the judge holds the key of signs, as before).  Revocation is never fetched
 (this server talks to no outside address): the court's CAs' revocation lists are files the court keeps
 current (``judge_crls``).  When they are set, a judge's certificate needs a current list of its issuing
-CA that does not name it; an intermediate CA's own revocation is checked when its issuer's list is there.
+CA that does not name it; an intermediate CA is checked when it names a distribution point and its
+issuer's list is there (pyhanko's "check if declared").
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def load_trust_roots(path: Path) -> list[x509.Certificate]:
     return roots
 
 
-# with revocation lists: the judge's certificate must be on a current one of its CA's; intermediates if listed
+# with revocation lists: a current list of the judge's CA is required; an intermediate's if it declares one
 _CRL_POLICY = CertRevTrustPolicy(
     RevocationCheckingPolicy(
         ee_certificate_rule=RevocationCheckingRule.CRL_REQUIRED,
