@@ -86,7 +86,6 @@ class RawPath:
         self.early = 0  # SRTP datagrams before DTLS finished (dropped)
         self.srtp_errors = 0
         self.sent = 0
-        self._sendto: Callable[[bytes, Any], None] | None = None
         self._transport: Any = None  # the nominated pair's datagram transport
         self._addr: Any = None
         self._tx: Any = None
@@ -131,16 +130,16 @@ class RawPath:
         return self._ready() is not None
 
     def _ready(self) -> Callable[[bytes, Any], None] | None:
-        if self._sendto is None and self.dtls is not None and self.dtls.state == "connected":
+        if self._transport is None and self.dtls is not None and self.dtls.state == "connected":
             pair = self.dtls.transport._connection._nominated.get(1)
             if pair is not None and self.dtls._tx_srtp is not None:
                 self._tx = self.dtls._tx_srtp
                 self._addr = pair.remote_addr
                 self._transport = pair.protocol.transport
-                self._sendto = self._transport.sendto
-        if self._transport is not None and self._transport.is_closing():
-            return None  # the connection is closing: sending would only make asyncio log each attempt
-        return self._sendto
+        if self._transport is None or self._transport.is_closing():
+            return None  # not up yet, or closing: sending would only make asyncio log each attempt
+        sendto: Callable[[bytes, Any], None] = self._transport.sendto
+        return sendto
 
     def _incoming(self, data: bytes) -> None:
         rx = self.dtls._rx_srtp if self.dtls is not None else None

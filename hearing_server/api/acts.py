@@ -31,7 +31,7 @@ from hearing_server.api.hearing_guard import presiding_judge_only
 from hearing_server.api.invitations import record_queued
 from hearing_server.api.registry import endpoint, to_response
 from hearing_server.api.schemas import ActList, ActOut, PartyActList, PartyActOut
-from hearing_server.api.signing_keys import SigningPasswordWrong, revocation_lists, trust_roots
+from hearing_server.api.signing_keys import SigningPasswordWrong, court_trust
 from hearing_server.auth.access import ACT_SIGNERS, HEARING_READERS, PUBLIC
 from hearing_server.auth.cert_chain import CertificateRevoked, CertificateUntrusted, check_chain
 from hearing_server.auth.client import client_ip, user_agent
@@ -150,10 +150,10 @@ async def _signer(call: Call, hearing_id: str, data: bytes, title: str) -> tuple
             "not now; upload a current one",
             code="signing_certificate_expired",
         )
-    roots = await trust_roots(call)
-    if roots is not None:
+    trust = await court_trust(call)
+    if trust is not None:
         try:
-            await check_chain(key.cert_pem, key.chain_pem, roots, now, await revocation_lists(call))
+            await check_chain(key.cert_pem, key.chain_pem, trust, now)
         except CertificateRevoked as exc:
             raise Conflict(
                 f"{exc.message}; it no longer signs: upload the certificate that replaces it",

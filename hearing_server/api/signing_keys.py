@@ -10,13 +10,12 @@ import logging
 from datetime import UTC, datetime
 
 from aiohttp import web
-from asn1crypto import crl, x509
 
 from hearing_server.api.call import Call
 from hearing_server.api.registry import endpoint
 from hearing_server.api.schemas import SigningKeyIn, SigningKeyOut
 from hearing_server.auth.access import ACT_SIGNERS
-from hearing_server.auth.cert_chain import TrustRootsUnavailable, check_chain, load_crls, load_trust_roots
+from hearing_server.auth.cert_chain import CourtTrust, TrustRootsUnavailable, check_chain, load_trust
 from hearing_server.auth.client import client_ip
 from hearing_server.auth.judge_keys import KeyRejected, check_pkcs12
 from hearing_server.auth.passwords import PASSWORDS
@@ -54,24 +53,16 @@ async def check_password(call: Call, user: User, password: str) -> None:
     limiter.succeeded(user.username, ip)
 
 
-async def trust_roots(call: Call) -> list[x509.Certificate] | None:
-    """The CAs judges' certificates must chain to (``judge_trust_roots``), or None when none are set."""
+async def court_trust(call: Call) -> CourtTrust | None:
+    """The CAs judges' certificates must chain to (``judge_trust_roots``) and their revocation lists
+    (``judge_crls``), read afresh (the court replaces the files); None when no roots are set."""
     path = call.config.judge_trust_roots
     if path is None:
         return None
     try:
-        return await asyncio.to_thread(load_trust_roots, path)
+        return await asyncio.to_thread(load_trust, path, call.config.judge_crls)
     except TrustRootsUnavailable:
-        log.exception("judge trust roots unreadable")
-        raise
-
-
-async def revocation_lists(call: Call) -> list[crl.CertificateList]:
-    """The court's CAs' revocation lists (``judge_crls``), read afresh (the court replaces the files)."""
-    try:
-        return await asyncio.to_thread(load_crls, call.config.judge_crls)
-    except TrustRootsUnavailable:
-        log.exception("judge revocation lists unreadable")
+        log.exception("judge trust roots or revocation lists unreadable")
         raise
 
 
@@ -106,10 +97,9 @@ async def put_signing_key(call: Call) -> SigningKeyOut:
         except (binascii.Error, ValueError) as exc:
             raise KeyRejected("the pkcs12 field is not base64", code="not_pkcs12") from exc
         checked = await asyncio.to_thread(check_pkcs12, data, body.passphrase, now)
-        roots = await trust_roots(call)
-        if roots is not None:
-            crls = await revocation_lists(call)
-            await check_chain(checked.certificate.cert_pem, checked.certificate.chain_pem, roots, now, crls)
+        trust = await court_trust(call)
+        if trust is not None:
+            await check_chain(checked.certificate.cert_pem, checked.certificate.chain_pem, trust, now)
         await check_password(call, user, body.password)
         async with call.transaction() as db:
             user = await users.get_user(db, user_id)

@@ -11,6 +11,7 @@ issuer's list is there (pyhanko's "check if declared").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -104,25 +105,32 @@ def load_crls(paths: Sequence[Path]) -> list[crl.CertificateList]:
     return lists
 
 
-async def check_chain(
-    cert_pem: str,
-    chain_pem: str,
-    roots: list[x509.Certificate],
-    moment: datetime,
-    crls: Sequence[crl.CertificateList] = (),
-) -> None:
-    """Refuse (:class:`CertificateUntrusted`) a certificate with no valid path to one of ``roots`` at
-    ``moment``, and (:class:`CertificateRevoked`) one that ``crls`` list as revoked; ``chain_pem`` holds
-    the intermediates that came with it."""
+@dataclass(frozen=True)
+class CourtTrust:
+    """The CAs judges' certificates must chain to, and the revocation lists the court holds of them."""
+
+    roots: list[x509.Certificate]
+    crls: list[crl.CertificateList]
+
+
+def load_trust(roots: Path, crls: Sequence[Path]) -> CourtTrust:
+    """The trust roots at ``roots`` and the revocation lists at ``crls``, read afresh (blocking)."""
+    return CourtTrust(load_trust_roots(roots), load_crls(crls))
+
+
+async def check_chain(cert_pem: str, chain_pem: str, trust: CourtTrust, moment: datetime) -> None:
+    """Refuse (:class:`CertificateUntrusted`) a certificate with no valid path to one of the court's roots
+    at ``moment``, and (:class:`CertificateRevoked`) one that the court's lists name as revoked;
+    ``chain_pem`` holds the intermediates that came with it."""
     [cert] = load_certs_from_pemder_data(cert_pem.encode())
     intermediates = list(load_certs_from_pemder_data(chain_pem.encode())) if chain_pem else []
     context = ValidationContext(
-        trust_roots=roots,
+        trust_roots=trust.roots,
         other_certs=intermediates,
         moment=moment,
         allow_fetching=False,
-        crls=list(crls),
-        revinfo_policy=_CRL_POLICY if crls else None,
+        crls=trust.crls,
+        revinfo_policy=_CRL_POLICY if trust.crls else None,
     )
     validator = CertificateValidator(cert, intermediate_certs=intermediates, validation_context=context)
     name = cert.subject.native.get("common_name") or cert.subject.human_friendly

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hearing_server.auth.client import client_ip
 from hearing_server.auth.invitations import resolve_invitation
-from hearing_server.cluster.bridge_auth import BridgeRefused, sign_opening
+from hearing_server.cluster.bridge_auth import BridgeOpening, BridgeRefused, sign_opening
 from hearing_server.cluster.leases import ClusterFull, Host, LeaseHeld
 from hearing_server.cluster.node import CLUSTER_NODE
 from hearing_server.config import CONFIG
@@ -150,11 +150,11 @@ async def _pipe(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocket
             await client.close()
 
 
-def verify_opening(request: web.Request) -> tuple[str, str, str, str]:
-    """(hearing, client address, client user agent, bridging node) of a signed bridge opening, or HTTP 403."""
+def verify_opening(request: web.Request) -> BridgeOpening:
+    """The signed bridge opening of this request (hearing, client address and user agent, bridging node),
+    or HTTP 403."""
     try:
-        opening = request.app[BRIDGE_VERIFIER].verify(request.headers)
+        return request.app[BRIDGE_VERIFIER].verify(request.headers)
     except BridgeRefused as exc:
         log.warning("bridge opening from %s refused: %s", request.remote, exc)
         raise web.HTTPForbidden(text=f"bridge opening refused: {exc}") from exc
-    return opening.hearing_id, opening.client_ip, opening.client_agent, opening.from_node

@@ -113,13 +113,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def bridged_websocket(request: web.Request) -> web.StreamResponse:
     """The hosting node's end of the bridge: a signed opening from another node, then a normal session
     with the party's own address and user agent, and the node that bridged it (in the log's entries)."""
-    _hearing_id, ip, agent, via_node = verify_opening(request)
+    opening = verify_opening(request)
+    ip = opening.client_ip
     config = request.app[CONFIG]
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=2 * config.ws_max_message_bytes)
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="WebSocket upgrade expected")
     await ws.prepare(request)
-    client = ClientInfo(ip=ip, user_agent=agent, via_node=via_node)
+    client = ClientInfo(ip=ip, user_agent=opening.client_agent, via_node=opening.from_node)
     gate = ConnectionGate(request.app[LIVE_ENTRY], request, ip)
     # The bridging node admitted the socket (SocketAdmission); the join deadline applies here as well.
     session = SignalingSession(
