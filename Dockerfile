@@ -8,7 +8,7 @@ RUN apt-get update \
     && mkdir -p /data && chown hearing /data
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY hearing_server ./hearing_server
 COPY signaling ./signaling
 COPY media ./media
@@ -16,7 +16,11 @@ COPY media_worker ./media_worker
 COPY recording ./recording
 COPY archive ./archive
 COPY web_client ./web_client
-RUN pip install --no-cache-dir .
+# gcc only to build media/_sender.c (the forwarding path's last step), then removed
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir . \
+    && python -c "import media._sender" \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 USER hearing
 ENV HEARING_DATA_DIR=/data

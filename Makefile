@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-fast check bench install system-deps clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py media/_sender.c
 	scripts/system-deps.sh base
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

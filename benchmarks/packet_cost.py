@@ -30,7 +30,8 @@ from media.downtrack import DownTrack, LegParameters  # noqa: E402
 from media.ingress import Ingress  # noqa: E402
 from media.published_track import PublishedTrack  # noqa: E402
 from media.rtp import build_extensions  # noqa: E402
-from media.srtp import SrtpContext  # noqa: E402
+from media.sender import NativeSender, PacketSender, PythonSender  # noqa: E402
+from media.srtp import SrtpContext, native_handles  # noqa: E402
 from media.stats import MediaStats  # noqa: E402
 from media.transport_tap import TransportTap  # noqa: E402
 
@@ -51,11 +52,17 @@ def _session(direction: int) -> Session:
     return Session(policy)
 
 
-def _tap(stats: MediaStats, sink: socket.socket, port: int) -> TransportTap:
+def _sender(sink: socket.socket, port: int, native: bool) -> PacketSender:
+    session = _session(Policy.SSRC_ANY_OUTBOUND)
+    if native and NativeSender is not None:
+        return NativeSender(session, *native_handles(session), sink.fileno(), "127.0.0.1", port)
+    return PythonSender(session, sink, ("127.0.0.1", port))
+
+
+def _tap(stats: MediaStats, sink: socket.socket, port: int, native: bool = True) -> TransportTap:
     tap = TransportTap(_Events(), lambda data, at: None, lambda data: None, stats)  # type: ignore[arg-type]
     tap._rx = SrtpContext(_session(Policy.SSRC_ANY_INBOUND))
-    tap._tx = SrtpContext(_session(Policy.SSRC_ANY_OUTBOUND))
-    tap._socket, tap._remote = sink, ("127.0.0.1", port)
+    tap._sender = _sender(sink, port, native)
     tap.installed = True
     return tap
 
@@ -69,6 +76,9 @@ async def run() -> None:
     parser.add_argument("--packets", type=int, default=100_000)
     parser.add_argument("--subscribers", type=int, default=3)
     parser.add_argument("--payload", type=int, default=1100, help="bytes of VP8 payload per packet")
+    parser.add_argument(
+        "--python-sender", action="store_true", help="send from Python, not media._sender (C)"
+    )
     args = parser.parse_args()
 
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -89,7 +99,8 @@ async def run() -> None:
     ingress.add_track(track, [96], 97, abs_send_time_id=2)
     for index in range(args.subscribers):
         leg = LegParameters(1000 + index, 2000 + index, 98, 99, str(index), 1, 3)
-        down = DownTrack("video", leg, _tap(stats, out, port).send_rtp, stats)
+        tap = _tap(stats, out, port, native=not args.python_sender)
+        down = DownTrack("video", leg, tap.send_rtp, stats, tap.forward)
         down.attach(track)
         down.set_ready(True)
 
@@ -119,7 +130,9 @@ async def run() -> None:
                 pass
     cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
     forwarded = stats.packets_out
+    sending = "Python" if args.python_sender or NativeSender is None else "C (media._sender)"
     print(f"packets in {stats.packets_in}, forwarded {forwarded} ({args.subscribers} subscribers)")
+    print(f"sent from {sending}")
     per_in, per_wall = cpu / args.packets * 1e6, wall / args.packets * 1e6
     print(f"CPU per incoming packet  {per_in:.1f} µs (wall {per_wall:.1f} µs)")
     print(f"CPU per forwarded packet {cpu / max(forwarded, 1) * 1e6:.1f} µs (drains included)")

@@ -10,6 +10,8 @@ packet cache (as RTX when negotiated), PLI/FIR go to its keyframe request manage
 sender reports are translated from the publisher's.  Congestion control can hold a video down
 track back (:meth:`DownTrack.hold`): it then sends padding-only packets that continue the
 sequence, so the subscriber keeps reporting loss and round trip, and resumes on a keyframe.
+The packet itself is written, protected and sent in one call of the leg's ``forward``
+(:meth:`media.transport_tap.TransportTap.forward`, in C when built: :mod:`media.sender`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from .contract import TrackKind
 from .published_track import FLAG_MARKER, FLAG_PADDING, PublishedTrack
 from .rtcp import build_sr, ntp_from_unix, ntp_middle
 from .rtp import build_extensions, seq_delta
+from .sender import rtp_packet
 from .stats import MediaStats
 
-_HEADER = struct.Struct("!BBHII")
+# (first byte, second byte, seq, timestamp, ssrc, extension block, abs-send-time offset, payload) → sent
+Forward = Callable[[int, int, int, int, int, bytes, int, bytes], bool]
+
 _SEQ = struct.Struct("!H")
 RETRANSMISSIONS_PER_S = 300  # per down track: a NACK storm cannot make the server flood a leg
 RESEND_SPACING_S = 0.05  # the same packet is not resent more often
@@ -53,12 +58,18 @@ class DownTrack:
     """
 
     def __init__(
-        self, kind: TrackKind, leg: LegParameters, send_rtp: Callable[[bytes], bool], stats: MediaStats
+        self,
+        kind: TrackKind,
+        leg: LegParameters,
+        send_rtp: Callable[[bytes], bool],
+        stats: MediaStats,
+        forward: Forward | None = None,
     ) -> None:
         self.kind = kind
         self.leg = leg
         self.source: PublishedTrack | None = None
         self._send = send_rtp
+        self._forward: Forward = forward or (lambda *fields: send_rtp(rtp_packet(*fields)))
         self._stats = stats
         self._video = kind == "video"
         self._ready = False
@@ -74,9 +85,8 @@ class DownTrack:
         self._last_sent_at = 0.0
         self._rtx_seq = 0
         self._first_byte = 0x80
-        self._extension = b""
-        self._extension_head = self._extension_tail = b""  # around the abs-send-time value
-        self._abs_send_time_at = -1
+        self._extension = b""  # the whole header extension block (abs-send-time's value filled in per packet)
+        self._abs_send_time_at = -1  # offset of abs-send-time's 3 bytes in it
         self.packets_sent = 0
         self.octets_sent = 0
         # retransmission limits
@@ -136,10 +146,6 @@ class DownTrack:
             # position of the 3 value bytes inside the block (the last element before padding)
             self._abs_send_time_at = 4 + sum(1 + len(value) for _, value in elements[:-1]) + 1
         self._extension = extension
-        at = self._abs_send_time_at
-        self._extension_head, self._extension_tail = (
-            (extension[:at], extension[at + 3 :]) if at >= 0 else (b"", b"")
-        )
         self._first_byte = 0x90 if extension else 0x80
 
     def attach(self, source: PublishedTrack) -> None:
@@ -195,7 +201,17 @@ class DownTrack:
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         leg = self.leg
-        if self._send(self._packet(flags, out_seq, out_ts, leg.ssrc, leg.payload_type, payload)):
+        payload_type = leg.payload_type or 0
+        if self._forward(
+            (self._first_byte | 0x20) if flags & FLAG_PADDING else self._first_byte,
+            (0x80 | payload_type) if flags & FLAG_MARKER else payload_type,
+            out_seq,
+            out_ts,
+            leg.ssrc,
+            self._extension,
+            self._abs_send_time_at,
+            payload,
+        ):
             self._stats.packets_out += 1
             self.packets_sent += 1
             self.octets_sent += len(payload)
@@ -313,9 +329,6 @@ class DownTrack:
     ) -> bytes:
         first = self._first_byte | (0x20 if flags & FLAG_PADDING else 0)
         second = (0x80 if flags & FLAG_MARKER else 0) | (payload_type or 0)
-        header = _HEADER.pack(first, second, seq, timestamp, ssrc)
-        if self._abs_send_time_at < 0:
-            return b"".join((header, self._extension, payload))
-        # 6.18 fixed point seconds, 24 bits (abs-send-time)
-        value = (int(time.time() * 262144) & 0xFFFFFF).to_bytes(3, "big")
-        return b"".join((header, self._extension_head, value, self._extension_tail, payload))
+        return rtp_packet(
+            first, second, seq, timestamp, ssrc, self._extension, self._abs_send_time_at, payload
+        )

@@ -9,6 +9,7 @@ Private pylibsrtp details used (``tests/media/test_srtp.py`` guards each): ``Ses
 (the ``srtp_t *``), ``Session._cdata`` (its work buffer) and ``Session._buffer`` (a buffer view
 of it), and ``pylibsrtp._binding`` (``ffi`` and ``lib``).  A context must be used on the thread
 that uses its session (one event loop): the work buffer is the session's own.
+:func:`native_handles` gives the same session to C (:mod:`media.sender`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ import pylibsrtp
 from pylibsrtp._binding import ffi, lib
 
 _srtp_protect = lib.srtp_protect
+
+
+def native_handles(session: pylibsrtp.Session) -> tuple[int, int, int]:
+    """Addresses of libsrtp's ``srtp_protect`` and ``srtp_protect_rtcp`` and of the session's
+    ``srtp_t``, for C code that protects with this very session (the session must outlive it)."""
+    internals: Any = session
+    return (
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))),
+        int(ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect_rtcp"))),
+        int(ffi.cast("uintptr_t", internals._srtp[0])),
+    )
+
+
 _RTP_TRAILER = pylibsrtp.SRTP_MAX_TRAILER_LEN
 _RTCP_TRAILER = pylibsrtp.SRTP_MAX_SRTCP_TRAILER_LEN
 

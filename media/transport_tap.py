@@ -4,7 +4,7 @@ aiortc keeps SDP, ICE and DTLS; once a connection's DTLS transport is connected,
 datagram whose first byte is 128–191 (RTP or RTCP, RFC 7983) goes straight to the tap's
 handler, synchronously, instead of aioice's queue and aiortc's receive loop; STUN (consent)
 and DTLS go on as before.  Sending protects with the connection's outbound SRTP session and
-writes on the nominated candidate pair's socket: no asyncio hop per packet.
+writes on the nominated candidate pair's socket (:mod:`media.sender`): no asyncio hop per packet.
 
 Private details of aiortc 1.16 / aioice 0.10 used here (``tests/media/test_aiortc_adapter.py``
 guards each): ``RTCDtlsTransport._rx_srtp`` / ``_tx_srtp`` (pylibsrtp sessions, used
@@ -24,6 +24,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from .rtp import is_rtcp
+from .sender import PacketSender, open_sender
 from .srtp import SrtpContext
 from .stats import MediaStats
 
@@ -44,9 +45,7 @@ class TransportTap:
         self._on_rtcp = on_rtcp
         self._stats = stats
         self._rx: SrtpContext | None = None
-        self._tx: SrtpContext | None = None
-        self._socket: Any = None  # the nominated pair's datagram transport
-        self._remote: tuple[str, int] | None = None
+        self._sender: PacketSender | None = None  # protects and writes on the nominated pair's socket
         self._hooked: list[Any] = []
         self.installed = False
         self.bytes_received = 0
@@ -57,36 +56,54 @@ class TransportTap:
     @property
     def connected(self) -> bool:
         """Whether packets can be sent."""
-        return self._socket is not None
+        return self._sender is not None
 
     def send_rtp(self, packet: bytes) -> bool:
-        """Protect and send one RTP packet; False if the connection cannot send (nothing sent)."""
-        socket = self._socket
-        if socket is None:
+        """Protect and send one RTP packet; False if nothing was sent."""
+        sender = self._sender
+        size = sender.send(packet) if sender is not None else -1
+        if size < 0:
             return False
-        data = self._tx.protect(packet)  # type: ignore[union-attr]  # set with the socket
-        if data is None:
+        self.bytes_sent += size
+        self.packets_sent += 1
+        return True
+
+    def forward(
+        self,
+        first: int,
+        second: int,
+        seq: int,
+        timestamp: int,
+        ssrc: int,
+        extension: bytes,
+        abs_send_time_at: int,
+        payload: bytes,
+    ) -> bool:
+        """Send the RTP packet of these fields (:func:`media.sender.rtp_packet`); False if not sent."""
+        sender = self._sender
+        if sender is None:
             return False
-        socket.sendto(data, self._remote)
-        self.bytes_sent += len(data)
+        size = sender.forward(first, second, seq, timestamp, ssrc, extension, abs_send_time_at, payload)
+        if size < 0:
+            return False
+        self.bytes_sent += size
         self.packets_sent += 1
         return True
 
     def send_rtcp(self, packet: bytes) -> bool:
-        """Protect and send one compound RTCP packet; False if the connection cannot send."""
-        socket = self._socket
-        if socket is None:
+        """Protect and send one compound RTCP packet; False if nothing was sent."""
+        sender = self._sender
+        size = sender.send_rtcp(packet) if sender is not None else -1
+        if size < 0:
             return False
-        data = self._tx.protect_rtcp(packet)  # type: ignore[union-attr]  # set with the socket
-        if data is None:
-            return False
-        socket.sendto(data, self._remote)
-        self.bytes_sent += len(data)
+        self.bytes_sent += size
         return True
 
     def close(self) -> None:
         """Stop sending and give the datagrams back to aioice."""
-        self._socket = None
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.close()
         for protocol in self._hooked:
             protocol.__dict__.pop("datagram_received", None)
         self._hooked.clear()
@@ -111,11 +128,10 @@ class TransportTap:
         if dtls._rx_srtp is None or pair is None or pair.protocol.transport is None:
             logger.warning("connected without SRTP sessions or a nominated pair; media not tapped")
             return
-        self._rx, self._tx = SrtpContext(dtls._rx_srtp), SrtpContext(dtls._tx_srtp)
+        self._rx = SrtpContext(dtls._rx_srtp)
         for protocol in connection._protocols:
             self._hook(protocol)
-        self._socket = pair.protocol.transport
-        self._remote = pair.remote_addr
+        self._sender = open_sender(dtls._tx_srtp, pair.protocol.transport, pair.remote_addr)
         self.installed = True
 
     def _hook(self, protocol: Any) -> None:

@@ -4,6 +4,8 @@ set -euo pipefail
 want=()
 need() { dpkg -s "$1" >/dev/null 2>&1 || want+=("$1"); }
 need python3-venv
+need python3-dev  # with gcc: builds media/_sender.c, the forwarding path's last step (setup.py)
+need gcc
 need openssl
 if [ "${1:-base}" = test ]; then
   need chromium
@@ -14,7 +16,7 @@ if [ "${1:-base}" = test ]; then
   need ethtool
   need poppler-utils  # pdfsig: a second validator of signed court acts
   need janus  # the benchmark's side-by-side SFU (its smoke test runs in the suite)
-  need gcc  # builds the small loopback shim that lets Janus gather 127.0.0.1
+  # gcc (base) also builds the small loopback shim that lets Janus gather 127.0.0.1
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${want[*]}"

@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import time
+from typing import Any
 
 import av
 import pytest
@@ -182,17 +183,16 @@ async def test_packets_lost_on_the_way_to_a_subscriber_are_recovered_from_the_ca
     subscriber = room.router._participants["b"].subscribe
     assert subscriber is not None and a.video is not None
     video = next(slot.track for slot in subscriber._slots if slot.track.kind == "video" and slot.track.source)
-    send = video._send
+    forward = video._forward
     dropped: list[int] = []
 
-    def lossy(data: bytes) -> bool:
-        seq = struct.unpack_from("!H", data, 2)[0]
-        if data[1] & 0x7F == video.leg.payload_type and seq % 20 == 0 and seq not in dropped:
+    def lossy(first: int, second: int, seq: int, *fields: Any) -> bool:
+        if second & 0x7F == video.leg.payload_type and seq % 20 == 0 and seq not in dropped:
             dropped.append(seq)
             return True  # "sent", and lost on the way
-        return send(data)
+        return forward(first, second, seq, *fields)
 
-    video._send = lossy  # type: ignore[method-assign]
+    video._forward = lossy
     received = b.count("a", "video")
     stats = room.router.media_stats
     answered = stats.nacks_answered
