@@ -62,7 +62,7 @@ def _sender(sink: socket.socket, port: int, native: bool) -> PacketSender:
 def _tap(stats: MediaStats, sink: socket.socket, port: int, native: bool = True) -> TransportTap:
     tap = TransportTap(_Events(), lambda data, at: None, lambda data: None, stats)  # type: ignore[arg-type]
     tap._rx = SrtpContext(_session(Policy.SSRC_ANY_INBOUND))
-    tap._sender = _sender(sink, port, native)
+    tap.sender = _sender(sink, port, native)
     tap.installed = True
     return tap
 
@@ -100,7 +100,7 @@ async def run() -> None:
     for index in range(args.subscribers):
         leg = LegParameters(1000 + index, 2000 + index, 98, 99, str(index), 1, 3)
         tap = _tap(stats, out, port, native=not args.python_sender)
-        down = DownTrack("video", leg, tap.send_rtp, stats, tap.forward)
+        down = DownTrack("video", leg, tap, stats)
         down.attach(track)
         down.set_ready(True)
 

@@ -8,6 +8,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +31,8 @@ typedef struct {
     void *session;
     PyObject *owner; /* the pylibsrtp Session: keeps `session` alive while this sender may use it */
     int fd;
+    unsigned long long bytes_sent;   /* datagrams' sizes, RTP and RTCP */
+    unsigned long long packets_sent; /* RTP packets */
     struct sockaddr_storage address;
     socklen_t address_length;
     uint32_t buffer[BUFFER_WORDS]; /* aligned: libsrtp reads the header as 32-bit words */
@@ -112,7 +115,7 @@ static Py_ssize_t protect_and_send(Sender *self, protect_fn protect, int length)
     return sent < 0 ? -1 : (Py_ssize_t)sent;
 }
 
-static PyObject *send_packet(Sender *self, PyObject *packet, protect_fn protect) {
+static PyObject *send_packet(Sender *self, PyObject *packet, protect_fn protect, int rtp) {
     char *data;
     Py_ssize_t size;
     if (PyBytes_AsStringAndSize(packet, &data, &size) < 0)
@@ -120,15 +123,20 @@ static PyObject *send_packet(Sender *self, PyObject *packet, protect_fn protect)
     if (size > (Py_ssize_t)sizeof(self->buffer) - TRAILER_ROOM)
         return PyLong_FromLong(-1);
     memcpy(self->buffer, data, (size_t)size);
-    return PyLong_FromSsize_t(protect_and_send(self, protect, (int)size));
+    Py_ssize_t sent = protect_and_send(self, protect, (int)size);
+    if (sent >= 0) {
+        self->bytes_sent += (unsigned long long)sent;
+        self->packets_sent += (unsigned long long)rtp;
+    }
+    return PyLong_FromSsize_t(sent);
 }
 
 static PyObject *Sender_send(Sender *self, PyObject *packet) {
-    return send_packet(self, packet, self->protect);
+    return send_packet(self, packet, self->protect, 1);
 }
 
 static PyObject *Sender_send_rtcp(Sender *self, PyObject *packet) {
-    return send_packet(self, packet, self->protect_rtcp);
+    return send_packet(self, packet, self->protect_rtcp, 0);
 }
 
 /* forward(first, second, seq, timestamp, ssrc, extension, abs_send_time_at, payload) */
@@ -174,7 +182,12 @@ static PyObject *Sender_forward(Sender *self, PyObject *const *args, Py_ssize_t 
         out[12 + abs_at + 2] = (uint8_t)value;
     }
     memcpy(out + 12 + extension_size, payload, (size_t)payload_size);
-    return PyLong_FromSsize_t(protect_and_send(self, self->protect, (int)size));
+    Py_ssize_t sent = protect_and_send(self, self->protect, (int)size);
+    if (sent >= 0) {
+        self->bytes_sent += (unsigned long long)sent;
+        self->packets_sent++;
+    }
+    return PyLong_FromSsize_t(sent);
 }
 
 static PyObject *Sender_close(Sender *self, PyObject *Py_UNUSED(unused)) {
@@ -199,6 +212,12 @@ static PyMethodDef Sender_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef Sender_members[] = {
+    {"bytes_sent", T_ULONGLONG, offsetof(Sender, bytes_sent), READONLY, "Bytes of the datagrams sent."},
+    {"packets_sent", T_ULONGLONG, offsetof(Sender, packets_sent), READONLY, "RTP packets sent."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject SenderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "media._sender.Sender",
@@ -209,6 +228,7 @@ static PyTypeObject SenderType = {
     .tp_init = (initproc)Sender_init,
     .tp_dealloc = (destructor)Sender_dealloc,
     .tp_methods = Sender_methods,
+    .tp_members = Sender_members,
 };
 
 static struct PyModuleDef module = {

@@ -1,4 +1,6 @@
 class Sender:
+    bytes_sent: int
+    packets_sent: int
     def __init__(
         self, owner: object, protect: int, protect_rtcp: int, session: int, fd: int, host: str, port: int
     ) -> None: ...

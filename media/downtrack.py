@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .contract import TrackKind
 from .published_track import FLAG_MARKER, FLAG_PADDING, PublishedTrack
 from .rtcp import build_sr, ntp_from_unix, ntp_middle
 from .rtp import build_extensions, seq_delta
-from .sender import rtp_packet
+from .sender import PacketSender, rtp_packet
 from .stats import MediaStats
 
-# (first byte, second byte, seq, timestamp, ssrc, extension block, abs-send-time offset, payload) → sent
-Forward = Callable[[int, int, int, int, int, bytes, int, bytes], bool]
+
+class PacketOut(Protocol):
+    """Where a down track's packets go: its subscribe connection's current sender
+    (:class:`~media.transport_tap.TransportTap`), looked up at each packet."""
+
+    sender: PacketSender
+
 
 _SEQ = struct.Struct("!H")
 RETRANSMISSIONS_PER_S = 300  # per down track: a NACK storm cannot make the server flood a leg
@@ -57,19 +62,11 @@ class DownTrack:
     One per slot for the slot's whole life; :meth:`attach` points it at another publisher.
     """
 
-    def __init__(
-        self,
-        kind: TrackKind,
-        leg: LegParameters,
-        send_rtp: Callable[[bytes], bool],
-        stats: MediaStats,
-        forward: Forward | None = None,
-    ) -> None:
+    def __init__(self, kind: TrackKind, leg: LegParameters, out: PacketOut, stats: MediaStats) -> None:
         self.kind = kind
         self.leg = leg
         self.source: PublishedTrack | None = None
-        self._send = send_rtp
-        self._forward: Forward = forward or (lambda *fields: send_rtp(rtp_packet(*fields)))
+        self._out = out
         self._stats = stats
         self._video = kind == "video"
         self._ready = False
@@ -126,7 +123,7 @@ class DownTrack:
         leg = self.leg
         data = self._packet(FLAG_PADDING, out_seq, self._last_out_ts, leg.ssrc, leg.payload_type, PADDING)
         self._last_out_seq = out_seq
-        if self._send(data):
+        if self._out.sender.send(data) >= 0:
             self._stats.packets_out += 1
             self.packets_sent += 1
             return True
@@ -202,15 +199,18 @@ class DownTrack:
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         leg = self.leg
         payload_type = leg.payload_type or 0
-        if self._forward(
-            (self._first_byte | 0x20) if flags & FLAG_PADDING else self._first_byte,
-            (0x80 | payload_type) if flags & FLAG_MARKER else payload_type,
-            out_seq,
-            out_ts,
-            leg.ssrc,
-            self._extension,
-            self._abs_send_time_at,
-            payload,
+        if (
+            self._out.sender.forward(
+                (self._first_byte | 0x20) if flags & FLAG_PADDING else self._first_byte,
+                (0x80 | payload_type) if flags & FLAG_MARKER else payload_type,
+                out_seq,
+                out_ts,
+                leg.ssrc,
+                self._extension,
+                self._abs_send_time_at,
+                payload,
+            )
+            >= 0
         ):
             self._stats.packets_out += 1
             self.packets_sent += 1
@@ -272,7 +272,7 @@ class DownTrack:
                 )
             else:
                 data = self._packet(flags, out_seq, out_ts, leg.ssrc, leg.payload_type, payload)
-            if self._send(data):
+            if self._out.sender.send(data) >= 0:
                 self._stats.nacks_answered += 1
                 self._stats.packets_out += 1
 

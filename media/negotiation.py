@@ -284,8 +284,7 @@ class SubscribeConnection:
         transceiver.setCodecPreferences(hearing_codec(self._settings, kind).preferences)
         silence_sender_rtcp(transceiver.sender)
         ssrc, rtx_ssrc = sender_ssrcs(transceiver.sender)
-        tap = self.egress.tap
-        track = DownTrack(kind, LegParameters(ssrc, rtx_ssrc), tap.send_rtp, self._stats, tap.forward)
+        track = DownTrack(kind, LegParameters(ssrc, rtx_ssrc), self.egress.tap, self._stats)
         self.egress.down_tracks.append(track)
         slot = _Slot(transceiver, track, silent)
         self._slots.append(slot)

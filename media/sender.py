@@ -37,6 +37,9 @@ _HEADER = struct.Struct("!BBHII")
 class PacketSender(Protocol):
     """Sends one connection's packets; each call answers the datagram's size, or -1 if none was sent."""
 
+    bytes_sent: int  # the datagrams' sizes, RTP and RTCP
+    packets_sent: int  # RTP packets
+
     def send(self, packet: bytes) -> int:
         """Protect and send a plain RTP packet."""
         ...
@@ -92,16 +95,19 @@ class PythonSender:
         self._srtp: SrtpContext | None = SrtpContext(session)
         self._transport = transport
         self._remote = remote
+        self.bytes_sent = 0
+        self.packets_sent = 0
 
     def send(self, packet: bytes) -> int:
         """Protect and send a plain RTP packet."""
-        data = self._srtp.protect(packet) if self._srtp is not None else None
-        return self._sendto(data)
+        size = self._sendto(self._srtp.protect(packet) if self._srtp is not None else None)
+        if size >= 0:
+            self.packets_sent += 1
+        return size
 
     def send_rtcp(self, packet: bytes) -> int:
         """Protect and send a plain compound RTCP packet."""
-        data = self._srtp.protect_rtcp(packet) if self._srtp is not None else None
-        return self._sendto(data)
+        return self._sendto(self._srtp.protect_rtcp(packet) if self._srtp is not None else None)
 
     def forward(
         self,
@@ -128,7 +134,30 @@ class PythonSender:
         if data is None:
             return -1
         self._transport.sendto(data, self._remote)
+        self.bytes_sent += len(data)
         return len(data)
+
+
+class NotConnected:
+    """:class:`PacketSender` of a connection that cannot send (not yet connected): sends nothing."""
+
+    bytes_sent = 0
+    packets_sent = 0
+
+    def send(self, packet: bytes) -> int:
+        """Nothing sent."""
+        return -1
+
+    def send_rtcp(self, packet: bytes) -> int:
+        """Nothing sent."""
+        return -1
+
+    def forward(self, *fields: Any) -> int:
+        """Nothing sent."""
+        return -1
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 def open_sender(session: pylibsrtp.Session, transport: Any, remote: tuple[str, int]) -> PacketSender:

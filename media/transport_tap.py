@@ -24,7 +24,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 
 from .rtp import is_rtcp
-from .sender import PacketSender, open_sender
+from .sender import NotConnected, PacketSender, open_sender
 from .srtp import SrtpContext
 from .stats import MediaStats
 
@@ -45,65 +45,41 @@ class TransportTap:
         self._on_rtcp = on_rtcp
         self._stats = stats
         self._rx: SrtpContext | None = None
-        self._sender: PacketSender | None = None  # protects and writes on the nominated pair's socket
+        # protects and writes on the nominated pair's socket; down tracks forward through it directly
+        self.sender: PacketSender = NotConnected()
+        self._connected = False
         self._hooked: list[Any] = []
         self.installed = False
         self.bytes_received = 0
-        self.bytes_sent = 0
-        self.packets_sent = 0
         pc.on("connectionstatechange", self._state_changed)
 
     @property
     def connected(self) -> bool:
         """Whether packets can be sent."""
-        return self._sender is not None
+        return self._connected
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes of the datagrams sent, RTP and RTCP."""
+        return self.sender.bytes_sent
+
+    @property
+    def packets_sent(self) -> int:
+        """RTP packets sent."""
+        return self.sender.packets_sent
 
     def send_rtp(self, packet: bytes) -> bool:
         """Protect and send one RTP packet; False if nothing was sent."""
-        sender = self._sender
-        size = sender.send(packet) if sender is not None else -1
-        if size < 0:
-            return False
-        self.bytes_sent += size
-        self.packets_sent += 1
-        return True
-
-    def forward(
-        self,
-        first: int,
-        second: int,
-        seq: int,
-        timestamp: int,
-        ssrc: int,
-        extension: bytes,
-        abs_send_time_at: int,
-        payload: bytes,
-    ) -> bool:
-        """Send the RTP packet of these fields (:func:`media.sender.rtp_packet`); False if not sent."""
-        sender = self._sender
-        if sender is None:
-            return False
-        size = sender.forward(first, second, seq, timestamp, ssrc, extension, abs_send_time_at, payload)
-        if size < 0:
-            return False
-        self.bytes_sent += size
-        self.packets_sent += 1
-        return True
+        return self.sender.send(packet) >= 0
 
     def send_rtcp(self, packet: bytes) -> bool:
         """Protect and send one compound RTCP packet; False if nothing was sent."""
-        sender = self._sender
-        size = sender.send_rtcp(packet) if sender is not None else -1
-        if size < 0:
-            return False
-        self.bytes_sent += size
-        return True
+        return self.sender.send_rtcp(packet) >= 0
 
     def close(self) -> None:
         """Stop sending and give the datagrams back to aioice."""
-        sender, self._sender = self._sender, None
-        if sender is not None:
-            sender.close()
+        self._connected = False
+        self.sender.close()  # kept: what it sent stays counted
         for protocol in self._hooked:
             protocol.__dict__.pop("datagram_received", None)
         self._hooked.clear()
@@ -131,7 +107,8 @@ class TransportTap:
         self._rx = SrtpContext(dtls._rx_srtp)
         for protocol in connection._protocols:
             self._hook(protocol)
-        self._sender = open_sender(dtls._tx_srtp, pair.protocol.transport, pair.remote_addr)
+        self.sender = open_sender(dtls._tx_srtp, pair.protocol.transport, pair.remote_addr)
+        self._connected = True
         self.installed = True
 
     def _hook(self, protocol: Any) -> None:

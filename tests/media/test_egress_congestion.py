@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from test_packets import KEY, Published, down_track
+from test_packets import KEY, Captured, Published, down_track
 
 from media.contract import LinkQuality, TrackInfo
 from media.downtrack import DownTrack, LegParameters
@@ -46,7 +46,7 @@ async def test_others_video_is_held_first_then_the_courtrooms() -> None:
         egress.down_tracks.append(track)
         tracks.append(track)
     court_track, other_track = tracks
-    audio = DownTrack("audio", LegParameters(ssrc=3333, rtx_ssrc=0, payload_type=111), lambda d: True, stats)
+    audio = DownTrack("audio", LegParameters(ssrc=3333, rtx_ssrc=0, payload_type=111), Captured([]), stats)
     audio.attach(Published(TrackInfo("court/audio/1", "court", "audio", "opus", 48000)).track)
     egress.down_tracks.append(audio)
     ssrcs = [5555, 7777, 3333]

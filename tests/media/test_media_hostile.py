@@ -183,16 +183,23 @@ async def test_packets_lost_on_the_way_to_a_subscriber_are_recovered_from_the_ca
     subscriber = room.router._participants["b"].subscribe
     assert subscriber is not None and a.video is not None
     video = next(slot.track for slot in subscriber._slots if slot.track.kind == "video" and slot.track.source)
-    forward = video._forward
+    connection = subscriber.egress.tap
+    sender = connection.sender
     dropped: list[int] = []
 
-    def lossy(first: int, second: int, seq: int, *fields: Any) -> bool:
-        if second & 0x7F == video.leg.payload_type and seq % 20 == 0 and seq not in dropped:
-            dropped.append(seq)
-            return True  # "sent", and lost on the way
-        return forward(first, second, seq, *fields)
+    class Lossy:
+        """The connection's sender, losing every 20th original video packet on the way."""
 
-    video._forward = lossy
+        bytes_sent = packets_sent = 0
+        send, send_rtcp, close = sender.send, sender.send_rtcp, sender.close
+
+        def forward(self, first: int, second: int, seq: int, *fields: Any) -> int:
+            if second & 0x7F == video.leg.payload_type and seq % 20 == 0 and seq not in dropped:
+                dropped.append(seq)
+                return 1200  # "sent", and lost on the way
+            return sender.forward(first, second, seq, *fields)
+
+    connection.sender = Lossy()
     received = b.count("a", "video")
     stats = room.router.media_stats
     answered = stats.nacks_answered

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import struct
+from typing import Any
 
 import av
 from aiortc.codecs.h264 import H264Encoder
@@ -21,6 +22,7 @@ from media.negotiation import with_start_bitrate
 from media.published_track import NackGenerator, PublishedTrack, ReceptionStats
 from media.rtcp import RtcpPsfbPacket, RtcpRtpfbPacket, parse_rtcp, remb_bitrate
 from media.rtp import build_extensions, header_extension, keyframe_start, pack_header, parse_rtp
+from media.sender import rtp_packet
 from media.stats import MediaStats
 
 VIDEO = TrackInfo("p/video/1", "p", "video", "VP8", 90000)
@@ -167,6 +169,29 @@ class Published:
         self.track.receive(data, 12, len(data), seq, ts, marker, rtx, 0)
 
 
+class Captured:
+    """A subscribe connection that keeps the plain RTP packets its down tracks send (no SRTP, no socket)."""
+
+    def __init__(self, packets: list[bytes]) -> None:
+        self.sender = self
+        self.packets = packets
+        self.bytes_sent = self.packets_sent = 0
+
+    def send(self, packet: bytes) -> int:
+        self.packets.append(packet)
+        self.packets_sent += 1
+        return len(packet)
+
+    def send_rtcp(self, packet: bytes) -> int:
+        return len(packet)
+
+    def forward(self, *fields: Any) -> int:
+        return self.send(rtp_packet(*fields))
+
+    def close(self) -> None:
+        pass
+
+
 def down_track(stats: MediaStats, rtx: bool = True) -> tuple[DownTrack, list[bytes]]:
     sent: list[bytes] = []
     leg = LegParameters(
@@ -178,7 +203,7 @@ def down_track(stats: MediaStats, rtx: bool = True) -> tuple[DownTrack, list[byt
         mid_id=4,
         abs_send_time_id=2,
     )
-    return DownTrack("video", leg, lambda data: sent.append(data) or True, stats), sent
+    return DownTrack("video", leg, Captured(sent), stats), sent
 
 
 KEY = bytes([0x10, 0x00])  # VP8 descriptor S=1 PID=0, payload header P=0: a keyframe's first packet
