@@ -161,9 +161,11 @@ class NotConnected:
 
 
 def open_sender(session: pylibsrtp.Session, transport: Any, remote: tuple[str, int]) -> PacketSender:
-    """The sender for a connection: the C one when it is built and takes the address, else Python's."""
-    if NativeSender is not None:
-        socket = transport.get_extra_info("socket")
+    """The sender for a connection: the C one when it is built and the pair is a socket of ours with a
+    numeric remote address, else Python's (a TURN relay's transport, which has no socket of its own
+    and wraps each datagram for the relay, always gets Python's)."""
+    socket = transport.get_extra_info("socket")
+    if NativeSender is not None and socket is not None:
         try:
             return NativeSender(session, *native_handles(session), socket.fileno(), remote[0], remote[1])
         except (ValueError, OSError) as error:

@@ -221,3 +221,17 @@ def test_a_connection_gets_the_c_sender_and_an_address_it_cannot_take_gets_pytho
     assert isinstance(named, PythonSender)
     assert named.forward(*_fields(1)) > 0
     assert _session(Policy.SSRC_ANY_INBOUND).unprotect(wire.received()) == rtp_packet(*_fields(1))
+
+
+class _Relayed(_Transport):
+    """A TURN relay's transport (aioice's TurnTransport): no socket of its own; sendto wraps for the relay."""
+
+    def get_extra_info(self, name: str) -> Any:
+        return None
+
+
+def test_a_relayed_pair_gets_pythons_sender_through_the_relays_transport(wire: Wire) -> None:
+    sender = open_sender(_session(Policy.SSRC_ANY_OUTBOUND), _Relayed(wire.sender), wire.remote)
+    assert isinstance(sender, PythonSender)
+    assert sender.forward(*_fields(1)) > 0
+    assert _session(Policy.SSRC_ANY_INBOUND).unprotect(wire.received()) == rtp_packet(*_fields(1))
