@@ -10,8 +10,8 @@ packet cache (as RTX when negotiated), PLI/FIR go to its keyframe request manage
 sender reports are translated from the publisher's.  Congestion control can hold a video down
 track back (:meth:`DownTrack.hold`): it then sends padding-only packets that continue the
 sequence, so the subscriber keeps reporting loss and round trip, and resumes on a keyframe.
-The packet itself is written, protected and sent in one call of the leg's ``forward``
-(:meth:`media.transport_tap.TransportTap.forward`, in C when built: :mod:`media.sender`).
+Each forwarded packet is written, protected and sent in one call of the subscribe connection's
+sender (:mod:`media.sender`: in C when built).
 """
 
 from __future__ import annotations

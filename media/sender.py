@@ -8,9 +8,9 @@ writes the header and the extension block (abs-send-time filled in), appends the
 protects with the connection's own libsrtp session and sends on a ``dup`` of the selected
 pair's socket (non-blocking: a full socket buffer drops the datagram, as the network would).
 
-:class:`PythonSender` does the same in Python. It is used when the extension is not built or
-cannot take the connection (an address that is not a numeric IP), and it is the reference the
-tests hold the C sender to, byte for byte.
+:class:`PythonSender` does the same in Python. It is used when the extension is not built (the
+server says so at start) or cannot take the connection (a TURN relay's transport, or an address
+that is not a numeric IP), and it is the reference the tests hold the C sender to, byte for byte.
 """
 
 from __future__ import annotations
@@ -158,6 +158,11 @@ class NotConnected:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+def native_sending() -> bool:
+    """Whether media/_sender.c is built (else every connection sends from Python)."""
+    return NativeSender is not None
 
 
 def open_sender(session: pylibsrtp.Session, transport: Any, remote: tuple[str, int]) -> PacketSender:

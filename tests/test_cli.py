@@ -241,3 +241,14 @@ async def test_serve_starts_over_https_and_stops_cleanly_on_sigterm(tmp_path: Pa
     assert "/join/[redacted]" in logs  # the access log saw the request...
     assert token not in logs and password not in logs  # ...but no secret reached the log
     assert (data_dir / "hearing.db").exists() and (data_dir / "recordings").is_dir()
+
+
+def test_the_start_says_when_media_is_sent_from_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without media/_sender.c built the server still forwards, and the operator is told why it costs more."""
+    from hearing_server import cli
+    from media import sender
+
+    config = Config(ice_host_addresses=["192.0.2.10"])
+    assert not any("sent from Python" in line for line in cli._addresses(config))  # built by the install
+    monkeypatch.setattr(sender, "NativeSender", None)
+    assert any("media/_sender.c was not built" in line for line in cli._addresses(config))
