@@ -19,7 +19,7 @@ COPY web_client ./web_client
 # gcc only to build media/_sender.c (the forwarding path's last step), then removed
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
     && pip install --no-cache-dir . \
-    && python -c "import media._sender" \
+    && python -I -c "import media._sender" \
     && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 USER hearing

@@ -15,8 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from media_harness import Room, wait_for
 from pylibsrtp import Policy, Session
+from test_media_hostile import flows_on, two_way
 
+from media import sender as sender_module
 from media.rtp import build_extensions
 from media.sender import NativeSender, PacketSender, PythonSender, open_sender, rtp_packet
 from media.srtp import native_handles
@@ -235,3 +238,28 @@ def test_a_relayed_pair_gets_pythons_sender_through_the_relays_transport(wire: W
     assert isinstance(sender, PythonSender)
     assert sender.forward(*_fields(1)) > 0
     assert _session(Policy.SSRC_ANY_INBOUND).unprotect(wire.received()) == rtp_packet(*_fields(1))
+
+
+@pytest.mark.media
+async def test_a_hearing_works_the_same_when_every_connection_sends_from_python(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without a compiler: real peers still get every frame whole, both ways, and the RTCP."""
+    monkeypatch.setattr(sender_module, "NativeSender", None)
+    a, b = await two_way(room)
+    legs = [leg for p in room.router._participants.values() for leg in (p.publish, p.subscribe) if leg]
+    taps = [leg.ingress.tap if hasattr(leg, "ingress") else leg.egress.tap for leg in legs]  # type: ignore[union-attr]
+    assert len(taps) == 4 and all(isinstance(tap.sender, PythonSender) for tap in taps)
+    assert await flows_on(b, "a") and await flows_on(a, "b")
+    for receiver, publisher, source in ((b, "a", a.video), (a, "b", b.video)):
+        assert source is not None
+        assert await wait_for(lambda r=receiver, p=publisher: len(r.frames_from(p, "video")) > 30, 5)
+        served = {data for data, _ in source.served}
+        assert all(frame.data in served for frame in receiver.frames_from(publisher, "video"))
+    subscribe = room.router._participants["b"].subscribe
+    assert subscribe is not None
+    received = b.frames_from("a", "video")
+    # the Python sender counts what it sent: at least every video byte B got (and its audio and RTCP)
+    assert subscribe.egress.tap.bytes_sent > sum(len(frame.data) for frame in received)
+    assert subscribe.egress.tap.packets_sent >= len(received)
+    assert subscribe.egress.link.round_trip_s is not None  # sender reports went out and came back in reports
