@@ -109,22 +109,9 @@ class PythonSender:
         """Protect and send a plain compound RTCP packet."""
         return self._sendto(self._srtp.protect_rtcp(packet) if self._srtp is not None else None)
 
-    def forward(
-        self,
-        first: int,
-        second: int,
-        seq: int,
-        timestamp: int,
-        ssrc: int,
-        extension: bytes,
-        abs_send_time_at: int,
-        payload: bytes,
-        /,
-    ) -> int:
-        """Send :func:`rtp_packet` of these fields."""
-        return self.send(
-            rtp_packet(first, second, seq, timestamp, ssrc, extension, abs_send_time_at, payload)
-        )
+    def forward(self, *fields: Any) -> int:
+        """Send :func:`rtp_packet` of these fields (:meth:`PacketSender.forward`)."""
+        return self.send(rtp_packet(*fields))
 
     def close(self) -> None:
         """Send nothing more."""
