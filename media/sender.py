@@ -160,6 +160,8 @@ def open_sender(session: pylibsrtp.Session, transport: Any, remote: tuple[str, i
     if NativeSender is not None and socket is not None:
         try:
             return NativeSender(session, *native_handles(session), socket.fileno(), remote[0], remote[1])
-        except (ValueError, OSError) as error:
+        except ValueError as error:  # not a numeric address
             logger.info("sending from Python for %s: %s", remote, error)
+        except OSError as error:  # no descriptor for the dup (EMFILE): slower, but the media flows
+            logger.warning("sending from Python for %s: %s", remote, error)
     return PythonSender(session, transport, remote)
