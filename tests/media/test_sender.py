@@ -240,6 +240,25 @@ def test_a_relayed_pair_gets_pythons_sender_through_the_relays_transport(wire: W
     assert _session(Policy.SSRC_ANY_INBOUND).unprotect(wire.received()) == rtp_packet(*_fields(1))
 
 
+class _Undupable(_Transport):
+    """A transport whose socket cannot be duplicated (here: already closed; in life: out of descriptors)."""
+
+    def get_extra_info(self, name: str) -> Any:
+        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        closed.close()
+        return closed
+
+
+def test_a_socket_that_cannot_be_duplicated_gets_pythons_sender(
+    wire: Wire, caplog: pytest.LogCaptureFixture
+) -> None:
+    sender = open_sender(_session(Policy.SSRC_ANY_OUTBOUND), _Undupable(wire.sender), wire.remote)
+    assert isinstance(sender, PythonSender)
+    assert any(r.levelname == "WARNING" and "sending from Python" in r.message for r in caplog.records)
+    assert sender.forward(*_fields(1)) > 0
+    assert _session(Policy.SSRC_ANY_INBOUND).unprotect(wire.received()) == rtp_packet(*_fields(1))
+
+
 @pytest.mark.media
 async def test_a_hearing_works_the_same_when_every_connection_sends_from_python(
     room: Room, monkeypatch: pytest.MonkeyPatch
