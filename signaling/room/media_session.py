@@ -183,8 +183,8 @@ class MediaSession:
         for kind in KINDS:
             try:
                 self.router.set_muted(part.party_id, kind, kind in muted)
-            except MediaError:
-                log.warning("could not set %s mute of %s", kind, part.party_id, exc_info=True)
+            except MediaError as exc:
+                log.warning("could not set %s mute of %s: %s", kind, part.party_id, exc)
 
     async def leave(self, part: Participant, *, force: bool = False) -> None:
         """Close the participant's media connections."""
@@ -222,6 +222,9 @@ class MediaSession:
                 continue
             try:
                 stats = await self.router.stats()
+            except MediaError as exc:  # e.g. its media worker died while asked: the hearing is interrupted
+                log.warning("media stats of hearing %s failed: %s", self._hearing_id, exc)
+                continue
             except Exception:
                 log.warning("media stats of hearing %s failed", self._hearing_id, exc_info=True)
                 continue

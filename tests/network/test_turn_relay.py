@@ -106,6 +106,12 @@ async def test_a_relay_out_of_reach_at_the_join_is_used_once_it_is_back(
         # The relay dies, then the server is stopped: its connections give the relay's answer to each
         # allocation's deletion 1 s (aioice alone retransmits for ~31 s, one candidate after another).
         assert hearing.turn is not None and hearing.server is not None
+        recordings = hearing.server.data_dir / "recordings"
+
+        async def four_tracks_recorded() -> bool:  # a track's file opens with its first usable frame
+            return len(list(recordings.rglob("*.webm"))) >= 4
+
+        await wait_for(four_tracks_recorded, "the courtroom's and the phone's audio and video recorded")
         hearing.turn.process.kill()
         hearing.turn.process.wait(5)
         stopping = time.monotonic()
@@ -123,7 +129,7 @@ async def test_a_relay_out_of_reach_at_the_join_is_used_once_it_is_back(
                 "SELECT status FROM hearings WHERE id = ?", (hearing.hearing_id,)
             ).fetchone()
         assert status == "interrupted"
-        files = sorted((hearing.server.data_dir / "recordings").rglob("*.webm"))
+        files = sorted(recordings.rglob("*.webm"))
         assert len(files) >= 4, files  # the courtroom's and the phone's audio and video
         for path in files:
             with av.open(str(path)) as container:
