@@ -11,7 +11,6 @@
 #include <structmember.h>
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>

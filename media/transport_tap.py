@@ -47,16 +47,10 @@ class TransportTap:
         self._rx: SrtpContext | None = None
         # protects and writes on the nominated pair's socket; down tracks forward through it directly
         self.sender: PacketSender = NotConnected()
-        self._connected = False
         self._hooked: list[Any] = []
         self.installed = False
         self.bytes_received = 0
         pc.on("connectionstatechange", self._state_changed)
-
-    @property
-    def connected(self) -> bool:
-        """Whether packets can be sent."""
-        return self._connected
 
     @property
     def bytes_sent(self) -> int:
@@ -68,17 +62,12 @@ class TransportTap:
         """RTP packets sent."""
         return self.sender.packets_sent
 
-    def send_rtp(self, packet: bytes) -> bool:
-        """Protect and send one RTP packet; False if nothing was sent."""
-        return self.sender.send(packet) >= 0
-
     def send_rtcp(self, packet: bytes) -> bool:
         """Protect and send one compound RTCP packet; False if nothing was sent."""
         return self.sender.send_rtcp(packet) >= 0
 
     def close(self) -> None:
         """Stop sending and give the datagrams back to aioice."""
-        self._connected = False
         self.sender.close()  # kept: what it sent stays counted
         for protocol in self._hooked:
             protocol.__dict__.pop("datagram_received", None)
@@ -108,7 +97,6 @@ class TransportTap:
         for protocol in connection._protocols:
             self._hook(protocol)
         self.sender = open_sender(dtls._tx_srtp, pair.protocol.transport, pair.remote_addr)
-        self._connected = True
         self.installed = True
 
     def _hook(self, protocol: Any) -> None:
