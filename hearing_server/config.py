@@ -98,6 +98,12 @@ class Config(BaseModel):
     reconnect_grace_s: float = Field(
         60.0, ge=0, description="How long a dropped party may rejoin without admission."
     )
+    shutdown_grace_s: float = Field(
+        20.0,
+        ge=0,
+        description="At shutdown, how long sealing a just-ended hearing may finish; the next start seals it "
+        "if not.",
+    )
     readmit_after_interruption: Literal["operator", "automatic"] = Field(
         "operator",
         description="After a server interruption, parties admitted before it skip the notice and are "

@@ -79,6 +79,8 @@ class LiveHearings:
         self._closing = False
         self._draining = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # A closed hearing's follow-up (its lease released, its record sealed): shutdown lets it finish.
+        self._follow_ups: set[asyncio.Task[None]] = set()
 
     def track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         """Keep ``task`` referenced until it finishes (connections' workers outlive their handlers)."""
@@ -97,7 +99,7 @@ class LiveHearings:
     @property
     def idle(self) -> bool:
         """No live hearing here and no work left over from one (e.g. sealing after its end)."""
-        return not self.hosted() and not self._tasks
+        return not self.hosted() and not self._tasks and not self._follow_ups
 
     @property
     def accepting(self) -> bool:
@@ -157,9 +159,14 @@ class LiveHearings:
     def _forget(self, room: LiveHearing) -> None:
         if self._rooms.get(room.id) is room:
             del self._rooms[room.id]
-            self.track(asyncio.ensure_future(self._release(room.id)))
+            self._follow_up(self._release(room.id))
         if room.status is HearingStatus.ENDED and self._on_ended is not None:
-            self.track(asyncio.ensure_future(self._after_end(room.id)))
+            self._follow_up(self._after_end(room.id))
+
+    def _follow_up(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._follow_ups.add(task)
+        task.add_done_callback(self._follow_ups.discard)
 
     async def _release(self, hearing_id: str) -> None:
         try:
@@ -174,8 +181,12 @@ class LiveHearings:
         except Exception:
             log.exception("finishing ended hearing %s failed", hearing_id)
 
-    async def close(self) -> None:
-        """Interrupt every live hearing (server shutdown)."""
+    async def close(self, grace_s: float = 20.0) -> None:
+        """Interrupt every live hearing, then give closed hearings' follow-up ``grace_s`` (server shutdown).
+
+        A seal still running after the grace is cancelled; the next start seals the hearing
+        (``Sealer.recover``). Nothing is left half-done in the database either way.
+        """
         self._closing = True
         rooms = list(self._rooms.values())
         # all at once: one hearing whose connections are slow to close holds back no other's recording
@@ -184,3 +195,14 @@ class LiveHearings:
             if isinstance(result, Exception):
                 log.error("interrupting hearing %s failed", room.id, exc_info=result)
         self._rooms.clear()
+        if not self._follow_ups:
+            return
+        _, unfinished = await asyncio.wait(set(self._follow_ups), timeout=grace_s)
+        if unfinished:
+            log.warning(
+                "shutdown cancels %d closed hearing(s)' follow-up still running; the next start seals them",
+                len(unfinished),
+            )
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from hearing_server.config import Config, load_config
 from hearing_server.store.db import create_engine, upgrade_sync
@@ -95,8 +96,29 @@ async def _truncate_postgres(url: str) -> None:
         ).scalars()
         names = ", ".join(f'"{t}"' for t in tables)
         if names:
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # A connection an earlier test left in a transaction would block this for ever: fail fast.
+            await conn.execute(text("SET LOCAL lock_timeout = '15s'"))
+            try:
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            except DBAPIError as error:
+                held = await _others(url)
+                raise RuntimeError(f"an earlier test left a transaction open: {held}") from error
     await engine.dispose()
+
+
+async def _others(url: str) -> list[tuple[str, str]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT state, query FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            return [(row.state, row.query) for row in rows]
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

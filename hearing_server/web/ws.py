@@ -171,13 +171,13 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     if node is not None:
         node.attach(registry.hosted, registry.leave)  # hearing_server.web.drain adds what a drain does
     yield
-    await registry.close()
+    await registry.close(config.shutdown_grace_s)
 
 
 async def _interrupt_live_hearings(app: web.Application) -> None:
     # Runs before open connections are cancelled, so hearings end as "interrupted", not as mass disconnects.
     if LIVE_HEARINGS in app:
-        await app[LIVE_HEARINGS].close()
+        await app[LIVE_HEARINGS].close(app[CONFIG].shutdown_grace_s)
     # Bridged clients go away now (their pages reconnect through another node), not at the shutdown timeout.
     for ws in list(app.get(BRIDGED, ())):
         with contextlib.suppress(Exception):
