@@ -281,4 +281,6 @@ async def test_a_hearing_works_the_same_when_every_connection_sends_from_python(
     # the Python sender counts what it sent: at least every video byte B got (and its audio and RTCP)
     assert subscribe.egress.tap.bytes_sent > sum(len(frame.data) for frame in received)
     assert subscribe.egress.tap.packets_sent >= len(received)
-    assert subscribe.egress.link.round_trip_s is not None  # sender reports went out and came back in reports
+    # sender reports went out and came back in receiver reports (each every ~1 s: it may take seconds)
+    link = subscribe.egress.link
+    assert await wait_for(lambda: link.round_trip_s is not None, 5)
