@@ -11,7 +11,9 @@ sender reports are translated from the publisher's.  Congestion control can hold
 track back (:meth:`DownTrack.hold`): it then sends padding-only packets that continue the
 sequence, so the subscriber keeps reporting loss and round trip, and resumes on a keyframe.
 Each forwarded packet is written, protected and sent in one call of the subscribe connection's
-sender (:mod:`media.sender`: in C when built).
+sender (:mod:`media.sender`: in C when built).  The rewrite state lives on the down track's route
+(:mod:`media.fanout`), so that in the steady state the published track's :func:`~media.fanout.fan_out`
+forwards without calling :meth:`DownTrack.forward`, which does the same in Python.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from .contract import TrackKind
+from .fanout import Route, RouteState
 from .published_track import FLAG_MARKER, FLAG_PADDING, PublishedTrack
 from .rtcp import build_sr, ntp_from_unix, ntp_middle
 from .rtp import build_extensions, seq_delta
@@ -37,10 +40,36 @@ class PacketOut(Protocol):
 
 
 _SEQ = struct.Struct("!H")
+T = TypeVar("T")
 RETRANSMISSIONS_PER_S = 300  # per down track: a NACK storm cannot make the server flood a leg
 RESEND_SPACING_S = 0.05  # the same packet is not resent more often
 EPOCH_SETTLED = 1000  # packets into an epoch after which nothing from before it can still arrive or be NACKed
 PADDING = b"\x00\x00\x00\x04"  # a padding-only payload (RFC 3550 5.1: the last byte counts the padding)
+
+
+class _OnRoute(Generic[T]):
+    """A down track's attribute kept on its route, where the C fan-out reads and writes it too."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._field = name.lstrip("_")
+
+    def __get__(self, track: DownTrack, owner: type | None = None) -> T:
+        value: T = getattr(track._route, self._field)
+        return value
+
+    def __set__(self, track: DownTrack, value: T) -> None:
+        setattr(track._route, self._field, value)
+
+
+class _OptionalOnRoute(_OnRoute["int | None"]):
+    """A sequence number kept on the route, where -1 stands for None."""
+
+    def __get__(self, track: DownTrack, owner: type | None = None) -> int | None:
+        value: int = getattr(track._route, self._field)
+        return None if value < 0 else value
+
+    def __set__(self, track: DownTrack, value: int | None) -> None:
+        setattr(track._route, self._field, -1 if value is None else value)
 
 
 @dataclass
@@ -62,30 +91,33 @@ class DownTrack:
     One per slot for the slot's whole life; :meth:`attach` points it at another publisher.
     """
 
+    # on the route (media.fanout), not in the instance
+    _seq_offset = _OnRoute[int]()
+    _ts_offset = _OnRoute[int]()
+    _epoch_start = _OptionalOnRoute()  # first source seq of the current epoch (until settled)
+    _epoch_out_start = _OptionalOnRoute()  # its rewritten sequence number
+    _last_out_seq = _OptionalOnRoute()  # highest sequence number sent
+    _last_out_ts = _OnRoute[int]()
+    _last_sent_at = _OnRoute[float]()
+    _first_byte = _OnRoute[int]()
+    _extension = _OnRoute[bytes]()  # the header extension block (abs-send-time's value filled in per packet)
+    _abs_send_time_at = _OnRoute[int]()  # offset of abs-send-time's 3 bytes in it
+    packets_sent = _OnRoute[int]()
+    octets_sent = _OnRoute[int]()
+
     def __init__(self, kind: TrackKind, leg: LegParameters, out: PacketOut, stats: MediaStats) -> None:
         self.kind = kind
         self.leg = leg
         self.source: PublishedTrack | None = None
         self._out = out
+        self._route: RouteState = Route(out)
         self._stats = stats
         self._video = kind == "video"
         self._ready = False
         self._held = False  # held back by congestion control
         self._waiting_start = True  # the next packet (a keyframe for video) opens a new epoch
         self._rebase = True  # the next epoch comes from a new source: re-take the timestamp offset
-        self._seq_offset = 0
-        self._ts_offset = 0
-        self._epoch_start: int | None = None  # first source seq of the current epoch (until settled)
-        self._epoch_out_start: int | None = None  # its rewritten sequence number
-        self._last_out_seq: int | None = None  # highest sequence number sent
-        self._last_out_ts = 0
-        self._last_sent_at = 0.0
         self._rtx_seq = 0
-        self._first_byte = 0x80
-        self._extension = b""  # the whole header extension block (abs-send-time's value filled in per packet)
-        self._abs_send_time_at = -1  # offset of abs-send-time's 3 bytes in it
-        self.packets_sent = 0
-        self.octets_sent = 0
         # retransmission limits
         self._resent: dict[int, float] = {}
         self._window_start = 0.0
@@ -93,6 +125,11 @@ class DownTrack:
         # LSR (middle NTP bits of each sender report sent) → time.monotonic() sent, for RTT
         self._sr_sent: dict[int, float] = {}
         self.configure(leg)
+
+    @property
+    def route(self) -> RouteState:
+        """This down track's rewrite state, as the fan-out takes it."""
+        return self._route
 
     @property
     def ready(self) -> bool:
@@ -112,6 +149,7 @@ class DownTrack:
         if held:
             self._waiting_start = True
             self._epoch_out_start = None  # NACKs of padding sequence numbers map to nothing
+            self._sync_route()
         else:
             self.restart()
 
@@ -132,6 +170,8 @@ class DownTrack:
     def configure(self, leg: LegParameters) -> None:
         """Take the leg's negotiated parameters (payload types, extension ids, mid)."""
         self.leg = leg
+        self._route.ssrc = leg.ssrc
+        self._route.payload_type = leg.payload_type or 0
         elements: list[tuple[int, bytes]] = []
         if leg.mid_id and leg.mid:
             elements.append((leg.mid_id, leg.mid.encode()))
@@ -149,16 +189,17 @@ class DownTrack:
         """Forward ``source`` from its next keyframe (a new publisher: RTP time re-based)."""
         self.detach()
         self.source = source
-        source.subscribers.add(self)
+        source.subscribe(self)
         self._rebase = True
         self.restart()
 
     def detach(self) -> None:
         """Stop forwarding the current source."""
         if self.source is not None:
-            self.source.subscribers.discard(self)
+            self.source.unsubscribe(self)
             self.source = None
         self._ready = False
+        self._sync_route()
 
     def set_ready(self, ready: bool) -> None:
         """The slot is (or is no longer) negotiated and connected for the current source."""
@@ -167,10 +208,12 @@ class DownTrack:
             self.restart()
         elif not ready:
             self._ready = False
+            self._sync_route()
 
     def restart(self) -> None:
         """Leave out packets until the next keyframe (any packet for audio), asking for one."""
         self._waiting_start = True
+        self._sync_route()
         if self._video and self.source is not None and self._ready and not self._held:
             self.source.request_keyframe()
 
@@ -306,8 +349,13 @@ class DownTrack:
 
     # --- internals ---------------------------------------------------------------------------
 
+    def _sync_route(self) -> None:
+        """Tell the fan-out whether it may forward this down track's packets itself."""
+        self._route.steady = self._ready and not self._held and not self._waiting_start
+
     def _open_epoch(self, seq: int, timestamp: int) -> None:
         self._waiting_start = False
+        self._sync_route()
         self._epoch_start = seq
         if self._last_out_seq is None:
             self._seq_offset = 0

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .contract import PacketSink, RtpPacket, SenderReport, TrackInfo
+from .fanout import RouteState, fan_out
 from .keyframes import KeyframeRequestManager
 from .packet_cache import PacketCache
 from .rtcp import RtcpReceiverInfo, build_nack, build_pli, unix_from_ntp
@@ -170,6 +171,8 @@ class PublishedTrack:
     ) -> None:
         self.info = info
         self.subscribers: set[DownTrack] = set()
+        # the same, as fan_out takes them: (routes, down tracks), rebuilt when a subscriber comes or goes
+        self._fan: tuple[tuple[RouteState, ...], tuple[DownTrack, ...]] = ((), ())
         self.live = False  # a first packet has arrived
         self.ended = False
         self.ssrc: int | None = None  # the publisher's SSRC for this track (from SDP or first packet)
@@ -207,6 +210,16 @@ class PublishedTrack:
                 subscriber.restart()
             self.request_keyframe()
         self._forwarding = forwarding
+
+    def subscribe(self, down_track: DownTrack) -> None:
+        """Forward to ``down_track`` from now on."""
+        self.subscribers.add(down_track)
+        self._refan()
+
+    def unsubscribe(self, down_track: DownTrack) -> None:
+        """Stop forwarding to ``down_track``."""
+        self.subscribers.discard(down_track)
+        self._refan()
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (rate-limited, repeated until one arrives)."""
@@ -265,8 +278,11 @@ class PublishedTrack:
             return
         if self._sink is not None:
             self._sink_packet(sequence_number, timestamp, marker, payload, flags)
-        for subscriber in self.subscribers:
-            subscriber.forward(sequence_number, timestamp, flags, payload, keyframe)
+        routes, down_tracks = self._fan
+        if down_tracks:
+            sent = fan_out(routes, down_tracks, sequence_number, timestamp, flags, payload, keyframe)
+            if sent:
+                self._stats.packets_out += sent
 
     def on_sender_report(self, ntp_time: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report for this track."""
@@ -312,6 +328,10 @@ class PublishedTrack:
         if self.ssrc is None:
             return False  # nothing arrived yet; its first frame is a keyframe anyway
         return self._send_rtcp(build_pli(self._rtcp_ssrc, self.ssrc))
+
+    def _refan(self) -> None:
+        down_tracks = tuple(self.subscribers)
+        self._fan = (tuple(track.route for track in down_tracks), down_tracks)
 
     def _count_keyframe_request(self) -> None:
         self._stats.keyframe_requests_sent += 1
