@@ -224,7 +224,8 @@ class DownTrack:
             self.source.request_keyframe()
 
     def forward(self, seq: int, timestamp: int, flags: int, payload: bytes, keyframe: bool) -> None:
-        """One packet of the source: rewrite and send it, or leave it out."""
+        """One packet of the source: rewrite and send it, or leave it out (what ``fan_out`` does in C for a
+        steady down track whose connection has the C sender)."""
         if not self._ready or self._held:
             return
         if self._waiting_start:
@@ -355,7 +356,6 @@ class DownTrack:
 
     def _open_epoch(self, seq: int, timestamp: int) -> None:
         self._waiting_start = False
-        self._sync_route()
         self._epoch_start = seq
         if self._last_out_seq is None:
             self._seq_offset = 0
@@ -371,6 +371,7 @@ class DownTrack:
                 elapsed = max(1, round((time.monotonic() - self._last_sent_at) * clock))
                 self._ts_offset = (self._last_out_ts + elapsed - timestamp) & 0xFFFFFFFF
         self._resent.clear()
+        self._sync_route()
 
     def _packet(
         self, flags: int, seq: int, timestamp: int, ssrc: int, payload_type: int | None, payload: bytes
