@@ -170,9 +170,9 @@ class PublishedTrack:
         on_ended: Callable[[PublishedTrack], None],
     ) -> None:
         self.info = info
-        self.subscribers: set[DownTrack] = set()
-        # the same, as fan_out takes them: (routes, down tracks), rebuilt when a subscriber comes or goes
-        self._fan: tuple[tuple[RouteState, ...], tuple[DownTrack, ...]] = ((), ())
+        # the down tracks forwarded to, and their routes as fan_out takes them (set when one comes or goes)
+        self.subscribers: tuple[DownTrack, ...] = ()
+        self._routes: tuple[RouteState, ...] = ()
         self.live = False  # a first packet has arrived
         self.ended = False
         self.ssrc: int | None = None  # the publisher's SSRC for this track (from SDP or first packet)
@@ -213,13 +213,12 @@ class PublishedTrack:
 
     def subscribe(self, down_track: DownTrack) -> None:
         """Forward to ``down_track`` from now on."""
-        self.subscribers.add(down_track)
-        self._refan()
+        if down_track not in self.subscribers:
+            self._set_subscribers((*self.subscribers, down_track))
 
     def unsubscribe(self, down_track: DownTrack) -> None:
         """Stop forwarding to ``down_track``."""
-        self.subscribers.discard(down_track)
-        self._refan()
+        self._set_subscribers(tuple(track for track in self.subscribers if track is not down_track))
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (rate-limited, repeated until one arrives)."""
@@ -278,9 +277,10 @@ class PublishedTrack:
             return
         if self._sink is not None:
             self._sink_packet(sequence_number, timestamp, marker, payload, flags)
-        routes, down_tracks = self._fan
-        if down_tracks:
-            sent = fan_out(routes, down_tracks, sequence_number, timestamp, flags, payload, keyframe)
+        if self.subscribers:
+            sent = fan_out(
+                self._routes, self.subscribers, sequence_number, timestamp, flags, payload, keyframe
+            )
             if sent:
                 self._stats.packets_out += sent
 
@@ -319,7 +319,7 @@ class PublishedTrack:
             except Exception:
                 logger.exception("packet sink failed in track_ended for %s", self.info.track_id)
         self._on_ended(self)  # the router takes the track out of every subscription first
-        for subscriber in list(self.subscribers):
+        for subscriber in self.subscribers:
             subscriber.detach()
 
     # --- internals ---------------------------------------------------------------------------
@@ -329,9 +329,9 @@ class PublishedTrack:
             return False  # nothing arrived yet; its first frame is a keyframe anyway
         return self._send_rtcp(build_pli(self._rtcp_ssrc, self.ssrc))
 
-    def _refan(self) -> None:
-        down_tracks = tuple(self.subscribers)
-        self._fan = (tuple(track.route for track in down_tracks), down_tracks)
+    def _set_subscribers(self, down_tracks: tuple[DownTrack, ...]) -> None:
+        self.subscribers = down_tracks
+        self._routes = tuple(track.route for track in down_tracks)
 
     def _count_keyframe_request(self) -> None:
         self._stats.keyframe_requests_sent += 1
